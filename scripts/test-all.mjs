@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Runs every test suite of the repository with vitest, one process per suite (the Dagger
+// module has its own node_modules and lockfile, so it cannot share a vitest process with
+// the workspaces), then prints one plain summary line that CI reads: "N passed, N failed".
+//
+// Usage: node scripts/test-all.mjs [suite ...]   (default: all suites, in order)
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "..");
+const suites = {
+  backend: "backend",
+  frontend: "frontend",
+};
+
+const requested = process.argv.slice(2);
+const unknown = requested.filter((name) => !(name in suites));
+if (unknown.length > 0) {
+  console.error(`Unknown suite(s): ${unknown.join(", ")}. Known: ${Object.keys(suites).join(", ")}.`);
+  process.exit(2);
+}
+const selected = requested.length > 0 ? requested : Object.keys(suites);
+
+const resultsDir = join(root, ".test-results");
+mkdirSync(resultsDir, { recursive: true });
+
+function vitestBin(dir) {
+  const local = join(dir, "node_modules", ".bin", "vitest");
+  return existsSync(local) ? local : join(root, "node_modules", ".bin", "vitest");
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const problems = [];
+for (const name of selected) {
+  const dir = join(root, suites[name]);
+  const report = join(resultsDir, `${name}.json`);
+  rmSync(report, { force: true });
+  console.log(`\n=== suite ${name} (${suites[name]}/) ===`);
+  const run = spawnSync(
+    vitestBin(dir),
+    ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
+    { cwd: dir, stdio: "inherit", env: process.env },
+  );
+  if (!existsSync(report)) {
+    // The runner died before reporting (config error, crash): count the suite as one failure.
+    totals.failed += 1;
+    problems.push(`${name}: vitest wrote no report (exit ${run.status ?? run.signal})`);
+    continue;
+  }
+  const result = JSON.parse(readFileSync(report, "utf8"));
+  totals.passed += result.numPassedTests;
+  totals.failed += result.numFailedTests;
+  totals.skipped += result.numPendingTests + result.numTodoTests;
+  // A test file that fails to load has no test results but is still a failure.
+  const brokenFiles = result.testResults.filter(
+    (file) => file.status === "failed" && file.assertionResults.length === 0,
+  );
+  totals.failed += brokenFiles.length;
+  if (brokenFiles.length > 0) problems.push(`${name}: ${brokenFiles.length} test file(s) failed to load`);
+  if (run.status !== 0 && result.numFailedTests === 0 && brokenFiles.length === 0) {
+    totals.failed += 1;
+    problems.push(`${name}: vitest exited ${run.status ?? run.signal} without a failed test`);
+  }
+}
+
+for (const problem of problems) console.log(`problem: ${problem}`);
+console.log(
+  `${totals.passed} passed, ${totals.failed} failed` +
+    (totals.skipped > 0 ? `, ${totals.skipped} skipped` : ""),
+);
+process.exit(totals.failed > 0 ? 1 : 0);
