@@ -3,24 +3,34 @@
 // module has its own node_modules and lockfile, so it cannot share a vitest process with
 // the workspaces), then prints one plain summary line that CI reads: "N passed, N failed".
 //
-// Usage: node scripts/test-all.mjs [suite ...]   (default: all suites, in order)
+// Static checks (lint, typecheck) run first and count as one test each.
+//
+// Usage: node scripts/test-all.mjs [suite ...]   (default: all checks and suites, in order)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
+// suite name -> [directory, vitest config (relative to the directory) or null for the default]
 const suites = {
-  backend: "backend",
-  frontend: "frontend",
+  backend: ["backend", null],
+  frontend: ["frontend", null],
+  dagger: ["dagger", "vitest.config.ts"],
+  vps: ["dagger", "vitest.vps.config.ts"],
+};
+const checks = {
+  lint: ["npm", ["run", "lint"]],
+  typecheck: ["npm", ["run", "typecheck"]],
 };
 
 const requested = process.argv.slice(2);
-const unknown = requested.filter((name) => !(name in suites));
+const known = [...Object.keys(checks), ...Object.keys(suites)];
+const unknown = requested.filter((name) => !known.includes(name));
 if (unknown.length > 0) {
-  console.error(`Unknown suite(s): ${unknown.join(", ")}. Known: ${Object.keys(suites).join(", ")}.`);
+  console.error(`Unknown suite(s): ${unknown.join(", ")}. Known: ${known.join(", ")}.`);
   process.exit(2);
 }
-const selected = requested.length > 0 ? requested : Object.keys(suites);
+const selected = requested.length > 0 ? requested : known;
 
 const resultsDir = join(root, ".test-results");
 mkdirSync(resultsDir, { recursive: true });
@@ -32,14 +42,27 @@ function vitestBin(dir) {
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = [];
-for (const name of selected) {
-  const dir = join(root, suites[name]);
+for (const name of selected.filter((name) => name in checks)) {
+  const [command, args] = checks[name];
+  console.log(`\n=== check ${name} ===`);
+  const run = spawnSync(command, args, { cwd: root, stdio: "inherit", env: process.env });
+  if (run.status === 0) totals.passed += 1;
+  else {
+    totals.failed += 1;
+    problems.push(`${name}: exit ${run.status ?? run.signal}`);
+  }
+}
+
+for (const name of selected.filter((name) => name in suites)) {
+  const [relativeDir, config] = suites[name];
+  const dir = join(root, relativeDir);
   const report = join(resultsDir, `${name}.json`);
   rmSync(report, { force: true });
-  console.log(`\n=== suite ${name} (${suites[name]}/) ===`);
+  console.log(`\n=== suite ${name} (${relativeDir}/${config ?? ""}) ===`);
+  const configArgs = config ? ["--config", config] : [];
   const run = spawnSync(
     vitestBin(dir),
-    ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
+    ["run", ...configArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
     { cwd: dir, stdio: "inherit", env: process.env },
   );
   if (!existsSync(report)) {
