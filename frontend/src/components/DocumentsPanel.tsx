@@ -1,0 +1,78 @@
+import { useRef, useState, type FormEvent } from "react";
+import { ApiError, documentDownloadUrl, uploadDocument } from "../api/client";
+import type { ShipmentDocument } from "../api/types";
+import { formatBytes, formatDateTime } from "../domain/format";
+
+export function DocumentsPanel({
+  shipmentId,
+  documents,
+  onUploaded,
+}: {
+  shipmentId: number;
+  documents: ShipmentDocument[];
+  onUploaded: () => void;
+}) {
+  const fileInput = useRef<HTMLInputElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const file = fileInput.current?.files?.[0];
+    if (!file) {
+      setError("Choose a file to upload.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await uploadDocument(shipmentId, file);
+      if (fileInput.current) fileInput.current.value = "";
+      onUploaded();
+    } catch (caught) {
+      if (caught instanceof ApiError) {
+        const details = Object.values(caught.fields).flat();
+        setError([caught.message, ...details].join(" "));
+      } else {
+        setError(String(caught));
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div>
+      {documents.length === 0 ? (
+        <p className="muted">No documents uploaded yet.</p>
+      ) : (
+        <ul className="documents" aria-label="Documents">
+          {documents.map((document) => (
+            <li key={document.id}>
+              <a href={documentDownloadUrl(shipmentId, document.id)} download={document.originalName}>
+                {document.originalName}
+              </a>
+              <span className="muted">
+                {formatBytes(document.sizeBytes)} · {formatDateTime(document.createdAt)}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form className="inline-form" onSubmit={(event) => void submit(event)} aria-label="Upload document">
+        <div className="field grow">
+          <label htmlFor="document-file">Document</label>
+          <input id="document-file" ref={fileInput} type="file" name="file" />
+        </div>
+        <button type="submit" className="button" disabled={busy}>
+          {busy ? "Uploading…" : "Upload"}
+        </button>
+        {error ? (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        ) : null}
+      </form>
+    </div>
+  );
+}
