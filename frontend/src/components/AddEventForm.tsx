@@ -37,7 +37,11 @@ export function AddEventForm({ shipmentId, onAdded }: { shipmentId: number; onAd
   }
 
   return (
-    <form className="inline-form" onSubmit={(event) => void submit(event)} aria-label="Add tracking event">
+    <form
+      className="inline-form"
+      onSubmit={(event) => void submit(event)}
+      aria-label="Add tracking event"
+    >
       <FormField
         label="Event"
         name="description"

@@ -49,7 +49,10 @@ export function DocumentsPanel({
         <ul className="documents" aria-label="Documents">
           {documents.map((document) => (
             <li key={document.id}>
-              <a href={documentDownloadUrl(shipmentId, document.id)} download={document.originalName}>
+              <a
+                href={documentDownloadUrl(shipmentId, document.id)}
+                download={document.originalName}
+              >
                 {document.originalName}
               </a>
               <span className="muted">
@@ -59,7 +62,11 @@ export function DocumentsPanel({
           ))}
         </ul>
       )}
-      <form className="inline-form" onSubmit={(event) => void submit(event)} aria-label="Upload document">
+      <form
+        className="inline-form"
+        onSubmit={(event) => void submit(event)}
+        aria-label="Upload document"
+      >
         <div className="field grow">
           <label htmlFor="document-file">Document</label>
           <input id="document-file" ref={fileInput} type="file" name="file" />

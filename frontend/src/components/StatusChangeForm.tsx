@@ -52,7 +52,11 @@ export function StatusChangeForm({
   }
 
   return (
-    <form className="inline-form" onSubmit={(event) => void submit(event)} aria-label="Change status">
+    <form
+      className="inline-form"
+      onSubmit={(event) => void submit(event)}
+      aria-label="Change status"
+    >
       <div className="field">
         <label htmlFor="next-status">New status</label>
         <select

@@ -12,7 +12,9 @@ export function formatDateTime(iso: string): string {
 
 export function formatWeight(weightKg: string | number): string {
   const value = typeof weightKg === "number" ? weightKg : Number.parseFloat(weightKg);
-  return Number.isFinite(value) ? `${value.toLocaleString("en-GB", { maximumFractionDigits: 2 })} kg` : `${weightKg} kg`;
+  return Number.isFinite(value)
+    ? `${value.toLocaleString("en-GB", { maximumFractionDigits: 2 })} kg`
+    : `${weightKg} kg`;
 }
 
 export function formatBytes(bytes: number): string {

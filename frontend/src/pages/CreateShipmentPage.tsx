@@ -57,9 +57,7 @@ export function CreateShipmentPage() {
       await navigate(`/shipments/${shipment.id}`, { state: { created: true } });
     } catch (caught) {
       if (caught instanceof ApiError) {
-        setError(
-          caught.status === 400 ? "Please correct the highlighted fields." : caught.message,
-        );
+        setError(caught.status === 400 ? "Please correct the highlighted fields." : caught.message);
         setFields(caught.fields);
         // Field errors for names this form does not show still have to reach the user.
         const shown = new Set(Object.keys(EMPTY_FORM));
@@ -95,18 +93,23 @@ export function CreateShipmentPage() {
           autoComplete="off"
           {...field("trackingNumber")}
         />
-        <FormField label="Customer name" required autoComplete="organization" {...field("customerName")} />
-        <FormField label="Customer email" type="email" autoComplete="email" {...field("customerEmail")} />
+        <FormField
+          label="Customer name"
+          required
+          autoComplete="organization"
+          {...field("customerName")}
+        />
+        <FormField
+          label="Customer email"
+          type="email"
+          autoComplete="email"
+          {...field("customerEmail")}
+        />
         <div className="field-row">
           <FormField label="Origin" required {...field("origin")} />
           <FormField label="Destination" required {...field("destination")} />
         </div>
-        <FormField
-          label="Weight (kg)"
-          required
-          inputMode="decimal"
-          {...field("weightKg")}
-        />
+        <FormField label="Weight (kg)" required inputMode="decimal" {...field("weightKg")} />
         <div className="form-actions">
           <button type="submit" className="button" disabled={busy}>
             {busy ? "Creating…" : "Create shipment"}

@@ -5,7 +5,8 @@ export function NotFoundPage() {
     <section>
       <h1>Page not found</h1>
       <p>
-        This address does not match a page of the dashboard. <Link to="/">Go to the shipments.</Link>
+        This address does not match a page of the dashboard.{" "}
+        <Link to="/">Go to the shipments.</Link>
       </p>
     </section>
   );

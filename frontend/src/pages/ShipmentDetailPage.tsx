@@ -28,7 +28,11 @@ export function ShipmentDetailPage() {
             <p>There is no shipment with id {id}. It may have been removed.</p>
           </div>
         ) : (
-          <ErrorPanel title="Could not load the shipment" error={shipment.error} onRetry={shipment.reload} />
+          <ErrorPanel
+            title="Could not load the shipment"
+            error={shipment.error}
+            onRetry={shipment.reload}
+          />
         )
       ) : null}
       {shipment.kind === "ready" ? (

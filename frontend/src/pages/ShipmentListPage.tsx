@@ -34,7 +34,8 @@ export function ShipmentListPage() {
   function update(changes: { status?: string; search?: string; page?: number }) {
     const next = new URLSearchParams(params);
     for (const [name, value] of Object.entries(changes)) {
-      if (value === undefined || value === "" || (name === "page" && value === 1)) next.delete(name);
+      if (value === undefined || value === "" || (name === "page" && value === 1))
+        next.delete(name);
       else next.set(name, String(value));
     }
     // A new filter starts again from the first page.
@@ -91,7 +92,11 @@ export function ShipmentListPage() {
 
       {shipments.kind === "loading" ? <LoadingIndicator label="Loading shipments…" /> : null}
       {shipments.kind === "error" ? (
-        <ErrorPanel title="Could not load shipments" error={shipments.error} onRetry={shipments.reload} />
+        <ErrorPanel
+          title="Could not load shipments"
+          error={shipments.error}
+          onRetry={shipments.reload}
+        />
       ) : null}
       {shipments.kind === "ready" ? (
         shipments.data.items.length === 0 ? (
