@@ -1,0 +1,247 @@
+// The one executor: one ssh2 connection per operation, host key verified during the
+// handshake against the given known_hosts text, every command a bash script, output
+// streamed line by line through the redactor, each step recorded with its duration.
+import { Client, type ConnectConfig } from "ssh2";
+import { hostKeyAlgorithms, hostKeyIsKnown, HostKeyError, keysForHost, knownHostsName } from "./known-hosts.js";
+import { LineSink, type Redactor } from "./redact.js";
+import type { RemoteCommand } from "./commands.js";
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  passphrase?: string;
+  knownHosts: string;
+}
+
+export interface StepRecord {
+  step: string;
+  description: string;
+  startedAt: string;
+  durationMs: number;
+  exitCode: number | null;
+  ok: boolean;
+}
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export type LogLine = (line: string) => void;
+
+/** A remote command exited non-zero (the output is already redacted). */
+export class RemoteCommandError extends Error {
+  override name = "RemoteCommandError";
+  constructor(
+    readonly step: string,
+    readonly exitCode: number,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    const detail = (stderr.trim() || stdout.trim()).split("\n").slice(-5).join("\n");
+    super(`step ${step} failed (exit ${exitCode})${detail ? `: ${detail}` : ""}`);
+  }
+}
+
+/** The SSH connection broke or a command overran its time limit: the server state is unknown. */
+export class ConnectionLostError extends Error {
+  override name = "ConnectionLostError";
+  constructor(
+    readonly step: string,
+    reason: string,
+  ) {
+    super(`SSH connection lost during step ${step}: ${reason}`);
+  }
+}
+
+export class SshConnectError extends Error {
+  override name = "SshConnectError";
+}
+
+export interface ExecutorOptions {
+  log: LogLine;
+  redactor: Redactor;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}
+
+/** Encodes a script so that any login shell (sh, dash, bash) hands it to bash untouched. */
+export function remoteInvocation(scriptText: string): string {
+  const encoded = Buffer.from(scriptText, "utf8").toString("base64");
+  return `bash -c "$(echo ${encoded} | base64 -d)" qgo-deploy`;
+}
+
+export class SshExecutor {
+  readonly steps: StepRecord[] = [];
+  /** Commands sent over the connection (each is one exec channel round trip). */
+  roundTrips = 0;
+  private closedReason: string | undefined;
+
+  private constructor(
+    private readonly client: Client,
+    private readonly options: ExecutorOptions,
+    readonly target: string,
+  ) {
+    client.on("close", () => {
+      this.closedReason ??= "the connection was closed";
+    });
+    client.on("error", (error: Error) => {
+      this.closedReason ??= error.message;
+    });
+  }
+
+  /**
+   * Connects and authenticates. The host key is checked against `knownHosts` inside the
+   * handshake; an unknown key aborts the connection before authentication.
+   */
+  static async connect(target: SshTarget, options: ExecutorOptions): Promise<SshExecutor> {
+    const entries = keysForHost(target.knownHosts, target.host, target.port);
+    const name = knownHostsName(target.host, target.port);
+    const client = new Client();
+    let hostKeyRejected = false;
+    const config: ConnectConfig = {
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      privateKey: target.privateKey,
+      ...(target.passphrase ? { passphrase: target.passphrase } : {}),
+      readyTimeout: options.readyTimeoutMs ?? 20_000,
+      keepaliveInterval: options.keepaliveIntervalMs ?? 10_000,
+      keepaliveCountMax: options.keepaliveCountMax ?? 3,
+      algorithms: { serverHostKey: hostKeyAlgorithms(entries) as never },
+      hostVerifier: (key: Buffer) => {
+        const known = hostKeyIsKnown(entries, key);
+        if (!known) hostKeyRejected = true;
+        return known;
+      },
+    };
+    options.log(`connecting to ${target.username}@${name} (host key checked against known_hosts)`);
+    const started = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => {
+        client.removeListener("ready", onReady);
+        client.end();
+        if (hostKeyRejected) {
+          reject(
+            new HostKeyError(
+              `Host key verification failed for ${name}: the server's key is not the one in ` +
+                `--known-hosts. Connection refused before any command ran. If the server's key ` +
+                `really changed, check it out of band and update the known_hosts value.`,
+            ),
+          );
+        } else {
+          reject(new SshConnectError(`Cannot connect to ${target.username}@${name}: ${options.redactor.redact(error.message)}`));
+        }
+      };
+      const onReady = () => {
+        client.removeListener("error", onError);
+        resolve();
+      };
+      client.once("ready", onReady);
+      client.once("error", onError);
+      try {
+        client.connect(config);
+      } catch (error) {
+        onError(error as Error);
+      }
+    });
+    options.log(`connected in ${Date.now() - started} ms`);
+    return new SshExecutor(client, options, name);
+  }
+
+  /** Runs a command; throws RemoteCommandError on a non-zero exit unless `allowFailure`. */
+  async run(command: RemoteCommand, allowFailure = false): Promise<CommandResult> {
+    const { log } = this.options;
+    const startedAt = new Date();
+    log(`==> [${command.step}] ${command.description}`);
+    let exitCode: number | null = null;
+    try {
+      const result = await this.exec(command);
+      exitCode = result.exitCode;
+      if (result.exitCode !== 0 && !allowFailure) {
+        throw new RemoteCommandError(command.step, result.exitCode, result.stdout, result.stderr);
+      }
+      return result;
+    } finally {
+      const durationMs = Date.now() - startedAt.getTime();
+      const ok = exitCode === 0;
+      this.steps.push({
+        step: command.step,
+        description: command.description,
+        startedAt: startedAt.toISOString(),
+        durationMs,
+        exitCode,
+        ok,
+      });
+      log(`<== [${command.step}] ${ok ? "ok" : exitCode === null ? "connection lost" : `exit ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s`);
+    }
+  }
+
+  private exec(command: RemoteCommand): Promise<CommandResult> {
+    const { log, redactor } = this.options;
+    if (this.closedReason) return Promise.reject(new ConnectionLostError(command.step, this.closedReason));
+    this.roundTrips += 1;
+    return new Promise<CommandResult>((resolve, reject) => {
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.client.removeListener("close", onClientClose);
+        fn();
+      };
+      const onClientClose = () =>
+        finish(() => reject(new ConnectionLostError(command.step, this.closedReason ?? "the connection was closed")));
+      this.client.once("close", onClientClose);
+      let openChannel: { close: () => void } | undefined;
+      const timer = setTimeout(() => {
+        openChannel?.close();
+        finish(() => reject(new ConnectionLostError(command.step, `no result within ${command.timeoutMs / 1000} s`)));
+      }, command.timeoutMs);
+      const stdout: string[] = [];
+      const stderr: string[] = [];
+      const outSink = new LineSink(redactor, (line) => {
+        stdout.push(line);
+        log(`    ${line}`);
+      });
+      const errSink = new LineSink(redactor, (line) => {
+        stderr.push(line);
+        log(`    ! ${line}`);
+      });
+      this.client.exec(remoteInvocation(command.script), (error, channel) => {
+        if (error) {
+          finish(() => reject(new ConnectionLostError(command.step, error.message)));
+          return;
+        }
+        openChannel = channel;
+        let code: number | null = null;
+        channel.on("exit", (exitCode: number | null, signal?: string) => {
+          code = exitCode ?? (signal ? 128 : 255);
+        });
+        channel.on("data", (data: Buffer) => outSink.write(data.toString("utf8")));
+        channel.stderr.on("data", (data: Buffer) => errSink.write(data.toString("utf8")));
+        channel.on("close", () => {
+          outSink.flush();
+          errSink.flush();
+          if (code === null) {
+            finish(() => reject(new ConnectionLostError(command.step, "the command ended without an exit status")));
+            return;
+          }
+          const exitCode = code;
+          finish(() => resolve({ stdout: stdout.join("\n"), stderr: stderr.join("\n"), exitCode }));
+        });
+        if (command.stdin !== undefined) channel.end(command.stdin);
+        else channel.end();
+      });
+    });
+  }
+
+  close(): void {
+    this.closedReason ??= "closed by the deploy";
+    this.client.end();
+  }
+}
