@@ -1,0 +1,435 @@
+/**
+ * QGO Cargo's CI/CD pipeline: lint, test, build, publish and serve the app, the same on a laptop and in CI.
+ *
+ * Every function runs in containers on the Dagger engine, so `dagger call ci` on a laptop runs
+ * exactly what CI runs. The repository is read from the checkout that holds dagger.json.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  argument,
+  check,
+  Container,
+  dag,
+  Directory,
+  ExecError,
+  func,
+  object,
+  Secret,
+  Service,
+} from "@dagger.io/dagger";
+
+import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
+import { failure, summarize } from "./lib/output.js";
+
+/** The module's own directory in the repository (dagger.json "source"). */
+const MODULE_DIR = "dagger";
+/** Where the sources sit inside the build containers. */
+const WORKDIR = "/src";
+/** npm's download cache, kept in a cache volume across runs. */
+const NPM_CACHE = "/root/.npm";
+/** Host names the services answer to inside the pipeline. */
+const MYSQL_HOST = "mysql";
+/** The frontend's nginx proxies /api and /health to this host and port. */
+const BACKEND_HOST = "backend";
+const BACKEND_PORT = 5000;
+const MYSQL_PORT = 3306;
+const TEST_DATABASE = "qgo_test";
+const SERVE_DATABASE = "qgo";
+
+/** The pipeline of one repository checkout; the constructor arguments fit it to another app layout. */
+@object()
+export class Qgo {
+  source: Directory;
+  nodeImage: string;
+  mysqlImage: string;
+  nginxImage: string;
+  backendPath: string;
+  frontendPath: string;
+
+  constructor(
+    /**
+     * The repository to work on. Defaults to the checkout that holds dagger.json, without
+     * node_modules, build output, .git, uploads and logs.
+     */
+    @argument({
+      defaultPath: "/",
+      ignore: [
+        "**/node_modules",
+        "**/dist",
+        ".git",
+        "**/uploads",
+        "**/logs",
+        "**/coverage",
+        ".test-results",
+        "**/*.tar",
+      ],
+    })
+    source: Directory,
+    /** Node.js image for installs, tests and the images' NODE_IMAGE build argument. */
+    nodeImage = "node:22-alpine",
+    /** MySQL image of the database service the backend tests and serve use. */
+    mysqlImage = "mysql:8.4",
+    /** nginx image for the frontend image's NGINX_IMAGE build argument. */
+    nginxImage = "nginx:1.27-alpine",
+    /** The backend's npm workspace directory (holds its Dockerfile and prisma/). */
+    backendPath = "backend",
+    /** The frontend's npm workspace directory (holds its Dockerfile). */
+    frontendPath = "frontend",
+  ) {
+    this.source = source;
+    this.nodeImage = nodeImage;
+    this.mysqlImage = mysqlImage;
+    this.nginxImage = nginxImage;
+    this.backendPath = backendPath;
+    this.frontendPath = frontendPath;
+  }
+
+  /**
+   * Lint and typecheck the whole repository (npm run lint, npm run typecheck).
+   */
+  @func()
+  @check()
+  async lint(): Promise<string> {
+    const checked = this.workspace()
+      .withDirectory(`${WORKDIR}/${MODULE_DIR}`, this.source, {
+        include: [`${MODULE_DIR}/package.json`, `${MODULE_DIR}/package-lock.json`],
+      })
+      .withExec(["npm", "ci", "--no-audit", "--no-fund", "--prefix", MODULE_DIR])
+      .withDirectory(WORKDIR, this.source)
+      .withExec(["npm", "run", "prisma:generate", "-w", this.backendPath]);
+    const results = await Promise.all([
+      run("lint", checked.withExec(["npm", "run", "lint"])),
+      run("typecheck", checked.withExec(["npm", "run", "typecheck"])),
+    ]);
+    return results.join("\n");
+  }
+
+  /**
+   * Run the backend tests against a MySQL service (after migrations and a drift check) and the
+   * frontend tests. Returns a summary; fails with the failing tests' output.
+   */
+  @func()
+  @check()
+  async test(): Promise<string> {
+    const [backend, frontend] = await Promise.all([this.testBackend(), this.testFrontend()]);
+    return [backend, frontend].join("\n");
+  }
+
+  /**
+   * Backend tests only: a MySQL service with a health check, prisma migrate deploy, a drift
+   * check between schema.prisma and the migrations, then npm test.
+   */
+  @func()
+  async testBackend(): Promise<string> {
+    const database = this.mysql(TEST_DATABASE);
+    const migrated = this.workspace()
+      .withDirectory(WORKDIR, this.source)
+      .withExec(["npm", "run", "prisma:generate", "-w", this.backendPath])
+      .withServiceBinding(MYSQL_HOST, database.service)
+      .withSecretVariable("DATABASE_URL", database.url)
+      .withWorkdir(`${WORKDIR}/${this.backendPath}`)
+      .withExec(["npx", "--no-install", "prisma", "migrate", "deploy"])
+      // The freshly migrated database is compared with schema.prisma: any difference means
+      // the migrations and the schema disagree (exit code 2).
+      .withExec([
+        "npx",
+        "--no-install",
+        "prisma",
+        "migrate",
+        "diff",
+        "--from-config-datasource",
+        "--to-schema",
+        "prisma/schema.prisma",
+        "--exit-code",
+      ])
+      .withWorkdir(WORKDIR);
+    return run("backend tests", migrated.withExec(["npm", "test", "-w", this.backendPath]));
+  }
+
+  /**
+   * Frontend tests only (npm test in the frontend workspace).
+   */
+  @func()
+  async testFrontend(): Promise<string> {
+    const tested = this.workspace()
+      .withDirectory(WORKDIR, this.source)
+      .withExec(["npm", "test", "-w", this.frontendPath]);
+    return run("frontend tests", tested);
+  }
+
+  /**
+   * The backend image, built from its Dockerfile with the repository as build context.
+   * Chainable: backend-image export --path=backend.tar, backend-image terminal.
+   */
+  @func()
+  backendImage(
+    /** Commit the image is built from (OCI revision label, GIT_COMMIT). */
+    gitCommit = "unknown",
+    /** Version the app reports (OCI version label, APP_VERSION). */
+    appVersion = "dev",
+    /** Repository URL (OCI source label, SOURCE_URL). */
+    sourceUrl = "",
+  ): Container {
+    return this.image(this.backendPath, { NODE_IMAGE: this.nodeImage }, gitCommit, appVersion, sourceUrl);
+  }
+
+  /**
+   * The frontend image (static build served by nginx), built from its Dockerfile with the
+   * repository as build context. Chainable like backend-image.
+   */
+  @func()
+  frontendImage(
+    /** Commit the image is built from (OCI revision label, GIT_COMMIT). */
+    gitCommit = "unknown",
+    /** Version the app reports (OCI version label, APP_VERSION). */
+    appVersion = "dev",
+    /** Repository URL (OCI source label, SOURCE_URL). */
+    sourceUrl = "",
+  ): Container {
+    return this.image(
+      this.frontendPath,
+      { NODE_IMAGE: this.nodeImage, NGINX_IMAGE: this.nginxImage },
+      gitCommit,
+      appVersion,
+      sourceUrl,
+    );
+  }
+
+  /**
+   * Build both images; returns a directory with backend.tar and frontend.tar
+   * (build export --path=images).
+   */
+  @func()
+  build(
+    /** Commit the images are built from. */
+    gitCommit = "unknown",
+    /** Version the app reports. */
+    appVersion = "dev",
+    /** Repository URL for the OCI source label. */
+    sourceUrl = "",
+  ): Directory {
+    return dag
+      .directory()
+      .withFile("backend.tar", this.backendImage(gitCommit, appVersion, sourceUrl).asTarball())
+      .withFile("frontend.tar", this.frontendImage(gitCommit, appVersion, sourceUrl).asTarball());
+  }
+
+  /**
+   * Push both images to a registry under the commit tag (and any extra tags) and return their
+   * immutable digest references as BACKEND_IMAGE=…@sha256:… and FRONTEND_IMAGE=… lines.
+   */
+  @func({ cache: "never" })
+  async publish(
+    /** Repository path under the registry, e.g. OWNER/NAME (lower-cased for you). */
+    repository: string,
+    /** Registry user name. */
+    username: string,
+    /** Registry password or token, e.g. env://GITHUB_TOKEN. */
+    password: Secret,
+    /** Immutable tag, normally the commit SHA. */
+    tag: string,
+    /** Registry host. */
+    registry = "ghcr.io",
+    /** Moving tags pushed as well, e.g. develop or latest. */
+    extraTags: string[] = [],
+    /** Commit for the OCI revision label; defaults to the tag. */
+    gitCommit = "",
+    /** Version the app reports; defaults to the tag. */
+    appVersion = "",
+    /** Repository URL for the OCI source label. */
+    sourceUrl = "",
+  ): Promise<string> {
+    const target = publishTarget(registry, repository, tag, extraTags);
+    const commit = gitCommit === "" ? tag : gitCommit;
+    const version = appVersion === "" ? tag : appVersion;
+    const images: [string, Container][] = [
+      ["backend", this.backendImage(commit, version, sourceUrl)],
+      ["frontend", this.frontendImage(commit, version, sourceUrl)],
+    ];
+    const refs = await Promise.all(
+      images.map(async ([component, image]) => {
+        const authed = image.withRegistryAuth(target.registry, username, password);
+        const digests = new Set<string>();
+        // One push per tag, in order: the immutable tag first.
+        for (const pushedTag of target.tags) {
+          const published = await authed.publish(imageAddress(target, component, pushedTag));
+          digests.add(digestReference(published, target, component));
+        }
+        if (digests.size !== 1) {
+          throw new Error(
+            `${component}: the tags ${target.tags.join(", ")} got different digests (${[...digests].join(", ")}); publish again.`,
+          );
+        }
+        return [...digests][0] ?? "";
+      }),
+    );
+    return `BACKEND_IMAGE=${refs[0]}\nFRONTEND_IMAGE=${refs[1]}\n`;
+  }
+
+  /**
+   * The whole stack as one service: MySQL, the backend (migrated and seeded) and the frontend's
+   * nginx on port 80. Run it with: dagger call serve up --ports 8080:80
+   */
+  @func()
+  serve(): Service {
+    const database = this.mysql(SERVE_DATABASE);
+    const backend = this.backendImage()
+      .withServiceBinding(MYSQL_HOST, database.service)
+      .withSecretVariable("DATABASE_URL", database.url)
+      .withExposedPort(BACKEND_PORT)
+      .asService({
+        args: [
+          "sh",
+          "-c",
+          "npx --no-install prisma migrate deploy && npm run db:seed && exec npm start",
+        ],
+      });
+    return this.frontendImage()
+      .withServiceBinding(BACKEND_HOST, backend)
+      .withExposedPort(80)
+      .asService({ useEntrypoint: true });
+  }
+
+  /**
+   * What CI runs: lint, test and build, in parallel. Returns the combined summary.
+   */
+  @func()
+  async ci(
+    /** Commit the images are built from. */
+    gitCommit = "unknown",
+    /** Version the app reports. */
+    appVersion = "dev",
+  ): Promise<string> {
+    const built = async () => {
+      await Promise.all([
+        this.backendImage(gitCommit, appVersion).sync(),
+        this.frontendImage(gitCommit, appVersion).sync(),
+      ]);
+      return "build: ok\n  backend image\n  frontend image";
+    };
+    const results = await Promise.all([this.lint(), this.test(), built()]);
+    return results.join("\n");
+  }
+
+  /**
+   * Post a message to Slack through an incoming webhook. Never cached: every call posts.
+   */
+  @func({ cache: "never" })
+  async notify(
+    /** Slack incoming-webhook URL, e.g. env://SLACK_WEBHOOK_URL. */
+    webhook: Secret,
+    /** The message text. */
+    message: string,
+  ): Promise<string> {
+    if (message.trim() === "") {
+      throw new Error("--message is empty: pass the text to post, e.g. --message 'CI failed on main'.");
+    }
+    return dag
+      .container()
+      .from(this.nodeImage)
+      .withSecretVariable("SLACK_WEBHOOK_URL", webhook)
+      .withEnvVariable("SLACK_MESSAGE", message)
+      // A value that differs on every call, so the engine never reuses an earlier post.
+      .withEnvVariable("NOTIFY_REQUESTED_AT", new Date().toISOString())
+      .withExec(["node", "--input-type=module", "-e", POST_TO_SLACK])
+      .stdout();
+  }
+
+  /** Node container with the workspaces' dependencies installed (lockfiles copied first). */
+  private workspace(): Container {
+    return dag
+      .container()
+      .from(this.nodeImage)
+      .withMountedCache(NPM_CACHE, dag.cacheVolume("qgo-npm"))
+      .withWorkdir(WORKDIR)
+      .withDirectory(WORKDIR, this.source, {
+        include: [
+          "package.json",
+          "package-lock.json",
+          `${this.backendPath}/package.json`,
+          `${this.frontendPath}/package.json`,
+        ],
+      })
+      .withExec(["npm", "ci", "--no-audit", "--no-fund"]);
+  }
+
+  /**
+   * A MySQL service with a health check (so clients start only once it answers), its root
+   * password a fresh Secret, and the DATABASE_URL that reaches it, also a Secret.
+   */
+  private mysql(database: string): { service: Service; url: Secret } {
+    const password = randomBytes(24).toString("hex");
+    const rootPassword = dag.setSecret(`qgo-${database}-mysql-root-password`, password);
+    const url = dag.setSecret(
+      `qgo-${database}-database-url`,
+      `mysql://root:${password}@${MYSQL_HOST}:${MYSQL_PORT}/${database}`,
+    );
+    const service = dag
+      .container()
+      .from(this.mysqlImage)
+      .withSecretVariable("MYSQL_ROOT_PASSWORD", rootPassword)
+      .withEnvVariable("MYSQL_DATABASE", database)
+      .withExposedPort(MYSQL_PORT)
+      // mysqladmin ping over TCP succeeds only once the real server listens (the image's init
+      // phase runs a server without networking); it needs no password to answer.
+      .withDockerHealthcheck(["mysqladmin", "ping", "--host=127.0.0.1", "--protocol=TCP", "--silent"], {
+        interval: "2s",
+        timeout: "5s",
+        startPeriod: "120s",
+        startInterval: "1s",
+        retries: 60,
+      })
+      .asService({ useEntrypoint: true });
+    return { service, url };
+  }
+
+  private image(
+    path: string,
+    baseImages: Record<string, string>,
+    gitCommit: string,
+    appVersion: string,
+    sourceUrl: string,
+  ): Container {
+    const buildArgs = Object.entries({
+      ...baseImages,
+      APP_VERSION: appVersion,
+      GIT_COMMIT: gitCommit,
+      SOURCE_URL: sourceUrl,
+    }).map(([name, value]) => ({ name, value }));
+    return this.source
+      .dockerBuild({ dockerfile: `${path}/Dockerfile`, buildArgs })
+      .withLabel("org.opencontainers.image.revision", gitCommit)
+      .withLabel("org.opencontainers.image.version", appVersion)
+      .withLabel("org.opencontainers.image.source", sourceUrl);
+  }
+}
+
+/** Runs a step; returns its summary, or fails with its output when the command fails. */
+async function run(label: string, container: Container): Promise<string> {
+  try {
+    return summarize(label, await container.stdout());
+  } catch (error) {
+    if (error instanceof ExecError) throw failure(label, error.exitCode, error.stdout, error.stderr);
+    throw error;
+  }
+}
+
+/** Posts SLACK_MESSAGE to SLACK_WEBHOOK_URL without ever printing the URL. */
+const POST_TO_SLACK = `
+const url = process.env.SLACK_WEBHOOK_URL ?? "";
+if (!url.startsWith("https://")) {
+  console.error("The webhook is not an https:// URL: pass the Slack incoming-webhook URL, e.g. --webhook env://SLACK_WEBHOOK_URL.");
+  process.exit(2);
+}
+const response = await fetch(url, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ text: process.env.SLACK_MESSAGE }),
+  signal: AbortSignal.timeout(15000),
+});
+if (!response.ok) {
+  console.error("Slack answered HTTP " + response.status + ": " + (await response.text()).slice(0, 200));
+  process.exit(1);
+}
+console.log("Slack notified (HTTP " + response.status + ").");
+`;

@@ -1,0 +1,33 @@
+// Readable results for test and lint runs: a short summary on success, the failing output on
+// failure (the engine's own error shows only the command and exit code).
+
+const ANSI = new RegExp(String.raw`\u001b\[[0-9;]*[A-Za-z]`, "g");
+const SUMMARY_LINE = /^\s*(Test Files|Tests|Duration)\s/;
+const TAIL_LINES = 80;
+
+function plain(text: string): string[] {
+  return text.replace(ANSI, "").split("\n");
+}
+
+/** `label: <vitest's summary lines>` or, for tools without one, the last lines of output. */
+export function summarize(label: string, stdout: string): string {
+  const lines = plain(stdout);
+  const summary = lines.filter((line) => SUMMARY_LINE.test(line)).map((line) => line.trim());
+  const body =
+    summary.length > 0
+      ? summary
+      : lines
+          .map((line) => line.trimEnd())
+          .filter((line) => line !== "")
+          .slice(-3);
+  return [`${label}: ok`, ...body.map((line) => `  ${line}`)].join("\n");
+}
+
+/** The error `test` and `lint` fail with: which step failed and the tail of its output. */
+export function failure(label: string, exitCode: number, stdout: string, stderr: string): Error {
+  const tail = (text: string) => plain(text).slice(-TAIL_LINES).join("\n").trim();
+  const parts = [`${label} failed (exit code ${exitCode}).`];
+  if (tail(stdout) !== "") parts.push(`--- stdout (last ${TAIL_LINES} lines) ---\n${tail(stdout)}`);
+  if (tail(stderr) !== "") parts.push(`--- stderr (last ${TAIL_LINES} lines) ---\n${tail(stderr)}`);
+  return new Error(parts.join("\n"));
+}
