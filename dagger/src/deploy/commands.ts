@@ -58,7 +58,7 @@ export function stateDir(env: EnvironmentSettings): string {
 export const BACKUP_NAME = /^backup_(staging|production)_(\d{8})_(\d{6})\.tar\.gz$/;
 export const RELEASE_ID = /^r\d{8}_\d{6}_[0-9a-f]{6}$/;
 const DIGEST_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
-const LABEL_VALUE = /^[A-Za-z0-9._+\-]*$/;
+const LABEL_VALUE = /^[A-Za-z0-9._+-]*$/;
 
 export function utcStamp(date: Date): string {
   const iso = date.toISOString(); // 2026-11-27T07:32:31.123Z

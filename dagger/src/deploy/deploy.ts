@@ -314,7 +314,7 @@ function parseRecord(text: string, what: string): ReleaseRecord {
     if (!commands.RELEASE_ID.test(record.id) || !record.backendImage || !record.frontendImage) throw new Error("fields missing");
     return record;
   } catch (error) {
-    throw new Error(`${what} is not a valid release record: ${(error as Error).message}`);
+    throw new Error(`${what} is not a valid release record: ${(error as Error).message}`, { cause: error });
   }
 }
 
