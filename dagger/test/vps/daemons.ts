@@ -1,0 +1,166 @@
+// The box's three daemons, each private to one state dir and bound to loopback:
+// dockerd (own data root in the cache, own exec root and socket in the state dir),
+// the registry (distribution 2.8, storage in the cache) and sshd (generated keys).
+import { existsSync, readFileSync } from "node:fs";
+import { copyFile, chmod, mkdir, writeFile } from "node:fs/promises";
+import { $ } from "zx";
+import { cachePaths, statePaths } from "./box.js";
+import { log, portIsListening, processAlive, startDaemon, tailFile, waitFor } from "./system.js";
+
+export interface DockerEnv {
+  DOCKER_HOST: string;
+  DOCKER_CONFIG: string;
+}
+
+export function dockerEnv(state: string): DockerEnv {
+  const paths = statePaths(state);
+  return { DOCKER_HOST: `unix://${paths.dockerSocket}`, DOCKER_CONFIG: paths.dockerConfig };
+}
+
+/** zx `$` bound to the box's dockerd (and its Compose plugin). */
+export function dockerShell(state: string, options: { quiet?: boolean } = {}) {
+  return $({ env: { ...process.env, ...dockerEnv(state) }, quiet: options.quiet ?? true });
+}
+
+export async function startDockerd(state: string, cache: string, composePlugin: string): Promise<number> {
+  const paths = statePaths(state);
+  const cached = cachePaths(cache);
+  await mkdir(cached.dockerDataRoot, { recursive: true });
+  await mkdir(paths.dockerExecRoot, { recursive: true });
+  await mkdir(`${paths.dockerConfig}/cli-plugins`, { recursive: true });
+  await copyFile(composePlugin, `${paths.dockerConfig}/cli-plugins/docker-compose`);
+  await chmod(`${paths.dockerConfig}/cli-plugins/docker-compose`, 0o755);
+  const pid = startDaemon(
+    "dockerd",
+    [
+      "--data-root", cached.dockerDataRoot,
+      "--exec-root", paths.dockerExecRoot,
+      "--host", `unix://${paths.dockerSocket}`,
+      "--pidfile", paths.dockerPid,
+      // Containers stop with the daemon: the box never leaves anything running.
+      "--live-restore=false",
+    ],
+    paths.dockerLog,
+  );
+  const docker = dockerShell(state);
+  await waitFor(
+    "dockerd to answer",
+    async () => {
+      if (!processAlive(pid)) throw new Error(`dockerd exited at start:\n${tailFile(paths.dockerLog)}`);
+      return (await docker({ nothrow: true })`docker version --format {{.Server.Version}}`).exitCode === 0;
+    },
+    60_000,
+    () => tailFile(paths.dockerLog),
+  );
+  return pid;
+}
+
+/**
+ * A previous run that died half way may have left containers, networks or volumes in the
+ * persistent data root; with `restart: unless-stopped` they would even come back. The box
+ * starts from an empty server every time.
+ */
+export async function removeAllWorkloads(state: string): Promise<void> {
+  const docker = dockerShell(state);
+  const containers = (await docker`docker ps -aq`).stdout.split("\n").filter(Boolean);
+  if (containers.length > 0) await docker`docker rm -f -v ${containers}`;
+  const volumes = (await docker`docker volume ls -q`).stdout.split("\n").filter(Boolean);
+  if (volumes.length > 0) await docker`docker volume rm -f ${volumes}`;
+  await docker`docker network prune -f`;
+}
+
+export async function startRegistry(state: string, cache: string, port: number): Promise<number> {
+  const paths = statePaths(state);
+  const storage = cachePaths(cache).registryStorage;
+  await mkdir(storage, { recursive: true });
+  await writeFile(
+    paths.registryConfig,
+    [
+      "version: 0.1",
+      "log:",
+      "  level: warn",
+      "storage:",
+      "  filesystem:",
+      `    rootdirectory: ${JSON.stringify(storage)}`,
+      "  delete:",
+      "    enabled: true",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "",
+    ].join("\n"),
+  );
+  const pid = startDaemon("docker-registry", ["serve", paths.registryConfig], paths.registryLog);
+  await waitFor(
+    `the registry on 127.0.0.1:${port}`,
+    async () => {
+      if (!processAlive(pid)) throw new Error(`docker-registry exited at start:\n${tailFile(paths.registryLog)}`);
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/v2/`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    () => tailFile(paths.registryLog),
+  );
+  return pid;
+}
+
+export interface SshdInfo {
+  pid: number;
+  knownHostsLine: string;
+}
+
+export async function startSshd(state: string, port: number): Promise<SshdInfo> {
+  const paths = statePaths(state);
+  await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
+  for (const [key, comment] of [
+    [paths.hostKey, "qgo-vps-host"],
+    [paths.clientKey, "qgo-vps-client"],
+  ] as const) {
+    if (!existsSync(key)) await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${""} -C ${comment} -f ${key}`;
+  }
+  await copyFile(`${paths.clientKey}.pub`, paths.authorizedKeys);
+  const hostPublicKey = readFileSync(`${paths.hostKey}.pub`, "utf8").trim().split(/\s+/);
+  const knownHostsLine = `[127.0.0.1]:${port} ${hostPublicKey[0]} ${hostPublicKey[1]}`;
+  await writeFile(paths.knownHosts, `${knownHostsLine}\n`);
+  const env = dockerEnv(state);
+  await writeFile(
+    paths.sshdConfig,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${paths.hostKey}`,
+      `AuthorizedKeysFile ${paths.authorizedKeys}`,
+      `PidFile ${paths.sshdPid}`,
+      "AllowUsers root",
+      "PermitRootLogin prohibit-password",
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      // The keys live in the throwaway state dir, not in ~/.ssh.
+      "StrictModes no",
+      "UsePAM no",
+      "PrintMotd no",
+      "Subsystem sftp internal-sftp",
+      // Remote sessions drive the box's dockerd and its Compose plugin, like on a real server.
+      `SetEnv DOCKER_HOST=${env.DOCKER_HOST} DOCKER_CONFIG=${env.DOCKER_CONFIG}`,
+      "",
+    ].join("\n"),
+  );
+  // sshd refuses to start without its privilege separation dir (the service unit makes it).
+  await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
+  await $({ quiet: true })`/usr/sbin/sshd -t -f ${paths.sshdConfig}`;
+  const pid = startDaemon("/usr/sbin/sshd", ["-D", "-e", "-f", paths.sshdConfig], paths.sshdLog);
+  await waitFor(
+    `sshd on 127.0.0.1:${port}`,
+    async () => {
+      if (!processAlive(pid)) throw new Error(`sshd exited at start:\n${tailFile(paths.sshdLog)}`);
+      return portIsListening(port);
+    },
+    15_000,
+    () => tailFile(paths.sshdLog),
+  );
+  log(`sshd known_hosts line: ${knownHostsLine}`);
+  return { pid, knownHostsLine };
+}

@@ -1,0 +1,301 @@
+// Bringing the whole box up and down. `bringUp` is what `npm run vps:up` and the vitest
+// global setup call; `tearDown` stops everything by PID, unmounts what dockerd mounted,
+// deletes the state dir, and reports anything left behind (processes, mounts, ports).
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { $ } from "zx";
+import { cacheDir, cachePaths, composeProjects, statePaths, v2Migration, type ReleaseName, type VpsBox } from "./box.js";
+import { dockerShell, removeAllWorkloads, startDockerd, startRegistry, startSshd } from "./daemons.js";
+import { buildRelease, ensureBaseImages, ensureRootfsTarball, imageSize, pushForDigest } from "./images.js";
+import { layOutServer, serverLayout } from "./server.js";
+import {
+  ensureComposePlugin,
+  ensureHostPackages,
+  freeLoopbackPort,
+  listeningTcpPorts,
+  log,
+  mountsUnder,
+  processAlive,
+  processesUsing,
+  stopProcess,
+} from "./system.js";
+
+export const repoRoot = resolve(import.meta.dirname, "..", "..", "..");
+
+function elapsed(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)}s`;
+}
+
+/** The box that `vps:up` or a test run started and has not stopped, if its dockerd lives. */
+export function runningBox(cache = cacheDir()): VpsBox | null {
+  const pointer = cachePaths(cache).activeBox;
+  if (!existsSync(pointer)) return null;
+  try {
+    const { stateDir } = JSON.parse(readFileSync(pointer, "utf8")) as { stateDir: string };
+    const boxJson = statePaths(stateDir).boxJson;
+    if (!existsSync(boxJson)) return null;
+    const box = JSON.parse(readFileSync(boxJson, "utf8")) as VpsBox;
+    return processAlive(box.pids.dockerd) ? box : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function bringUp(options: { repo?: string; cache?: string } = {}): Promise<VpsBox> {
+  const started = Date.now();
+  const repo = options.repo ?? repoRoot;
+  const cache = options.cache ?? cacheDir();
+  const cached = cachePaths(cache);
+
+  const already = runningBox(cache);
+  if (already) {
+    throw new Error(
+      `A VPS box is already running (state dir ${already.stateDir}, dockerd pid ${already.pids.dockerd}) ` +
+        "on the same cached Docker data root. Stop it first: `npm run vps:down` in dagger/.",
+    );
+  }
+  const strays = processesUsing([cached.dockerDataRoot]);
+  if (strays.length > 0) {
+    throw new Error(
+      `Processes still use the box's Docker data root ${cached.dockerDataRoot}: ` +
+        `${strays.map((p) => `${p.pid} (${p.cmdline.slice(0, 80)})`).join("; ")}. Stop them (by PID) and retry.`,
+    );
+  }
+
+  await ensureHostPackages();
+  await mkdir(cache, { recursive: true });
+  let step = Date.now();
+  await ensureComposePlugin(cached.composePlugin, cached.aptTrixie);
+  const cold = await ensureRootfsTarball(cache);
+  log(`installs and cache checks: ${elapsed(step)}`);
+
+  const state = await mkdtemp("/tmp/qgo-vps-");
+  const paths = statePaths(state);
+  await mkdir(paths.build, { recursive: true });
+  const pids = { dockerd: 0, registry: 0, sshd: 0 };
+  // Written first so that `vps:down` can stop a box whose start failed half way.
+  await writeFile(cached.activeBox, JSON.stringify({ stateDir: state }));
+  const partial = { stateDir: state, cacheDir: cache, pids };
+  await writeFile(paths.boxJson, JSON.stringify(partial));
+
+  try {
+    step = Date.now();
+    pids.dockerd = await startDockerd(state, cache, cached.composePlugin);
+    await writeFile(paths.boxJson, JSON.stringify(partial));
+    await removeAllWorkloads(state);
+    const registryPort = await freeLoopbackPort();
+    pids.registry = await startRegistry(state, cache, registryPort);
+    await writeFile(paths.boxJson, JSON.stringify(partial));
+    const sshPort = await freeLoopbackPort(undefined, [registryPort]);
+    const sshd = await startSshd(state, sshPort);
+    pids.sshd = sshd.pid;
+    await writeFile(paths.boxJson, JSON.stringify(partial));
+    const registry = `127.0.0.1:${registryPort}`;
+    log(`dockerd, registry ${registry}, sshd 127.0.0.1:${sshPort}: ${elapsed(step)}`);
+
+    step = Date.now();
+    const bases = await ensureBaseImages(state, cache);
+    log(`base images (${bases.built ? "built" : "cached"}): ${elapsed(step)}`);
+    step = Date.now();
+    const dbRemote = `${registry}/qgo-vps/mariadb:10.11`;
+    await dockerShell(state)`docker tag ${bases.images.db} ${dbRemote}`;
+    const dbImage = await pushForDigest(state, dbRemote);
+
+    const gitCommit = (await $({ quiet: true, cwd: repo, nothrow: true })`git rev-parse HEAD`).stdout.trim() || "unknown";
+    const buildOptions = { state, repoRoot: repo, registry, bases: bases.images, gitCommit };
+    const images = {} as Record<ReleaseName, { backend: string; frontend: string }>;
+    // v1 first: v2 and v3 reuse its layers (same lockfiles, same dependencies).
+    images.v1 = await buildRelease(buildOptions, "v1");
+    [images.v2, images.v3] = await Promise.all([buildRelease(buildOptions, "v2"), buildRelease(buildOptions, "v3")]);
+    log(`app images v1, v2, v3 built and pushed: ${elapsed(step)}`);
+
+    const used = [registryPort, sshPort];
+    const pick = async (preferred: number) => {
+      const port = await freeLoopbackPort(preferred, used);
+      used.push(port);
+      return port;
+    };
+    const ports = {
+      staging: { backend: await pick(5001), frontend: await pick(8080) },
+      production: { backend: await pick(5000), frontend: await pick(80), https: await pick(443) },
+    };
+    const layout = serverLayout(paths.serverRoot);
+    await layOutServer(layout, { dbImage, ...ports });
+
+    const imageSizes: Record<string, number> = {};
+    for (const [name, ref] of Object.entries({
+      "base debian": bases.images.debian,
+      "base node": bases.images.node,
+      "base nginx": bases.images.nginx,
+      "db (mariadb)": bases.images.db,
+      "backend v1": images.v1.backend,
+      "frontend v1": images.v1.frontend,
+    })) {
+      imageSizes[name] = await imageSize(state, ref);
+    }
+
+    const box: VpsBox = {
+      stateDir: state,
+      cacheDir: cache,
+      sshHost: "127.0.0.1",
+      sshPort,
+      sshUser: "root",
+      privateKeyPath: paths.clientKey,
+      knownHostsLine: sshd.knownHostsLine,
+      knownHostsPath: paths.knownHosts,
+      dockerHost: `unix://${paths.dockerSocket}`,
+      dockerConfigDir: paths.dockerConfig,
+      registry,
+      dbImage,
+      images,
+      v2Migration: { ...v2Migration },
+      ...layout,
+      ports,
+      projects: { ...composeProjects },
+      pids,
+      listeningPorts: [sshPort, registryPort],
+      startedAt: new Date(started).toISOString(),
+      startupSeconds: Math.round((Date.now() - started) / 100) / 10,
+      cold: cold || bases.built,
+      imageSizes,
+    };
+    await writeFile(paths.boxJson, JSON.stringify(box, null, 2));
+    log(`box up in ${box.startupSeconds}s (${box.cold ? "cold" : "warm"} start); description: ${paths.boxJson}`);
+    for (const [name, size] of Object.entries(imageSizes)) log(`  image ${name}: ${(size / 1e6).toFixed(0)} MB`);
+    return box;
+  } catch (error) {
+    log(`start failed, tearing down: ${(error as Error).message.split("\n")[0]}`);
+    await tearDown(state, cache);
+    throw error;
+  }
+}
+
+export interface Leftovers {
+  processes: { pid: number; cmdline: string }[];
+  mounts: string[];
+  ports: number[];
+}
+
+/** Ports the box owned: its daemons' and the ones compose publishes on the server. */
+function boxPorts(box: Partial<VpsBox>): number[] {
+  const ports = [...(box.listeningPorts ?? [])];
+  if (box.ports) {
+    ports.push(box.ports.staging.backend, box.ports.staging.frontend);
+    ports.push(box.ports.production.backend, box.ports.production.frontend, box.ports.production.https);
+  }
+  return ports;
+}
+
+export function leftovers(box: Partial<VpsBox> & { stateDir: string; cacheDir: string }): Leftovers {
+  const watched = [box.stateDir, cachePaths(box.cacheDir).dockerDataRoot];
+  const pids = Object.values(box.pids ?? {}).filter((pid) => pid > 0);
+  const processes = [
+    ...pids.filter(processAlive).map((pid) => ({ pid, cmdline: "(a daemon the box started)" })),
+    ...processesUsing(watched),
+  ];
+  const listening = listeningTcpPorts();
+  return { processes, mounts: mountsUnder(watched), ports: boxPorts(box).filter((port) => listening.has(port)) };
+}
+
+/** Descendants of `pid` (children first listed last), from /proc/<pid>/stat. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      /* gone */
+    }
+  }
+  const result: number[] = [];
+  const visit = (parent: number) => {
+    for (const child of children.get(parent) ?? []) {
+      result.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return result;
+}
+
+
+/**
+ * Stop the box of `state`: remove its containers (so nothing restarts with the cached data
+ * root), stop sshd (and open sessions), the registry and dockerd by PID, kill what is left
+ * by PID, unmount, delete the state dir. Safe to call twice. Returns what is left (nothing).
+ */
+export async function tearDown(state: string, cache = cacheDir()): Promise<Leftovers> {
+  const started = Date.now();
+  const paths = statePaths(state);
+  let box: Partial<VpsBox> & { stateDir: string; cacheDir: string } = { stateDir: state, cacheDir: cache };
+  if (existsSync(paths.boxJson)) {
+    try {
+      box = { ...box, ...(JSON.parse(readFileSync(paths.boxJson, "utf8")) as Partial<VpsBox>) };
+    } catch {
+      /* half-written description: fall back to pid files */
+    }
+  }
+  const pidFromFile = (file: string) => {
+    try {
+      return Number(readFileSync(file, "utf8").trim()) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  const pids = {
+    dockerd: box.pids?.dockerd || pidFromFile(paths.dockerPid),
+    registry: box.pids?.registry || pidFromFile(paths.registryPid),
+    sshd: box.pids?.sshd || pidFromFile(paths.sshdPid),
+  };
+  box.pids = pids;
+
+  if (pids.sshd && processAlive(pids.sshd)) {
+    const sessions = descendants(pids.sshd);
+    await stopProcess(pids.sshd);
+    for (const pid of sessions.reverse()) await stopProcess(pid, 5_000);
+  }
+  if (pids.registry) await stopProcess(pids.registry);
+  if (pids.dockerd && processAlive(pids.dockerd)) {
+    try {
+      await removeAllWorkloads(state);
+    } catch (error) {
+      log(`could not remove the containers before stopping dockerd: ${(error as Error).message.split("\n")[0]}`);
+    }
+    await stopProcess(pids.dockerd, 60_000);
+  }
+  // containerd shims and anything else still working in the box's dirs, by PID.
+  for (const stray of processesUsing([state, cachePaths(cache).dockerDataRoot])) {
+    log(`stopping leftover process ${stray.pid}: ${stray.cmdline.slice(0, 100)}`);
+    await stopProcess(stray.pid, 5_000);
+  }
+  for (const mount of mountsUnder([state, cachePaths(cache).dockerDataRoot]).reverse()) {
+    const result = await $({ nothrow: true, quiet: true })`umount ${mount}`;
+    if (result.exitCode !== 0) await $({ nothrow: true, quiet: true })`umount -l ${mount}`;
+  }
+  const left = leftovers(box);
+  if (left.processes.length === 0 && left.mounts.length === 0) {
+    await rm(state, { recursive: true, force: true });
+  }
+  const pointer = cachePaths(cache).activeBox;
+  if (existsSync(pointer)) {
+    try {
+      if ((JSON.parse(readFileSync(pointer, "utf8")) as { stateDir: string }).stateDir === state) await rm(pointer);
+    } catch {
+      await rm(pointer, { force: true });
+    }
+  }
+  log(`box at ${state} torn down in ${elapsed(started)}`);
+  return left;
+}
+
+export function describeLeftovers(left: Leftovers): string {
+  return [
+    ...left.processes.map((p) => `process ${p.pid}: ${p.cmdline}`),
+    ...left.mounts.map((m) => `mount ${m}`),
+    ...left.ports.map((p) => `listening port 127.0.0.1:${p}`),
+  ].join("\n");
+}
