@@ -121,6 +121,8 @@ export interface CallResult {
   evaluations: Evaluation[];
   /** Queries with validation errors (must stay empty). */
   invalidQueries: RecordedQuery[];
+  /** Most requests the module had open at once: above 1 means it asked for things in parallel. */
+  maxInFlight: number;
 }
 
 interface Entry {
@@ -141,6 +143,8 @@ interface CallState {
   evaluations: Evaluation[];
   returnValue?: string;
   errorRef?: Ref;
+  inFlight: number;
+  maxInFlight: number;
 }
 
 export interface StartOptions {
@@ -164,6 +168,7 @@ export class StandInEngine {
   private readonly token = randomBytes(16).toString("hex");
   private current: CallState | undefined;
   private nextId = 1;
+  private latencyMs = 0;
 
   private constructor(
     private readonly server: Server,
@@ -235,6 +240,11 @@ export class StandInEngine {
     this.responders.length = 0;
   }
 
+  /** Delay every answer, so requests a module sends in parallel are seen overlapping. */
+  setLatency(ms: number): void {
+    this.latencyMs = ms;
+  }
+
   /** The chain behind an ID this engine handed out. */
   lookup(id: string): Ref | undefined {
     const entry = this.ids.get(id);
@@ -244,7 +254,7 @@ export class StandInEngine {
   /** Runs one function call (or registration) in a fresh module process, like the engine does. */
   async call(options: CallOptions): Promise<CallResult> {
     if (this.current) throw new Error("stand-in engine: one call at a time");
-    const state: CallState = { options, queries: [], evaluations: [] };
+    const state: CallState = { options, queries: [], evaluations: [], inFlight: 0, maxInFlight: 0 };
     this.current = state;
     try {
       const { exitCode, output } = await this.runModule(options);
@@ -254,6 +264,7 @@ export class StandInEngine {
         queries: state.queries,
         evaluations: state.evaluations,
         invalidQueries: state.queries.filter((q) => q.invalid.length > 0),
+        maxInFlight: state.maxInFlight,
       };
       if (state.returnValue !== undefined) result.returnValue = JSON.parse(state.returnValue);
       if (state.errorRef) {
@@ -321,11 +332,21 @@ export class StandInEngine {
       res.writeHead(401).end();
       return;
     }
-    let body = "";
-    for await (const chunk of req) body += String(chunk);
-    const { query, variables } = JSON.parse(body) as { query: string; variables?: Record<string, unknown> };
-    const reply = this.execute(query, variables ?? {});
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+    const state = this.current;
+    if (state) {
+      state.inFlight += 1;
+      state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+    }
+    try {
+      let body = "";
+      for await (const chunk of req) body += String(chunk);
+      const { query, variables } = JSON.parse(body) as { query: string; variables?: Record<string, unknown> };
+      const reply = this.execute(query, variables ?? {});
+      if (this.latencyMs > 0) await new Promise((ok) => setTimeout(ok, this.latencyMs));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+    } finally {
+      if (state) state.inFlight -= 1;
+    }
   }
 
   private execute(query: string, variables: Record<string, unknown>): unknown {

@@ -1,0 +1,297 @@
+// The CLI surface, read the way the engine reads it: the SDK's own scanner over dagger/src
+// (its introspection entrypoint in dry-run mode) and the module's registration call through the
+// SDK entrypoint against the stand-in engine. Proves names, arguments, defaults, optionality,
+// doc strings, checks and cache policies as `dagger call --help` will show them.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { isRef, type Ref, type Step } from "../standin/engine.js";
+import { MODULE_DIR, REPO_ROOT, StandInEngine } from "../standin/engine.js";
+import { prepareSdkClientCopy } from "../standin/sdk-copy.js";
+import { expectedConstructor, expectedFunctions, kebab, type ExpectedArgument } from "./expected-surface.js";
+
+interface ScannedType {
+  kind: string;
+  name?: string;
+  typeDef?: ScannedType;
+}
+interface ScannedArgument {
+  name: string;
+  description: string;
+  type: ScannedType;
+  isOptional: boolean;
+  defaultValue?: unknown;
+  defaultPath?: string;
+  ignore?: string[];
+}
+interface ScannedFunction {
+  name: string;
+  description: string;
+  arguments: Record<string, ScannedArgument>;
+  returnType: ScannedType;
+}
+interface ScannedModule {
+  description: string;
+  objects: Record<
+    string,
+    { description: string; constructor: { arguments: Record<string, ScannedArgument> }; methods: Record<string, ScannedFunction> }
+  >;
+}
+
+function typeText(type: ScannedType): string {
+  switch (type.kind) {
+    case "STRING_KIND":
+      return "String";
+    case "BOOLEAN_KIND":
+      return "Boolean";
+    case "INTEGER_KIND":
+      return "Integer";
+    case "FLOAT_KIND":
+      return "Float";
+    case "VOID_KIND":
+      return "Void";
+    case "LIST_KIND":
+      return `[${typeText(type.typeDef!)}]`;
+    default:
+      return type.name ?? type.kind;
+  }
+}
+
+let scanned: ScannedModule;
+
+beforeAll(async () => {
+  const client = await prepareSdkClientCopy(MODULE_DIR);
+  const scanner = join(
+    MODULE_DIR,
+    "node_modules/@dagger.io/dagger/dist/src/module/entrypoint/introspection_entrypoint.js",
+  );
+  const run = spawnSync(process.execPath, [scanner, "qgo", join(MODULE_DIR, "src"), client], {
+    env: { ...process.env, DRY_RUN: "1" },
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (run.status !== 0) throw new Error(`SDK scanner failed:\n${run.stderr}\n${run.stdout}`);
+  scanned = JSON.parse(run.stdout) as ScannedModule;
+});
+
+function expectArgument(kind: string, actual: ScannedArgument | undefined, expected: ExpectedArgument): void {
+  const where = `${kind} argument ${expected.name}`;
+  expect(actual, where).toBeDefined();
+  expect(typeText(actual!.type), `${where} type`).toBe(expected.type);
+  expect(actual!.description, `${where} doc string`).toContain(expected.doc);
+  expect(actual!.defaultValue, `${where} default`).toEqual(expected.default);
+  expect(actual!.defaultPath, `${where} defaultPath`).toBe(expected.defaultPath);
+  expect(actual!.ignore, `${where} ignore`).toEqual(expected.ignore);
+  expect(actual!.isOptional, `${where} optional`).toBe(expected.optional ?? false);
+}
+
+describe("CLI surface read by the SDK's scanner (dagger call --help)", () => {
+  it("the main object is Qgo with a module description and a class doc string", () => {
+    expect(Object.keys(scanned.objects)).toEqual(["Qgo"]);
+    expect(scanned.description).toMatch(/CI\/CD pipeline/);
+    expect(scanned.objects.Qgo!.description).not.toBe("");
+  });
+
+  it("the constructor takes the repository (defaultPath / with ignores) and the app-layout options", () => {
+    const args = scanned.objects.Qgo!.constructor.arguments;
+    expect(Object.keys(args)).toEqual(expectedConstructor.map((a) => a.name));
+    for (const expected of expectedConstructor) expectArgument("constructor", args[expected.name], expected);
+  });
+
+  it("exposes exactly the expected functions", () => {
+    expect(Object.keys(scanned.objects.Qgo!.methods).sort()).toEqual(expectedFunctions.map((f) => f.name).sort());
+  });
+
+  for (const expected of expectedFunctions) {
+    it(`${kebab(expected.name)}: return type, doc string, and every argument's type, default, optionality and doc`, () => {
+      const actual = scanned.objects.Qgo!.methods[expected.name]!;
+      expect(typeText(actual.returnType)).toBe(expected.returns);
+      expect(actual.description).toContain(expected.doc);
+      expect(Object.keys(actual.arguments)).toEqual(expected.args.map((a) => a.name));
+      for (const arg of expected.args) expectArgument(kebab(expected.name), actual.arguments[arg.name], arg);
+    });
+  }
+});
+
+// --- Registration: what the module tells the engine when it is loaded --------------------------
+
+interface RegisteredArgument {
+  type: string;
+  optional: boolean;
+  defaultValue?: string;
+  defaultPath?: string;
+  ignore?: string[];
+  description?: string;
+}
+interface RegisteredFunction {
+  description?: string;
+  cachePolicies: string[];
+  check: boolean;
+  args: Map<string, RegisteredArgument>;
+}
+
+function registeredType(ref: Ref): { type: string; optional: boolean } {
+  let type = "?";
+  let optional = false;
+  for (const step of ref.chain) {
+    if (step.field === "withKind") {
+      // The enum has both spellings: STRING and STRING_KIND.
+      const kind = String(step.args.kind);
+      type = typeText({ kind: kind.endsWith("_KIND") ? kind : `${kind}_KIND` });
+    }
+    if (step.field === "withObject") type = String(step.args.name);
+    if (step.field === "withListOf" && isRef(step.args.elementType)) {
+      type = `[${registeredType(step.args.elementType).type}]`;
+    }
+    if (step.field === "withOptional") optional = step.args.optional === true;
+  }
+  return { type, optional };
+}
+
+function registeredFunction(ref: Ref): RegisteredFunction {
+  const fn: RegisteredFunction = { cachePolicies: [], check: false, args: new Map() };
+  for (const step of ref.chain) {
+    if (step.field === "withDescription") fn.description = String(step.args.description);
+    if (step.field === "withCachePolicy") fn.cachePolicies.push(String(step.args.policy));
+    if (step.field === "withCheck") fn.check = true;
+    if (step.field === "withArg" && isRef(step.args.typeDef)) {
+      const arg: RegisteredArgument = registeredType(step.args.typeDef);
+      for (const key of ["defaultValue", "defaultPath", "description"] as const) {
+        if (step.args[key] !== undefined) arg[key] = String(step.args[key]);
+      }
+      if (step.args.ignore !== undefined) arg.ignore = step.args.ignore as string[];
+      fn.args.set(String(step.args.name), arg);
+    }
+  }
+  return fn;
+}
+
+describe("registration through the SDK entrypoint (what the engine is told when it loads the module)", () => {
+  let engine: StandInEngine;
+  const functions = new Map<string, RegisteredFunction>();
+  let constructor: RegisteredFunction | undefined;
+  let objectName = "";
+
+  beforeAll(async () => {
+    engine = await StandInEngine.start();
+    const result = await engine.call({ parentName: "", fnName: "" });
+    if (result.exitCode !== 0 || typeof result.returnValue !== "string") {
+      throw new Error(`registration failed (exit ${result.exitCode}):\n${result.output}`);
+    }
+    const moduleChain = engine.lookup(result.returnValue)?.chain ?? [];
+    const object = moduleChain.find((s) => s.field === "withObject")?.args.object;
+    if (!isRef(object)) throw new Error(`no object registered: ${JSON.stringify(moduleChain)}`);
+    for (const step of object.chain as Step[]) {
+      if (step.field === "withObject") objectName = String(step.args.name);
+      if (step.field === "withFunction" && isRef(step.args.function)) {
+        const name = String(step.args.function.chain.find((s) => s.field === "function")?.args.name);
+        functions.set(name, registeredFunction(step.args.function));
+      }
+      if (step.field === "withConstructor" && isRef(step.args.function)) {
+        constructor = registeredFunction(step.args.function);
+      }
+    }
+  });
+
+  afterAll(async () => {
+    await engine?.stop();
+  });
+
+  it("registers the object Qgo with every expected function and a constructor", () => {
+    expect(objectName).toBe("Qgo");
+    expect([...functions.keys()].sort()).toEqual(expectedFunctions.map((f) => f.name).sort());
+    expect(constructor).toBeDefined();
+  });
+
+  it("side-effecting functions are registered with cache policy Never, all others with the engine's Default", () => {
+    for (const expected of expectedFunctions) {
+      const policies = functions.get(expected.name)!.cachePolicies;
+      expect(policies, kebab(expected.name)).toEqual(expected.cache === "never" ? ["Never"] : ["Default"]);
+    }
+  });
+
+  it("exactly lint and test are checks (dagger check), and they take no required arguments", () => {
+    const checks = [...functions.entries()].filter(([, fn]) => fn.check).map(([name]) => name);
+    expect(checks.sort()).toEqual(expectedFunctions.filter((f) => f.check).map((f) => f.name).sort());
+    for (const name of checks) {
+      for (const arg of functions.get(name)!.args.values()) expect(arg.defaultValue ?? arg.optional).toBeTruthy();
+    }
+  });
+
+  it("the source directory is contextual (defaultPath /) with the ignore patterns; image options have JSON defaults", () => {
+    for (const expected of expectedConstructor) {
+      const arg = constructor!.args.get(expected.name)!;
+      expect(arg.type, expected.name).toBe(expected.type);
+      expect(arg.description, expected.name).toContain(expected.doc);
+      if (expected.defaultPath !== undefined) {
+        expect(arg.defaultPath).toBe(expected.defaultPath);
+        expect(arg.ignore).toEqual(expected.ignore);
+      } else {
+        expect(arg.defaultValue, expected.name).toBe(JSON.stringify(expected.default));
+      }
+    }
+  });
+
+  it("every function argument is registered with its type, JSON default and doc string", () => {
+    for (const expected of expectedFunctions) {
+      const fn = functions.get(expected.name)!;
+      expect(fn.description, kebab(expected.name)).toContain(expected.doc);
+      expect([...fn.args.keys()]).toEqual(expected.args.map((a) => a.name));
+      for (const arg of expected.args) {
+        const registered = fn.args.get(arg.name)!;
+        expect(registered.type, `${expected.name}.${arg.name}`).toBe(arg.type);
+        expect(registered.description, `${expected.name}.${arg.name}`).toContain(arg.doc);
+        if (typeof arg.default === "object" && arg.default !== null) {
+          // The SDK registers only primitive defaults; a list default makes the argument optional
+          // and TypeScript applies the default at run time.
+          expect(registered.defaultValue, `${expected.name}.${arg.name}`).toBeUndefined();
+          expect(registered.optional, `${expected.name}.${arg.name}`).toBe(true);
+        } else {
+          expect(registered.defaultValue, `${expected.name}.${arg.name}`).toBe(
+            arg.default === undefined ? undefined : JSON.stringify(arg.default),
+          );
+          expect(registered.optional, `${expected.name}.${arg.name}`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it("every registration query is valid against the engine schema", () => {
+    console.log(
+      engine.validating
+        ? `validated ${engine.allQueries.length} queries against ${engine.schemaPath}`
+        : `NOT validated: ${engine.schemaPath} is missing`,
+    );
+    expect(engine.allQueries.filter((q) => q.invalid.length > 0)).toEqual([]);
+  });
+});
+
+describe("docs/dagger-functions.md", () => {
+  const docs = readFileSync(join(REPO_ROOT, "docs", "dagger-functions.md"), "utf8");
+  const rows = new Map<string, string>();
+  for (const line of docs.split("\n")) {
+    const match = /^\|\s*`([a-z][a-z-]*)`\s*\|/.exec(line);
+    if (match) rows.set(match[1]!, line);
+  }
+
+  it("lists exactly the introspected functions", () => {
+    const introspected = Object.keys(scanned.objects.Qgo!.methods).map(kebab).sort();
+    expect([...rows.keys()].sort()).toEqual(introspected);
+  });
+
+  it("names every argument of every function as a --flag", () => {
+    for (const fn of Object.values(scanned.objects.Qgo!.methods)) {
+      const row = rows.get(kebab(fn.name)) ?? "";
+      for (const arg of Object.keys(fn.arguments)) expect(row, kebab(fn.name)).toContain(`--${kebab(arg)}`);
+    }
+  });
+
+  it("names every constructor option as a --flag", () => {
+    for (const arg of Object.keys(scanned.objects.Qgo!.constructor.arguments)) {
+      expect(docs).toContain(`--${kebab(arg)}`);
+    }
+  });
+});
