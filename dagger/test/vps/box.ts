@@ -82,6 +82,7 @@ export function cachePaths(cache: string) {
     rootfsTarball: join(cache, "base", "bookworm-minbase.tar"),
     aptTrixie: join(cache, "apt-trixie"),
     composePlugin: join(cache, "bin", "docker-compose"),
+    buildxPlugin: join(cache, "bin", "docker-buildx"),
     nodeDist: join(cache, "node"),
     dockerDataRoot: join(cache, "docker"),
     registryStorage: join(cache, "registry"),
@@ -123,3 +124,9 @@ export const v2Migration = {
   name: "29991231000000_vps_box_v2_probe",
   table: "vps_box_v2_probe",
 } as const;
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    vpsBox: VpsBox;
+  }
+}

@@ -3,6 +3,7 @@
 // the registry (distribution 2.8, storage in the cache) and sshd (generated keys).
 import { existsSync, readFileSync } from "node:fs";
 import { copyFile, chmod, mkdir, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { $ } from "zx";
 import { cachePaths, statePaths } from "./box.js";
 import { log, portIsListening, processAlive, startDaemon, tailFile, waitFor } from "./system.js";
@@ -22,21 +23,32 @@ export function dockerShell(state: string, options: { quiet?: boolean } = {}) {
   return $({ env: { ...process.env, ...dockerEnv(state) }, quiet: options.quiet ?? true });
 }
 
-export async function startDockerd(state: string, cache: string, composePlugin: string): Promise<number> {
+export async function startDockerd(
+  state: string,
+  cache: string,
+  cliPlugins: string[],
+): Promise<number> {
   const paths = statePaths(state);
   const cached = cachePaths(cache);
   await mkdir(cached.dockerDataRoot, { recursive: true });
   await mkdir(paths.dockerExecRoot, { recursive: true });
   await mkdir(`${paths.dockerConfig}/cli-plugins`, { recursive: true });
-  await copyFile(composePlugin, `${paths.dockerConfig}/cli-plugins/docker-compose`);
-  await chmod(`${paths.dockerConfig}/cli-plugins/docker-compose`, 0o755);
+  for (const plugin of cliPlugins) {
+    const target = join(paths.dockerConfig, "cli-plugins", basename(plugin));
+    await copyFile(plugin, target);
+    await chmod(target, 0o755);
+  }
   const pid = startDaemon(
     "dockerd",
     [
-      "--data-root", cached.dockerDataRoot,
-      "--exec-root", paths.dockerExecRoot,
-      "--host", `unix://${paths.dockerSocket}`,
-      "--pidfile", paths.dockerPid,
+      "--data-root",
+      cached.dockerDataRoot,
+      "--exec-root",
+      paths.dockerExecRoot,
+      "--host",
+      `unix://${paths.dockerSocket}`,
+      "--pidfile",
+      paths.dockerPid,
       // Containers stop with the daemon: the box never leaves anything running.
       "--live-restore=false",
     ],
@@ -46,8 +58,12 @@ export async function startDockerd(state: string, cache: string, composePlugin: 
   await waitFor(
     "dockerd to answer",
     async () => {
-      if (!processAlive(pid)) throw new Error(`dockerd exited at start:\n${tailFile(paths.dockerLog)}`);
-      return (await docker({ nothrow: true })`docker version --format {{.Server.Version}}`).exitCode === 0;
+      if (!processAlive(pid))
+        throw new Error(`dockerd exited at start:\n${tailFile(paths.dockerLog)}`);
+      return (
+        (await docker({ nothrow: true })`docker version --format {{.Server.Version}}`).exitCode ===
+        0
+      );
     },
     60_000,
     () => tailFile(paths.dockerLog),
@@ -93,7 +109,8 @@ export async function startRegistry(state: string, cache: string, port: number):
   await waitFor(
     `the registry on 127.0.0.1:${port}`,
     async () => {
-      if (!processAlive(pid)) throw new Error(`docker-registry exited at start:\n${tailFile(paths.registryLog)}`);
+      if (!processAlive(pid))
+        throw new Error(`docker-registry exited at start:\n${tailFile(paths.registryLog)}`);
       try {
         return (await fetch(`http://127.0.0.1:${port}/v2/`)).status === 200;
       } catch {
@@ -118,7 +135,8 @@ export async function startSshd(state: string, port: number): Promise<SshdInfo> 
     [paths.hostKey, "qgo-vps-host"],
     [paths.clientKey, "qgo-vps-client"],
   ] as const) {
-    if (!existsSync(key)) await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${""} -C ${comment} -f ${key}`;
+    if (!existsSync(key))
+      await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${""} -C ${comment} -f ${key}`;
   }
   await copyFile(`${paths.clientKey}.pub`, paths.authorizedKeys);
   const hostPublicKey = readFileSync(`${paths.hostKey}.pub`, "utf8").trim().split(/\s+/);

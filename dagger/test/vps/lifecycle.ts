@@ -5,12 +5,32 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { $ } from "zx";
-import { cacheDir, cachePaths, composeProjects, statePaths, v2Migration, type ReleaseName, type VpsBox } from "./box.js";
-import { dockerShell, removeAllWorkloads, startDockerd, startRegistry, startSshd } from "./daemons.js";
-import { buildRelease, ensureBaseImages, ensureRootfsTarball, imageSize, pushForDigest } from "./images.js";
+import {
+  cacheDir,
+  cachePaths,
+  composeProjects,
+  statePaths,
+  v2Migration,
+  type ReleaseName,
+  type VpsBox,
+} from "./box.js";
+import {
+  dockerShell,
+  removeAllWorkloads,
+  startDockerd,
+  startRegistry,
+  startSshd,
+} from "./daemons.js";
+import {
+  buildRelease,
+  ensureBaseImages,
+  ensureRootfsTarball,
+  imageSize,
+  pushForDigest,
+} from "./images.js";
 import { layOutServer, serverLayout } from "./server.js";
 import {
-  ensureComposePlugin,
+  ensureTrixiePlugin,
   ensureHostPackages,
   freeLoopbackPort,
   listeningTcpPorts,
@@ -44,7 +64,8 @@ export function runningBox(cache = cacheDir()): VpsBox | null {
 
 export async function bringUp(options: { repo?: string; cache?: string } = {}): Promise<VpsBox> {
   const started = Date.now();
-  const repo = options.repo ?? repoRoot;
+  // QGO_VPS_REPO: build the app images from another checkout of the product.
+  const repo = options.repo ?? process.env.QGO_VPS_REPO ?? repoRoot;
   const cache = options.cache ?? cacheDir();
   const cached = cachePaths(cache);
 
@@ -66,7 +87,8 @@ export async function bringUp(options: { repo?: string; cache?: string } = {}): 
   await ensureHostPackages();
   await mkdir(cache, { recursive: true });
   let step = Date.now();
-  await ensureComposePlugin(cached.composePlugin, cached.aptTrixie);
+  await ensureTrixiePlugin("docker-compose", cached.composePlugin, cached.aptTrixie);
+  await ensureTrixiePlugin("docker-buildx", cached.buildxPlugin, cached.aptTrixie);
   const cold = await ensureRootfsTarball(cache);
   log(`installs and cache checks: ${elapsed(step)}`);
 
@@ -81,7 +103,7 @@ export async function bringUp(options: { repo?: string; cache?: string } = {}): 
 
   try {
     step = Date.now();
-    pids.dockerd = await startDockerd(state, cache, cached.composePlugin);
+    pids.dockerd = await startDockerd(state, cache, [cached.composePlugin, cached.buildxPlugin]);
     await writeFile(paths.boxJson, JSON.stringify(partial));
     await removeAllWorkloads(state);
     const registryPort = await freeLoopbackPort();
@@ -102,12 +124,17 @@ export async function bringUp(options: { repo?: string; cache?: string } = {}): 
     await dockerShell(state)`docker tag ${bases.images.db} ${dbRemote}`;
     const dbImage = await pushForDigest(state, dbRemote);
 
-    const gitCommit = (await $({ quiet: true, cwd: repo, nothrow: true })`git rev-parse HEAD`).stdout.trim() || "unknown";
+    const gitCommit =
+      (await $({ quiet: true, cwd: repo, nothrow: true })`git rev-parse HEAD`).stdout.trim() ||
+      "unknown";
     const buildOptions = { state, repoRoot: repo, registry, bases: bases.images, gitCommit };
     const images = {} as Record<ReleaseName, { backend: string; frontend: string }>;
     // v1 first: v2 and v3 reuse its layers (same lockfiles, same dependencies).
     images.v1 = await buildRelease(buildOptions, "v1");
-    [images.v2, images.v3] = await Promise.all([buildRelease(buildOptions, "v2"), buildRelease(buildOptions, "v3")]);
+    [images.v2, images.v3] = await Promise.all([
+      buildRelease(buildOptions, "v2"),
+      buildRelease(buildOptions, "v3"),
+    ]);
     log(`app images v1, v2, v3 built and pushed: ${elapsed(step)}`);
 
     const used = [registryPort, sshPort];
@@ -161,8 +188,11 @@ export async function bringUp(options: { repo?: string; cache?: string } = {}): 
       imageSizes,
     };
     await writeFile(paths.boxJson, JSON.stringify(box, null, 2));
-    log(`box up in ${box.startupSeconds}s (${box.cold ? "cold" : "warm"} start); description: ${paths.boxJson}`);
-    for (const [name, size] of Object.entries(imageSizes)) log(`  image ${name}: ${(size / 1e6).toFixed(0)} MB`);
+    log(
+      `box up in ${box.startupSeconds}s (${box.cold ? "cold" : "warm"} start); description: ${paths.boxJson}`,
+    );
+    for (const [name, size] of Object.entries(imageSizes))
+      log(`  image ${name}: ${(size / 1e6).toFixed(0)} MB`);
     return box;
   } catch (error) {
     log(`start failed, tearing down: ${(error as Error).message.split("\n")[0]}`);
@@ -182,12 +212,18 @@ function boxPorts(box: Partial<VpsBox>): number[] {
   const ports = [...(box.listeningPorts ?? [])];
   if (box.ports) {
     ports.push(box.ports.staging.backend, box.ports.staging.frontend);
-    ports.push(box.ports.production.backend, box.ports.production.frontend, box.ports.production.https);
+    ports.push(
+      box.ports.production.backend,
+      box.ports.production.frontend,
+      box.ports.production.https,
+    );
   }
   return ports;
 }
 
-export function leftovers(box: Partial<VpsBox> & { stateDir: string; cacheDir: string }): Leftovers {
+export function leftovers(
+  box: Partial<VpsBox> & { stateDir: string; cacheDir: string },
+): Leftovers {
   const watched = [box.stateDir, cachePaths(box.cacheDir).dockerDataRoot];
   const pids = Object.values(box.pids ?? {}).filter((pid) => pid > 0);
   const processes = [
@@ -195,7 +231,11 @@ export function leftovers(box: Partial<VpsBox> & { stateDir: string; cacheDir: s
     ...processesUsing(watched),
   ];
   const listening = listeningTcpPorts();
-  return { processes, mounts: mountsUnder(watched), ports: boxPorts(box).filter((port) => listening.has(port)) };
+  return {
+    processes,
+    mounts: mountsUnder(watched),
+    ports: boxPorts(box).filter((port) => listening.has(port)),
+  };
 }
 
 /** Descendants of `pid` (children first listed last), from /proc/<pid>/stat. */
@@ -222,7 +262,6 @@ function descendants(pid: number): number[] {
   return result;
 }
 
-
 /**
  * Stop the box of `state`: remove its containers (so nothing restarts with the cached data
  * root), stop sshd (and open sessions), the registry and dockerd by PID, kill what is left
@@ -231,7 +270,10 @@ function descendants(pid: number): number[] {
 export async function tearDown(state: string, cache = cacheDir()): Promise<Leftovers> {
   const started = Date.now();
   const paths = statePaths(state);
-  let box: Partial<VpsBox> & { stateDir: string; cacheDir: string } = { stateDir: state, cacheDir: cache };
+  let box: Partial<VpsBox> & { stateDir: string; cacheDir: string } = {
+    stateDir: state,
+    cacheDir: cache,
+  };
   if (existsSync(paths.boxJson)) {
     try {
       box = { ...box, ...(JSON.parse(readFileSync(paths.boxJson, "utf8")) as Partial<VpsBox>) };
@@ -263,7 +305,9 @@ export async function tearDown(state: string, cache = cacheDir()): Promise<Lefto
     try {
       await removeAllWorkloads(state);
     } catch (error) {
-      log(`could not remove the containers before stopping dockerd: ${(error as Error).message.split("\n")[0]}`);
+      log(
+        `could not remove the containers before stopping dockerd: ${(error as Error).message.split("\n")[0]}`,
+      );
     }
     await stopProcess(pids.dockerd, 60_000);
   }
@@ -283,7 +327,8 @@ export async function tearDown(state: string, cache = cacheDir()): Promise<Lefto
   const pointer = cachePaths(cache).activeBox;
   if (existsSync(pointer)) {
     try {
-      if ((JSON.parse(readFileSync(pointer, "utf8")) as { stateDir: string }).stateDir === state) await rm(pointer);
+      if ((JSON.parse(readFileSync(pointer, "utf8")) as { stateDir: string }).stateDir === state)
+        await rm(pointer);
     } catch {
       await rm(pointer, { force: true });
     }

@@ -56,7 +56,9 @@ export async function layOutServer(
       "PUBLISH_ADDRESS=127.0.0.1",
       `BACKEND_PORT=${app.ports.backend}`,
       `FRONTEND_PORT=${app.ports.frontend}`,
-      ...(app.ports.https ? [`HTTPS_PORT=${app.ports.https}`, `LETSENCRYPT_HOST_DIR=${layout.letsencryptDir}`] : []),
+      ...(app.ports.https
+        ? [`HTTPS_PORT=${app.ports.https}`, `LETSENCRYPT_HOST_DIR=${layout.letsencryptDir}`]
+        : []),
       "",
     ];
     await writeFile(join(app.dir, ".env"), lines.join("\n"), { mode: 0o600 });

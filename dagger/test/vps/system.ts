@@ -1,10 +1,18 @@
 // Host-level pieces of the box: idempotent installs, Compose v2 from trixie, daemons started
 // by PID, free loopback ports, and the checks teardown uses (processes, mounts, ports).
 import { spawn } from "node:child_process";
-import { existsSync, openSync, closeSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import {
+  existsSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+} from "node:fs";
 import { mkdir, copyFile, chmod, rm, readdir, rename, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { $ } from "zx";
 
 export function log(message: string): void {
@@ -25,7 +33,9 @@ export async function ensureHostPackages(): Promise<void> {
   for (const pkg of hostPackages) if (!(await isInstalled(pkg))) missing.push(pkg);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new Error(`The VPS box needs root to install ${missing.join(", ")} (run as root, or install them first).`);
+    throw new Error(
+      `The VPS box needs root to install ${missing.join(", ")} (run as root, or install them first).`,
+    );
   }
   log(`installing from Debian: ${missing.join(" ")}`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
@@ -43,23 +53,30 @@ export function debianMirror(): string {
     if (match?.[1] && !match[1].includes("security")) return match[1];
   }
   if (existsSync("/etc/apt/sources.list")) {
-    const match = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(readFileSync("/etc/apt/sources.list", "utf8"));
+    const match = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(
+      readFileSync("/etc/apt/sources.list", "utf8"),
+    );
     if (match?.[1]) return match[1];
   }
   return "http://deb.debian.org/debian";
 }
 
 /**
- * Compose v2 from Debian trixie (bookworm only has the Python v1), fetched with a private apt
- * configuration (own sources list, lists and cache dirs) so the system's sources stay as
- * they are. The Go binary runs on bookworm's glibc. Cached at `pluginPath`.
+ * Docker CLI plugins from Debian trixie: Compose v2 (bookworm only has the Python v1) and
+ * buildx (BuildKit builds, as Dagger's dockerBuild does them; bookworm has none). Fetched with
+ * a private apt configuration (own sources list, lists and cache dirs) so the system's sources
+ * stay as they are; the Go binaries run on bookworm's glibc. Cached at `pluginPath`.
  */
-export async function ensureComposePlugin(pluginPath: string, aptDir: string): Promise<void> {
+export async function ensureTrixiePlugin(
+  pkg: "docker-compose" | "docker-buildx",
+  pluginPath: string,
+  aptDir: string,
+): Promise<void> {
   if (existsSync(pluginPath)) return;
-  log("fetching Compose v2 (docker-compose) from Debian trixie with a private apt config");
+  log(`fetching the ${pkg} CLI plugin from Debian trixie with a private apt config`);
   const lists = join(aptDir, "lists");
   const cache = join(aptDir, "cache");
-  const download = join(aptDir, "download");
+  const download = join(aptDir, `download-${pkg}`);
   await mkdir(join(lists, "partial"), { recursive: true });
   await mkdir(join(cache, "archives", "partial"), { recursive: true });
   await rm(download, { recursive: true, force: true });
@@ -70,21 +87,31 @@ export async function ensureComposePlugin(pluginPath: string, aptDir: string): P
     `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${debianMirror()} trixie main\n`,
   );
   const aptOptions = [
-    "-o", `Dir::Etc::sourcelist=${sourceList}`,
-    "-o", "Dir::Etc::sourceparts=/dev/null",
-    "-o", `Dir::State::Lists=${lists}`,
-    "-o", `Dir::Cache=${cache}`,
-    "-o", "Debug::NoLocking=1",
+    ...["-o", `Dir::Etc::sourcelist=${sourceList}`, "-o", "Dir::Etc::sourceparts=/dev/null"],
+    ...[
+      "-o",
+      `Dir::State::Lists=${lists}`,
+      "-o",
+      `Dir::Cache=${cache}`,
+      "-o",
+      "Debug::NoLocking=1",
+    ],
   ];
-  await $({ quiet: true })`apt-get ${aptOptions} update -qq`;
-  await $({ quiet: true, cwd: download })`apt-get ${aptOptions} download docker-compose`;
+  // Lists younger than a day are reused (both plugins are fetched in one cold start).
+  const listsFresh = (await readdir(lists)).some(
+    (name) =>
+      name.endsWith("_Packages") && Date.now() - statSync(join(lists, name)).mtimeMs < 86_400_000,
+  );
+  if (!listsFresh) await $({ quiet: true })`apt-get ${aptOptions} update -qq`;
+  await $({ quiet: true, cwd: download })`apt-get ${aptOptions} download ${pkg}`;
   const debs = (await readdir(download)).filter((name) => name.endsWith(".deb"));
-  if (debs.length !== 1 || !debs[0]) throw new Error(`apt-get download docker-compose gave ${debs.join(", ") || "nothing"}`);
+  if (debs.length !== 1 || !debs[0])
+    throw new Error(`apt-get download ${pkg} gave ${debs.join(", ") || "nothing"}`);
   const extracted = join(download, "extracted");
   await $({ quiet: true })`dpkg-deb -x ${join(download, debs[0])} ${extracted}`;
-  await mkdir(join(pluginPath, ".."), { recursive: true });
+  await mkdir(dirname(pluginPath), { recursive: true });
   const tmp = `${pluginPath}.partial`;
-  await copyFile(join(extracted, "usr/libexec/docker/cli-plugins/docker-compose"), tmp);
+  await copyFile(join(extracted, "usr/libexec/docker/cli-plugins", pkg), tmp);
   await chmod(tmp, 0o755);
   await $({ quiet: true })`${tmp} version`;
   await rename(tmp, pluginPath);
@@ -103,7 +130,11 @@ export async function freeLoopbackPort(preferred?: number, avoid: number[] = [])
         server.close(() => resolve(chosen));
       });
     });
-  if (preferred !== undefined && !avoid.includes(preferred) && !(await portIsListening(preferred))) {
+  if (
+    preferred !== undefined &&
+    !avoid.includes(preferred) &&
+    !(await portIsListening(preferred))
+  ) {
     const port = await tryPort(preferred);
     if (port !== null) return port;
   }
@@ -131,9 +162,18 @@ export function portIsListening(port: number): Promise<boolean> {
 }
 
 /** Start a daemon detached from this process (it outlives `vps:up`), output to a log file. */
-export function startDaemon(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): number {
+export function startDaemon(
+  command: string,
+  args: string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): number {
   const fd = openSync(logFile, "a");
-  const child = spawn(command, args, { detached: true, stdio: ["ignore", fd, fd], env: env ?? process.env });
+  const child = spawn(command, args, {
+    detached: true,
+    stdio: ["ignore", fd, fd],
+    env: env ?? process.env,
+  });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   child.unref();
@@ -167,7 +207,8 @@ export async function waitFor(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${what}. ${explain()}`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${what}. ${explain()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -181,7 +222,8 @@ export async function stopProcess(pid: number, graceMs = 20_000): Promise<void> 
     return;
   }
   const deadline = Date.now() + graceMs;
-  while (processAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (processAlive(pid) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   if (processAlive(pid)) {
     try {
       process.kill(pid, "SIGKILL");
@@ -220,7 +262,9 @@ export function processesUsing(paths: string[]): { pid: number; cmdline: string 
       /* kernel thread or gone */
     }
     if (isZombie(pid)) continue;
-    if (paths.some((path) => cmdline.includes(path) || cwd === path || cwd.startsWith(`${path}/`))) {
+    if (
+      paths.some((path) => cmdline.includes(path) || cwd === path || cwd.startsWith(`${path}/`))
+    ) {
       found.push({ pid, cmdline });
     }
   }
@@ -233,15 +277,21 @@ export function mountsUnder(paths: string[]): string[] {
   const points = mountinfo
     .split("\n")
     .filter(Boolean)
-    .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-  return points.filter((point) => paths.some((path) => point === path || point.startsWith(`${path}/`)));
+    .map((line) =>
+      (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) =>
+        String.fromCharCode(parseInt(octal, 8)),
+      ),
+    );
+  return points.filter((point) =>
+    paths.some((path) => point === path || point.startsWith(`${path}/`)),
+  );
 }
 
 /** TCP ports in LISTEN state on this host (IPv4 and IPv6), from /proc/net/tcp*. */
 export function listeningTcpPorts(): Set<number> {
   const ports = new Set<number>();
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
+    let text: string;
     try {
       text = readFileSync(file, "utf8");
     } catch {
