@@ -42,6 +42,8 @@ export interface DeployRequest {
   version?: string;
   commit?: string;
   dryRun?: boolean;
+  /** Environments with approvalRequired deploy only when this is set (CI: the gated job). */
+  approved?: boolean;
 }
 
 export interface RollbackRequest {
@@ -339,6 +341,13 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
     if (value !== undefined && !commands.isLabelValue(value)) {
       throw new DeployConfigError(`${flag} "${value}" may only hold letters, digits and . _ + -. Nothing was changed.`);
     }
+  }
+
+  if (env.approvalRequired && !request.approved && !request.dryRun) {
+    throw new DeployConfigError(
+      `${env.name} requires an approval: pass --approved. CI passes it only in the job gated by the ` +
+        `GitHub environment "${env.name}" and its required reviewers. Nothing was changed.`,
+    );
   }
 
   const session = new Session(env, credentials, caller);

@@ -1,0 +1,207 @@
+// Deploys and rollbacks of staging on the VPS-in-a-box (real sshd, dockerd, Compose v2,
+// MariaDB, the product's images v1/v2/v3). The tests of this file run in order and share
+// the deploys: v1 -> data written through the API -> v2 -> v3 (unhealthy, rolled back) ->
+// rollback --to previous -> rollback --backup. Each asserts the database and what serves.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { VpsBox } from "../vps/box.js";
+import { vpsBox } from "../vps/helpers.js";
+import { deploy, rollback, listBackups, listReleases, status } from "../../src/deploy/deploy.js";
+import type { EnvironmentSettings } from "../../src/deploy/environments.js";
+import type { ReleaseFile } from "../../src/deploy/commands.js";
+import {
+  appliedMigrations,
+  backupsOf,
+  boxCredentials,
+  boxEnvironment,
+  createShipment,
+  databaseFingerprint,
+  downloadDocument,
+  history,
+  outcome,
+  pngBytes,
+  resetEnvironment,
+  servedHealth,
+  servedThroughFrontend,
+  shipmentExists,
+  startSlack,
+  stateFile,
+  tableNames,
+  testCaller,
+  uploadDocument,
+} from "./support.js";
+
+let box: VpsBox;
+let env: EnvironmentSettings;
+let releaseFiles: ReleaseFile[];
+let slack: Awaited<ReturnType<typeof startSlack>>;
+let credentials: ReturnType<typeof boxCredentials>;
+const lines: string[] = [];
+const caller = () => testCaller("lifecycle", lines);
+
+// Shared between the ordered tests of this file.
+let shipmentV1 = 0;
+let documentV1 = 0;
+const documentBytes = pngBytes("written-under-v1");
+let backupBeforeV2 = "";
+let releaseV1 = "";
+
+beforeAll(async () => {
+  box = vpsBox();
+  slack = await startSlack();
+  credentials = boxCredentials(box, slack.url);
+  await resetEnvironment(box, "staging");
+  ({ env, releaseFiles } = await boxEnvironment(box, "staging"));
+});
+
+afterAll(() => {
+  slack?.server.close();
+});
+
+const images = (release: "v1" | "v2" | "v3") => ({
+  backendImage: box.images[release].backend,
+  frontendImage: box.images[release].frontend,
+});
+
+describe("staging on the VPS-in-a-box", () => {
+  it("deploys v1 on an empty server: database created, migrations applied, healthy", async () => {
+    const result = await outcome(deploy({ env, releaseFiles, ...images("v1") }, credentials, caller()));
+    if (!result.ok) throw result.error;
+    const { report } = result;
+    releaseV1 = report.release ?? "";
+    expect(report.summary).toMatch(/Deployed release r\d{8}_\d{6}_[0-9a-f]{6} \(version v1-box\) to staging: healthy/);
+    // Every runbook step ran, in order, once.
+    expect(report.steps.map((s) => s.step)).toEqual([
+      "lock", "preflight", "backup", "retention", "upload", "login", "pull", "migrate", "switch", "up", "health", "record", "unlock",
+    ]);
+    expect((await servedHealth(box, "staging")).version).toBe("v1-box");
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
+    expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
+    // The first deploy's backup holds no dump (there was no database) but is verified and kept.
+    expect(backupsOf(box, "staging")).toEqual([report.backup]);
+    expect(existsSync(stateFile(box, "staging", "lock"))).toBe(false);
+    expect(slack.messages.at(-1)).toMatch(/Deployed release .* to staging: healthy/);
+  });
+
+  it("deploys v2: its migration applied, rows and uploaded files written under v1 kept", async () => {
+    shipmentV1 = await createShipment(box, "staging", "Written under v1");
+    documentV1 = await uploadDocument(box, "staging", shipmentV1, documentBytes);
+    const result = await outcome(deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()));
+    if (!result.ok) throw result.error;
+    backupBeforeV2 = result.report.backup ?? "";
+    expect(backupBeforeV2).toMatch(/^backup_staging_\d{8}_\d{6}\.tar\.gz$/);
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await appliedMigrations(box, "staging")).toContain(box.v2Migration.name);
+    expect(await tableNames(box, "staging")).toContain(box.v2Migration.table);
+    expect(await shipmentExists(box, "staging", shipmentV1)).toBe(true);
+    expect(await downloadDocument(box, "staging", shipmentV1, documentV1)).toEqual(documentBytes);
+  });
+
+  it("v3 never turns healthy: automatic rollback to v2, database identical, clear failure", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    expect(Object.keys(before)).toContain("_prisma_migrations");
+    const backupsBefore = backupsOf(box, "staging");
+    const result = await outcome(deploy({ env, releaseFiles, ...images("v3") }, credentials, caller()));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error.message).toMatch(/Deploy of release r\d{8}_\d{6}_[0-9a-f]{6} \(version v3-box\) to staging failed at step health/);
+    expect(result.error.message).toMatch(/UNHEALTHY/);
+    expect(result.error.message).toMatch(/Rolled back automatically: release r\S+ \(version v2-box\) serves again and is healthy; the database was restored from backup_staging_\d{8}_\d{6}\.tar\.gz/);
+    expect(result.error.message).toMatch(/The lock was released/);
+    const steps = result.report!.steps.map((s) => s.step);
+    expect(steps.slice(steps.indexOf("health"))).toEqual([
+      "health", "restore-release", "stop-app", "restore-db", "up", "health", "record", "unlock",
+    ]);
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(await downloadDocument(box, "staging", shipmentV1, documentV1)).toEqual(documentBytes);
+    expect(backupsOf(box, "staging")).toHaveLength(backupsBefore.length + 1);
+    const last = history(box, "staging").at(-1);
+    expect(last).toMatchObject({ action: "deploy", result: "rolled-back", failedStep: "health" });
+    expect(existsSync(stateFile(box, "staging", "lock"))).toBe(false);
+    expect(slack.messages.at(-1)).toMatch(/failed at step health.*Rolled back automatically/);
+  });
+
+  it("rollback --to previous puts v1's release back (database untouched) after a verified backup", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    const backupsBefore = backupsOf(box, "staging").length;
+    const result = await outcome(rollback({ env, toPrevious: true }, credentials, caller()));
+    if (!result.ok) throw result.error;
+    expect(result.report.release).toBe(releaseV1);
+    expect(result.report.summary).toMatch(/Rolled staging back to release r\S+ \(version v1-box\): healthy\. Safety backup taken before: backup_staging_/);
+    expect(result.report.steps.map((s) => s.step)).toContain("backup");
+    expect(backupsOf(box, "staging").length).toBe(backupsBefore + 1);
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(await shipmentExists(box, "staging", shipmentV1)).toBe(true);
+  });
+
+  it("rollback --backup restores the database, uploads and release of that backup", async () => {
+    const later = await createShipment(box, "staging", "Written after the backup");
+    const laterDoc = await uploadDocument(box, "staging", later, pngBytes("after-the-backup"));
+    expect(await downloadDocument(box, "staging", later, laterDoc)).not.toBeNull();
+    const result = await outcome(rollback({ env, backup: backupBeforeV2 }, credentials, caller()));
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(new RegExp(`with the database and uploads of ${backupBeforeV2.replace(/\./g, "\\.")}: healthy`));
+    // The backup was taken before v2: v1 serves, v2's migration and table are gone.
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
+    expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
+    expect(await shipmentExists(box, "staging", shipmentV1)).toBe(true);
+    expect(await downloadDocument(box, "staging", shipmentV1, documentV1)).toEqual(documentBytes);
+    expect(await shipmentExists(box, "staging", later)).toBe(false);
+    expect(existsSync(join(env.appDir, "backend", "uploads"))).toBe(true);
+  });
+
+  it("refuses bad backup names and unknown backups with clear errors, changing nothing", async () => {
+    const before = history(box, "staging").length;
+    const backupsBefore = backupsOf(box, "staging");
+    const traversal = await outcome(rollback({ env, backup: "../x" }, credentials, caller()));
+    expect(!traversal.ok && traversal.error.message).toMatch(/Bad backup name "\.\.\/x": give only the file name \(no path parts\)/);
+    const other = await outcome(rollback({ env, backup: "backup_production_20260101_120000.tar.gz" }, credentials, caller()));
+    expect(!other.ok && other.error.message).toMatch(/belongs to production, not staging/);
+    const missing = await outcome(rollback({ env, backup: "backup_staging_20000101_000000.tar.gz" }, credentials, caller()));
+    expect(!missing.ok && missing.error.message).toMatch(/Backup backup_staging_20000101_000000\.tar\.gz does not exist.*Nothing was changed/s);
+    expect(history(box, "staging")).toHaveLength(before);
+    expect(backupsOf(box, "staging")).toEqual(backupsBefore);
+    expect(existsSync(stateFile(box, "staging", "lock"))).toBe(false);
+    expect((await servedHealth(box, "staging")).version).toBe("v1-box");
+  });
+
+  it("backups, releases and status describe the server", async () => {
+    const backups = await outcome(listBackups(env, credentials, caller()));
+    if (!backups.ok) throw backups.error;
+    expect(backups.report.summary.split("\n").map((l) => l.split(" ")[0])).toEqual([...backupsOf(box, "staging")].reverse());
+    const releases = await outcome(listReleases(env, credentials, caller()));
+    if (!releases.ok) throw releases.error;
+    expect(releases.report.summary).toMatch(/deploy success .*version=v1-box/);
+    expect(releases.report.summary).toMatch(/deploy rolled-back .*version=v3-box .*failed_step=health/);
+    expect(releases.report.summary).toMatch(/rollback success/);
+    const state = await outcome(status(env, credentials, caller()));
+    if (!state.ok) throw state.error;
+    expect(state.report.summary).toMatch(/health: http:\/\/127\.0\.0\.1:\d+\/health ok .*"version":"v1-box"/);
+    expect(state.report.summary).toMatch(/lock: free/);
+    expect(state.report.summary).toMatch(/ backend .*@sha256:[0-9a-f]{64} Up/);
+  });
+});
+
+describe("promotion", () => {
+  it("--promote-from staging deploys exactly the digests staging runs to production", async () => {
+    await resetEnvironment(box, "production");
+    const production = await boxEnvironment(box, "production");
+    const staging = history(box, "staging").filter((e) => e.result === "success").at(-1)!;
+    const result = await outcome(
+      deploy({ env: production.env, releaseFiles: production.releaseFiles, promoteFrom: env, approved: true }, credentials, caller()),
+    );
+    if (!result.ok) throw result.error;
+    const promoted = history(box, "production").at(-1)!;
+    expect(promoted).toMatchObject({ result: "success", backendImage: staging.backendImage, frontendImage: staging.frontendImage });
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v1-box" });
+    // The production app dir has a space in its path: the release files are where compose reads them.
+    expect(env.appDir).not.toContain(" ");
+    expect(production.env.appDir.endsWith("NEW START")).toBe(true);
+    expect(existsSync(join(production.env.appDir, "release.env"))).toBe(true);
+  });
+});

@@ -1,0 +1,217 @@
+// Safety of deploys to production on the VPS-in-a-box (app dir ".../NEW START"): input
+// errors and a wrong host key change nothing; a concurrent deploy is refused; a deploy whose
+// SSH connection is cut leaves a stale lock that `unlock` clears, and the rerun loses nothing;
+// retention keeps five backups of this environment only; no secret reaches any log.
+import { generateKeyPairSync } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { $ } from "zx";
+import type { VpsBox } from "../vps/box.js";
+import { vpsBox } from "../vps/helpers.js";
+import { deploy, unlock } from "../../src/deploy/deploy.js";
+import { deployFunction, rollbackFunction } from "../../src/deploy/functions.js";
+import { diskReader } from "../../src/deploy/repo-files.js";
+import type { EnvironmentSettings } from "../../src/deploy/environments.js";
+import type { ReleaseFile } from "../../src/deploy/commands.js";
+import {
+  appliedMigrations,
+  backupsOf,
+  boxCredentials,
+  boxEnvironment,
+  boxMigrateCommand,
+  createShipment,
+  databaseFingerprint,
+  history,
+  outcome,
+  recordLog,
+  repoRoot,
+  resetEnvironment,
+  servedThroughFrontend,
+  shipmentExists,
+  startSlack,
+  stateFile,
+  suiteLogFile,
+  testCaller,
+} from "./support.js";
+
+let box: VpsBox;
+let env: EnvironmentSettings;
+let releaseFiles: ReleaseFile[];
+let slack: Awaited<ReturnType<typeof startSlack>>;
+let credentials: ReturnType<typeof boxCredentials>;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  box = vpsBox();
+  slack = await startSlack();
+  credentials = boxCredentials(box, slack.url);
+  await resetEnvironment(box, "production");
+  ({ env, releaseFiles } = await boxEnvironment(box, "production"));
+});
+afterAll(() => slack?.server.close());
+
+const images = (release: "v1" | "v2") => ({ backendImage: box.images[release].backend, frontendImage: box.images[release].frontend });
+const acceptedLogins = () => (readFileSync(join(box.stateDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
+const serverUntouched = () => !existsSync(join(env.appDir, ".qgo-deploy", "lock")) && history(box, "production").length === 0;
+
+/** The known_hosts line of a freshly generated key: the right host and port, the wrong key. */
+function wrongKnownHostsLine(): string {
+  const { publicKey } = generateKeyPairSync("ed25519");
+  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x ?? "", "base64url");
+  const u32 = (n: number) => Buffer.from([0, 0, 0, n]);
+  const blob = Buffer.concat([u32(11), Buffer.from("ssh-ed25519"), u32(raw.length), raw]);
+  return `[127.0.0.1]:${box.sshPort} ssh-ed25519 ${blob.toString("base64")}`;
+}
+
+/** Functions-level arguments for the box's production (what the Dagger wrappers pass). */
+const functionArgs = () => ({
+  host: box.sshHost,
+  sshPort: box.sshPort,
+  appDir: env.appDir,
+  backupsDir: box.backupsDir,
+  backendPort: box.ports.production.backend,
+  frontendPort: box.ports.production.frontend,
+  httpsPort: box.ports.production.https,
+  migrateCommand: boxMigrateCommand,
+  healthAttempts: 5,
+});
+
+describe("production safety on the VPS-in-a-box", () => {
+  it("refuses unknown environments, missing secrets and an unapproved production deploy, changing nothing", async () => {
+    const read = diskReader(repoRoot);
+    const creds = () => Promise.resolve(credentials);
+    await expect(deployFunction(read, { env: "prod", ...functionArgs(), ...images("v1") }, creds)).rejects.toThrow(
+      /Unknown environment "prod"\. Known environments: staging, production.*Nothing was changed/,
+    );
+    await expect(
+      deployFunction(read, { env: "production", ...functionArgs(), ...images("v1"), approved: true }, () => Promise.resolve({ ...credentials, privateKey: "" })),
+    ).rejects.toThrow(/Missing secret: the SSH deploy key \(--ssh-key env:\/\/DEPLOY_SSH_KEY\) is empty/);
+    await expect(
+      deployFunction(read, { env: "production", ...functionArgs(), ...images("v1"), approved: true }, () => Promise.resolve({ ...credentials, registryPassword: "" })),
+    ).rejects.toThrow(/Missing secret: --registry-password was given but is empty/);
+    await expect(deployFunction(read, { env: "production", ...functionArgs(), ...images("v1") }, creds)).rejects.toThrow(
+      /production requires an approval: pass --approved/,
+    );
+    await expect(rollbackFunction(read, { env: "production", ...functionArgs(), backup: "backup_staging_20260101_000000.tar.gz" }, creds)).rejects.toThrow(
+      /belongs to staging, not production/,
+    );
+    expect(serverUntouched()).toBe(true);
+  });
+
+  it("a wrong host key is refused during the handshake, before any command", async () => {
+    const logins = acceptedLogins();
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v1"), approved: true }, { ...credentials, knownHosts: wrongKnownHostsLine() }, testCaller("safety", lines)),
+    );
+    expect(!result.ok && result.error.message).toMatch(/Host key verification failed for \[127\.0\.0\.1\]:\d+.*before any command ran/);
+    expect(result.ok ? -1 : result.report?.roundTrips).toBe(0);
+    expect(acceptedLogins()).toBe(logins);
+    expect(serverUntouched()).toBe(true);
+  });
+
+  let shipment = 0;
+
+  it("a second deploy while the lock is held is refused with who holds it", async () => {
+    let second: Promise<Awaited<ReturnType<typeof outcome>>> | undefined;
+    const first = outcome(
+      deploy({ env, releaseFiles, ...images("v1"), approved: true }, credentials, {
+        ...testCaller("safety-first", lines),
+        log: (line) => {
+          lines.push(line);
+          // Start the competitor while the first deploy is inside its backup.
+          if (line.startsWith("==> [backup]") && !second) {
+            second = outcome(deploy({ env, releaseFiles, ...images("v1"), approved: true }, credentials, testCaller("safety-second", lines)));
+          }
+        },
+      }),
+    );
+    const firstResult = await first;
+    if (!firstResult.ok) throw firstResult.error;
+    const secondResult = await second!;
+    expect(!secondResult.ok && secondResult.error.message).toMatch(
+      /The deploy lock of production is held by vitest:safety-first \(operation deploy r\S+, commit 0123456789abcdef, run https:\/\/ci\.example\.invalid\/runs\/safety-first, since \d{4}-.*Nothing was changed/,
+    );
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(history(box, "production").filter((e) => e.result === "success")).toHaveLength(1);
+    shipment = await createShipment(box, "production", "Before the cut");
+  });
+
+  it("an SSH connection cut mid-deploy leaves a stale lock; after unlock the rerun is healthy and nothing is lost", async () => {
+    const before = await databaseFingerprint(box, "production");
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, {
+        ...testCaller("safety-cut", lines),
+        log: (line) => {
+          lines.push(line);
+          if (line.startsWith("==> [upload]")) {
+            // Kill the server side of every SSH session (the sshd processes under the listener).
+            void $({ quiet: true, nothrow: true })`pkill -KILL -P ${String(box.pids.sshd)}`;
+          }
+        },
+      }),
+    );
+    expect(!result.ok && result.error.message).toMatch(/SSH connection lost during step \w+.*the deploy lock of production stays held.*unlock --env production/s);
+    // Still v1, data as before: the cut came before the switch.
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await databaseFingerprint(box, "production")).toEqual(before);
+
+    const refused = await outcome(deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, testCaller("safety-rerun", lines)));
+    expect(!refused.ok && refused.error.message).toMatch(/held by vitest:safety-cut/);
+
+    const unlocked = await outcome(unlock(env, credentials, testCaller("safety-unlock", lines)));
+    if (!unlocked.ok) throw unlocked.error;
+    expect(unlocked.report.summary).toMatch(/holder=vitest:safety-cut[\s\S]*lock removed/);
+
+    const rerun = await outcome(deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, testCaller("safety-rerun", lines)));
+    if (!rerun.ok) throw rerun.error;
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await appliedMigrations(box, "production")).toContain(box.v2Migration.name);
+    expect(await shipmentExists(box, "production", shipment)).toBe(true);
+    expect(readdirSync(box.backupsDir).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("retention: after seven deploys five production backups remain, staging's untouched", async () => {
+    const stagingBackups = backupsOf(box, "staging");
+    let deploys = history(box, "production").filter((e) => e.action === "deploy").length;
+    while (deploys < 7) {
+      const result = await outcome(
+        deploy({ env, releaseFiles, ...images(deploys % 2 === 0 ? "v1" : "v2"), approved: true }, credentials, testCaller("safety-retention", lines)),
+      );
+      if (!result.ok) throw result.error;
+      deploys += 1;
+    }
+    const kept = backupsOf(box, "production");
+    expect(kept).toHaveLength(5);
+    const madeByDeploys = history(box, "production").map((e) => e.backup).filter((b): b is string => typeof b === "string");
+    expect(kept).toEqual([...new Set(madeByDeploys)].sort().slice(-5));
+    expect(backupsOf(box, "staging")).toEqual(stagingBackups);
+    expect(await shipmentExists(box, "production", shipment)).toBe(true);
+    expect(slack.messages.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it("no secret bytes in any output: operation logs, errors, Slack messages, server and daemon logs", () => {
+    recordLog(lines);
+    const secrets = [
+      credentials.registryPassword,
+      credentials.slackWebhook!.split("/").at(-1)!,
+      ...credentials.privateKey.split("\n").filter((l) => l.length > 8 && !l.startsWith("-----")),
+    ];
+    const logs: Record<string, string> = {
+      "operation logs": lines.join("\n"),
+      "suite log file": readFileSync(suiteLogFile, "utf8"),
+      "slack messages": slack.messages.join("\n"),
+      "history.jsonl": readFileSync(stateFile(box, "production", "history.jsonl"), "utf8"),
+      "audit.log": readFileSync(stateFile(box, "production", "audit.log"), "utf8"),
+      "sshd.log": readFileSync(join(box.stateDir, "sshd.log"), "utf8"),
+      "dockerd.log": readFileSync(join(box.stateDir, "dockerd.log"), "utf8"),
+      "registry.log": readFileSync(join(box.stateDir, "registry.log"), "utf8"),
+    };
+    expect(lines.length).toBeGreaterThan(100);
+    for (const [name, text] of Object.entries(logs)) {
+      for (const secret of secrets) expect(text.includes(secret), `${name} contains a secret`).toBe(false);
+    }
+    // The login really used the password: it was sent (on stdin), so masking was needed.
+    expect(lines.some((l) => l.includes("docker login") )).toBe(true);
+  });
+});
