@@ -144,7 +144,9 @@ export async function applyMigrations({
     }
 
     const applied = new Map(
-      records.filter((r) => r.finished_at !== null && r.rolled_back_at === null).map((r) => [r.migration_name, r]),
+      records
+        .filter((r) => r.finished_at !== null && r.rolled_back_at === null)
+        .map((r) => [r.migration_name, r]),
     );
     const result = { applied: [], skipped: [] };
     for (const migration of migrations) {
@@ -168,7 +170,10 @@ export async function applyMigrations({
         await connection.query(migration.script);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        await connection.query("UPDATE _prisma_migrations SET logs = ? WHERE id = ?", [message, id]);
+        await connection.query("UPDATE _prisma_migrations SET logs = ? WHERE id = ?", [
+          message,
+          id,
+        ]);
         throw new MigrationError(`Migration ${migration.name} failed: ${message}`);
       }
       await connection.query(
@@ -180,7 +185,8 @@ export async function applyMigrations({
     }
     const known = new Set(migrations.map((m) => m.name));
     for (const name of applied.keys()) {
-      if (!known.has(name)) log(`warning: ${name} is recorded as applied but has no folder in ${migrationsDir}`);
+      if (!known.has(name))
+        log(`warning: ${name} is recorded as applied but has no folder in ${migrationsDir}`);
     }
     log(
       `${result.applied.length} migration(s) applied, ${result.skipped.length} already applied` +

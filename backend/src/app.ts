@@ -26,7 +26,8 @@ function requestLog(logger: Logger): RequestHandler {
         ms: Number((process.hrtime.bigint() - started) / 1_000_000n),
       };
       // Health probes arrive every few seconds: keep them out of the info log unless failing.
-      if (req.originalUrl.split("?")[0] === "/health" && res.statusCode === 200) logger.debug(entry, "request");
+      if (req.originalUrl.split("?")[0] === "/health" && res.statusCode === 200)
+        logger.debug(entry, "request");
       else logger.info(entry, "request");
     });
     next();

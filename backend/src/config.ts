@@ -14,7 +14,8 @@ const databaseUrl = z
   .trim()
   .min(1, "is empty; set it to mysql://USER:PASSWORD@HOST:3306/DATABASE")
   .refine((value) => /^(mysql|mariadb):\/\/[^/]+\/[^/?]+/.test(value), {
-    error: "must look like mysql://USER:PASSWORD@HOST:3306/DATABASE (mysql:// or mariadb://, with a database name)",
+    error:
+      "must look like mysql://USER:PASSWORD@HOST:3306/DATABASE (mysql:// or mariadb://, with a database name)",
   });
 
 const port = z.coerce
@@ -29,7 +30,9 @@ const envSchema = z.object({
   HOST: z.string().trim().min(1).default("0.0.0.0"),
   UPLOAD_DIR: z.string().trim().min(1).default(resolve(BACKEND_ROOT, "uploads")),
   LOG_DIR: z.string().trim().min(1).default(resolve(BACKEND_ROOT, "logs")),
-  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` })
+    .default("info"),
   LOG_TO_FILE: z
     .enum(["true", "false"], { error: "must be true or false" })
     .default("true")
@@ -70,7 +73,9 @@ export class ConfigError extends Error {
 /** Empty strings count as unset, as in a compose file's `VAR=` line. */
 function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ""),
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== "",
+    ),
   );
 }
 
@@ -78,7 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(withoutEmpty(env));
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join(".") || "environment"} ${issue.message}`),
+      parsed.error.issues.map(
+        (issue) => `${issue.path.join(".") || "environment"} ${issue.message}`,
+      ),
     );
   }
   const values = parsed.data;

@@ -2,7 +2,7 @@
 // rotated daily and at 10 MB, keeping the last 14 files. Secrets are redacted.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { pino, type DestinationStream, type Logger, type StreamEntry } from "pino";
+import { pino, type Logger, type StreamEntry } from "pino";
 import pinoRoll from "pino-roll";
 import type { Config } from "./config.js";
 
@@ -11,10 +11,8 @@ export type { Logger };
 export interface AppLogger {
   logger: Logger;
   /** Flushes and closes the log file; call last during shutdown. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
-
-type RollStream = DestinationStream & { end(cb?: () => void): void; flushSync?(): void };
 
 const REDACT = [
   "req.headers.authorization",
@@ -29,10 +27,10 @@ export async function createLogger(
   config: Pick<Config, "logLevel" | "logDir" | "logToFile" | "version" | "commit">,
 ): Promise<AppLogger> {
   const streams: StreamEntry[] = [{ level: "trace", stream: process.stdout }];
-  let fileStream: RollStream | undefined;
+  let fileStream: Awaited<ReturnType<typeof pinoRoll>> | undefined;
   if (config.logToFile) {
     mkdirSync(config.logDir, { recursive: true });
-    fileStream = (await pinoRoll({
+    fileStream = await pinoRoll({
       file: join(config.logDir, "app"),
       extension: ".log",
       frequency: "daily",
@@ -40,7 +38,7 @@ export async function createLogger(
       size: "10m",
       mkdir: true,
       limit: { count: 14 },
-    })) as unknown as RollStream;
+    });
     streams.push({ level: "trace", stream: fileStream });
   }
   const logger = pino(
@@ -57,7 +55,9 @@ export async function createLogger(
     close: () =>
       new Promise<void>((resolve) => {
         if (!fileStream) return resolve();
-        fileStream.end(() => resolve());
+        fileStream.once("close", () => resolve());
+        fileStream.once("error", () => resolve());
+        fileStream.end();
       }),
   };
 }

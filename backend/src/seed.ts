@@ -43,10 +43,29 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
     daysAgo: 21,
     events: [
       created("Hamburg, DE"),
-      { hoursAfterCreation: 20, status: "IN_TRANSIT", location: "Port of Hamburg, DE", description: "Loaded on MV Elbe Star" },
-      { hoursAfterCreation: 190, location: "Algeciras, ES", description: "Transshipment completed" },
-      { hoursAfterCreation: 380, status: "AT_CUSTOMS", location: "Apapa Port, Lagos, NG", description: "Held for customs inspection" },
-      { hoursAfterCreation: 430, status: "DELIVERED", location: "Lagos, NG", description: "Delivered, signed by A. Okafor" },
+      {
+        hoursAfterCreation: 20,
+        status: "IN_TRANSIT",
+        location: "Port of Hamburg, DE",
+        description: "Loaded on MV Elbe Star",
+      },
+      {
+        hoursAfterCreation: 190,
+        location: "Algeciras, ES",
+        description: "Transshipment completed",
+      },
+      {
+        hoursAfterCreation: 380,
+        status: "AT_CUSTOMS",
+        location: "Apapa Port, Lagos, NG",
+        description: "Held for customs inspection",
+      },
+      {
+        hoursAfterCreation: 430,
+        status: "DELIVERED",
+        location: "Lagos, NG",
+        description: "Delivered, signed by A. Okafor",
+      },
     ],
   },
   {
@@ -59,7 +78,12 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
     daysAgo: 9,
     events: [
       created("Dakar, SN"),
-      { hoursAfterCreation: 30, status: "IN_TRANSIT", location: "Port of Dakar, SN", description: "Container MSKU 418203-7 departed" },
+      {
+        hoursAfterCreation: 30,
+        status: "IN_TRANSIT",
+        location: "Port of Dakar, SN",
+        description: "Container MSKU 418203-7 departed",
+      },
       { hoursAfterCreation: 150, location: "Las Palmas, ES", description: "Vessel called at port" },
     ],
   },
@@ -73,8 +97,18 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
     daysAgo: 6,
     events: [
       created("Mumbai, IN"),
-      { hoursAfterCreation: 12, status: "IN_TRANSIT", location: "BOM Air Cargo, IN", description: "Departed on flight KQ 203" },
-      { hoursAfterCreation: 22, status: "AT_CUSTOMS", location: "JKIA, Nairobi, KE", description: "Awaiting pharmacy board release" },
+      {
+        hoursAfterCreation: 12,
+        status: "IN_TRANSIT",
+        location: "BOM Air Cargo, IN",
+        description: "Departed on flight KQ 203",
+      },
+      {
+        hoursAfterCreation: 22,
+        status: "AT_CUSTOMS",
+        location: "JKIA, Nairobi, KE",
+        description: "Awaiting pharmacy board release",
+      },
     ],
   },
   {
@@ -97,7 +131,12 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
     daysAgo: 14,
     events: [
       created("Goma, CD"),
-      { hoursAfterCreation: 48, status: "CANCELLED", location: null, description: "Cancelled by customer: harvest delayed" },
+      {
+        hoursAfterCreation: 48,
+        status: "CANCELLED",
+        location: null,
+        description: "Cancelled by customer: harvest delayed",
+      },
     ],
   },
   {
@@ -110,7 +149,12 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
     daysAgo: 4,
     events: [
       created("Bergen, NO"),
-      { hoursAfterCreation: 16, status: "IN_TRANSIT", location: "Bergen, NO", description: "Picked up by feeder vessel" },
+      {
+        hoursAfterCreation: 16,
+        status: "IN_TRANSIT",
+        location: "Bergen, NO",
+        description: "Picked up by feeder vessel",
+      },
     ],
   },
   {
@@ -123,9 +167,24 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
     daysAgo: 30,
     events: [
       created("Shenzhen, CN"),
-      { hoursAfterCreation: 40, status: "IN_TRANSIT", location: "Yantian Port, CN", description: "Loaded on CMA CGM Tema" },
-      { hoursAfterCreation: 520, status: "AT_CUSTOMS", location: "Tema Port, GH", description: "Customs declaration lodged" },
-      { hoursAfterCreation: 600, status: "DELIVERED", location: "Accra, GH", description: "Delivered to warehouse 3" },
+      {
+        hoursAfterCreation: 40,
+        status: "IN_TRANSIT",
+        location: "Yantian Port, CN",
+        description: "Loaded on CMA CGM Tema",
+      },
+      {
+        hoursAfterCreation: 520,
+        status: "AT_CUSTOMS",
+        location: "Tema Port, GH",
+        description: "Customs declaration lodged",
+      },
+      {
+        hoursAfterCreation: 600,
+        status: "DELIVERED",
+        location: "Accra, GH",
+        description: "Delivered to warehouse 3",
+      },
     ],
   },
   {
@@ -144,10 +203,15 @@ export const SEED_SHIPMENTS: SeedShipment[] = [
 export async function seed(prisma: PrismaClient, now: Date = new Date()): Promise<number> {
   let createdCount = 0;
   for (const sample of SEED_SHIPMENTS) {
-    const exists = await prisma.shipment.findUnique({ where: { trackingNumber: sample.trackingNumber } });
+    const exists = await prisma.shipment.findUnique({
+      where: { trackingNumber: sample.trackingNumber },
+    });
     if (exists) continue;
     const createdAt = new Date(now.getTime() - sample.daysAgo * 24 * 3600 * 1000);
-    const finalStatus = sample.events.reduce<ShipmentStatus>((status, e) => e.status ?? status, "CREATED");
+    const finalStatus = sample.events.reduce<ShipmentStatus>(
+      (status, e) => e.status ?? status,
+      "CREATED",
+    );
     await prisma.shipment.create({
       data: {
         trackingNumber: sample.trackingNumber,
@@ -184,7 +248,9 @@ if (invokedDirectly) {
   const prisma = createPrismaClient(databaseUrl);
   try {
     const count = await seed(prisma);
-    console.log(`seed: ${count} shipment(s) created, ${SEED_SHIPMENTS.length - count} already present`);
+    console.log(
+      `seed: ${count} shipment(s) created, ${SEED_SHIPMENTS.length - count} already present`,
+    );
   } catch (error) {
     console.error(`seed failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;

@@ -24,7 +24,9 @@ function listen(server: Server, config: Config): Promise<void> {
     server.once("error", (error: NodeJS.ErrnoException) => {
       reject(
         error.code === "EADDRINUSE"
-          ? new Error(`Port ${config.port} on ${config.host} is already in use; set PORT to a free port.`)
+          ? new Error(
+              `Port ${config.port} on ${config.host} is already in use; set PORT to a free port.`,
+            )
           : error,
       );
     });
@@ -79,7 +81,9 @@ async function main(): Promise<void> {
       server.closeIdleConnections();
     });
     clearTimeout(force);
-    await prisma.$disconnect().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
+    await prisma
+      .$disconnect()
+      .catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
     logger.info("stopped");
     await closeLog();
     process.exit(0);

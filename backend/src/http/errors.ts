@@ -20,7 +20,8 @@ export class HttpError extends Error {
   }
 }
 
-export const notFound = (what: string): HttpError => new HttpError(404, "NOT_FOUND", `${what} not found.`);
+export const notFound = (what: string): HttpError =>
+  new HttpError(404, "NOT_FOUND", `${what} not found.`);
 
 /** zod issues -> { "field.path": [messages] }; issues on the whole body go under "_". */
 export function fieldErrorsOf(error: z.ZodError): FieldErrors {
@@ -76,7 +77,9 @@ function toHttpError(error: unknown, maxUploadBytes: number): HttpError | undefi
     const { status, expose, type } = error as { status: unknown; expose: unknown; type?: unknown };
     if (typeof status === "number" && status >= 400 && status < 500 && expose === true) {
       const message =
-        type === "entity.parse.failed" ? "The request body is not valid JSON." : "The request could not be read.";
+        type === "entity.parse.failed"
+          ? "The request body is not valid JSON."
+          : "The request could not be read.";
       return new HttpError(status, "BAD_REQUEST", message);
     }
   }
@@ -87,7 +90,10 @@ export function errorHandler(logger: Logger, maxUploadBytes: number): ErrorReque
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) {
       // Failed mid-response (e.g. a download cut off): nothing more can be sent.
-      logger.warn({ err: error, method: req.method, url: req.originalUrl }, "error after response started");
+      logger.warn(
+        { err: error, method: req.method, url: req.originalUrl },
+        "error after response started",
+      );
       res.destroy();
       return;
     }

@@ -23,7 +23,11 @@ export const idParam = z.coerce
 export const listQuerySchema = z.object({
   status: statusSchema.optional(),
   search: z.string().trim().max(100, "search must be at most 100 characters").optional(),
-  page: z.coerce.number({ error: "page must be a number" }).int().min(1, "page must be at least 1").default(1),
+  page: z.coerce
+    .number({ error: "page must be a number" })
+    .int()
+    .min(1, "page must be at least 1")
+    .default(1),
   pageSize: z.coerce
     .number({ error: "pageSize must be a number" })
     .int()

@@ -31,7 +31,9 @@ async function startsWithMagic(path: string, mimeType: string): Promise<boolean>
   try {
     const buffer = Buffer.alloc(longest);
     const { bytesRead } = await handle.read(buffer, 0, longest, 0);
-    return signatures.some((sig) => bytesRead >= sig.length && sig.every((byte, i) => buffer[i] === byte));
+    return signatures.some(
+      (sig) => bytesRead >= sig.length && sig.every((byte, i) => buffer[i] === byte),
+    );
   } finally {
     await handle.close();
   }
@@ -40,16 +42,23 @@ async function startsWithMagic(path: string, mimeType: string): Promise<boolean>
 /** Browsers send latin1-decoded UTF-8 file names in multipart headers; recover the real name. */
 function decodeFileName(name: string): string {
   const decoded = Buffer.from(name, "latin1").toString("utf8");
-  const cleaned = (decoded.includes("\uFFFD") ? name : decoded).replace(/[\\/\u0000-\u001f]/g, "_").trim();
+  const cleaned = [...(decoded.includes("\uFFFD") ? name : decoded)]
+    .map((char) => (char === "/" || char === "\\" || char.charCodeAt(0) < 0x20 ? "_" : char))
+    .join("")
+    .trim();
   return (cleaned || "document").slice(-255);
 }
 
-export function documentsRouter(prisma: PrismaClient, options: { uploadDir: string; maxUploadBytes: number }): Router {
+export function documentsRouter(
+  prisma: PrismaClient,
+  options: { uploadDir: string; maxUploadBytes: number },
+): Router {
   const router = Router({ mergeParams: true });
   const upload = multer({
     storage: multer.diskStorage({
       destination: options.uploadDir,
-      filename: (_req, file, done) => done(null, `${randomUUID()}${ALLOWED_TYPES[file.mimetype]?.extension ?? ""}`),
+      filename: (_req, file, done) =>
+        done(null, `${randomUUID()}${ALLOWED_TYPES[file.mimetype]?.extension ?? ""}`),
     }),
     limits: { fileSize: options.maxUploadBytes, files: 1, fields: 5 },
     fileFilter: (_req, file, done) => {
@@ -70,9 +79,14 @@ export function documentsRouter(prisma: PrismaClient, options: { uploadDir: stri
     const shipmentId = parseId((req.params as Record<string, string>).id);
     const file = req.file;
     if (!file) {
-      throw new HttpError(400, "VALIDATION_FAILED", "No file uploaded: send it as multipart field \"file\".", {
-        file: ["is required"],
-      });
+      throw new HttpError(
+        400,
+        "VALIDATION_FAILED",
+        'No file uploaded: send it as multipart field "file".',
+        {
+          file: ["is required"],
+        },
+      );
     }
     try {
       if (!(await startsWithMagic(file.path, file.mimetype))) {
@@ -110,11 +124,16 @@ export function documentsRouter(prisma: PrismaClient, options: { uploadDir: stri
       (s) => s.isFile(),
       () => false,
     );
-    if (!exists) throw new HttpError(404, "FILE_MISSING", "The document's file is missing from storage.");
+    if (!exists)
+      throw new HttpError(404, "FILE_MISSING", "The document's file is missing from storage.");
     res.setHeader("X-Content-Type-Options", "nosniff");
     await new Promise<void>((resolve, reject) => {
-      res.download(path, document.originalName, { headers: { "Content-Type": document.mimeType } }, (error) =>
-        error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(),
+      res.download(
+        path,
+        document.originalName,
+        { headers: { "Content-Type": document.mimeType } },
+        (error) =>
+          error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(),
       );
     });
   });

@@ -3,7 +3,10 @@
 import { Router } from "express";
 import { databaseIsUp, type PrismaClient } from "../db.js";
 
-export function healthRouter(prisma: PrismaClient, info: { version: string; commit: string }): Router {
+export function healthRouter(
+  prisma: PrismaClient,
+  info: { version: string; commit: string },
+): Router {
   const router = Router();
   router.get("/", async (_req, res) => {
     const up = await databaseIsUp(prisma);

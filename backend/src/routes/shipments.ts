@@ -3,7 +3,12 @@ import { Router } from "express";
 import type { PrismaClient } from "../db.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { Document, Shipment, TrackingEvent } from "../generated/prisma/client.js";
-import { allowedNextStatuses, canTransition, isFinalStatus, type ShipmentStatus } from "../domain/status.js";
+import {
+  allowedNextStatuses,
+  canTransition,
+  isFinalStatus,
+  type ShipmentStatus,
+} from "../domain/status.js";
 import { generateTrackingNumber } from "../domain/trackingNumber.js";
 import { HttpError, notFound, validationError } from "../http/errors.js";
 import {
@@ -27,9 +32,16 @@ export function serializeShipment(shipment: Shipment) {
   return { ...shipment, weightKg: shipment.weightKg.toNumber() };
 }
 
+/** The stored file name stays internal. */
 export function serializeDocument(document: Document) {
-  const { storedName: _storedName, ...visible } = document;
-  return visible;
+  return {
+    id: document.id,
+    shipmentId: document.shipmentId,
+    originalName: document.originalName,
+    mimeType: document.mimeType,
+    sizeBytes: document.sizeBytes,
+    createdAt: document.createdAt,
+  };
 }
 
 export function serializeEvent(event: TrackingEvent) {
@@ -66,9 +78,11 @@ export function shipmentsRouter(prisma: PrismaClient): Router {
     if (query.status) where.status = query.status;
     if (query.search) {
       // The columns use a case-insensitive collation, so `contains` ignores case.
-      where.OR = (["trackingNumber", "customerName", "origin", "destination"] as const).map((field) => ({
-        [field]: { contains: query.search },
-      }));
+      where.OR = (["trackingNumber", "customerName", "origin", "destination"] as const).map(
+        (field) => ({
+          [field]: { contains: query.search },
+        }),
+      );
     }
     const [total, items] = await prisma.$transaction([
       prisma.shipment.count({ where }),
@@ -172,11 +186,19 @@ export function shipmentsRouter(prisma: PrismaClient): Router {
         data: { status: change.status },
       });
       if (count === 0) {
-        throw new HttpError(409, "CONCURRENT_UPDATE", "The shipment changed meanwhile; reload and try again.");
+        throw new HttpError(
+          409,
+          "CONCURRENT_UPDATE",
+          "The shipment changed meanwhile; reload and try again.",
+        );
       }
       const location =
         change.location ??
-        (change.status === "DELIVERED" ? current.destination : change.status === "IN_TRANSIT" ? current.origin : null);
+        (change.status === "DELIVERED"
+          ? current.destination
+          : change.status === "IN_TRANSIT"
+            ? current.origin
+            : null);
       await tx.trackingEvent.create({
         data: {
           shipmentId: id,

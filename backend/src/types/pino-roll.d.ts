@@ -1,6 +1,6 @@
-// pino-roll ships no type declarations; this covers the options the logger uses.
+// pino-roll ships no type declarations; this covers the options and stream the logger uses.
 declare module "pino-roll" {
-  import type SonicBoom from "sonic-boom";
+  import type { EventEmitter } from "node:events";
 
   interface PinoRollOptions {
     file: string | (() => string);
@@ -13,5 +13,11 @@ declare module "pino-roll" {
     mkdir?: boolean;
   }
 
-  export default function pinoRoll(options: PinoRollOptions): Promise<SonicBoom>;
+  /** A sonic-boom stream that switches files on rotation. */
+  interface RollStream extends EventEmitter {
+    write(data: string): boolean;
+    end(): void;
+  }
+
+  export default function pinoRoll(options: PinoRollOptions): Promise<RollStream>;
 }
