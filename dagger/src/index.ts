@@ -20,6 +20,7 @@ import {
 
 import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
 import { failure, summarize } from "./lib/output.js";
+import * as deployCore from "./deploy/index.js";
 
 /** The module's own directory in the repository (dagger.json "source"). */
 const MODULE_DIR = "dagger";
@@ -335,6 +336,235 @@ export class Qgo {
       .stdout();
   }
 
+  // --- Deploys over SSH (thin wrappers over src/deploy/, which has no Dagger import) -------
+
+  /**
+   * Deploy a release to a server over SSH: lock, preflight, verified backup, upload, pull,
+   * migrate with the new backend image, up -d, health checks; an automatic rollback (release
+   * and, when migrations ran, database) when anything after the backup fails.
+   */
+  @func({ cache: "never" })
+  async deploy(
+    /** Environment: staging or production (settings in deploy/environments/<env>.json). */
+    env: string,
+    /** SSH private key of the deploy user, e.g. env://DEPLOY_SSH_KEY. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s); the host key is verified before any command runs. */
+    knownHosts: string,
+    /** Backend image digest reference (what publish printed). */
+    backendImage = "",
+    /** Frontend image digest reference (what publish printed). */
+    frontendImage = "",
+    /** Publish's whole output (BACKEND_IMAGE=… and FRONTEND_IMAGE=… lines), instead of the two refs. */
+    release = "",
+    /** Deploy exactly the images this environment runs now (e.g. staging), instead of refs. */
+    promoteFrom = "",
+    /** Print the exact plan (steps and remote commands) and change nothing. */
+    dryRun = false,
+    /** Confirms the deploy where the environment requires an approval (production). */
+    approved = false,
+    /** Registry password or token, given to docker login --password-stdin on the server. */
+    registryPassword?: Secret,
+    /** Registry user name for docker login. */
+    registryUsername = "",
+    /** Slack incoming-webhook URL for the outcome. */
+    slackWebhook?: Secret,
+    /** Who deploys (recorded in the lock and the history), e.g. the GitHub actor. */
+    holder = "",
+    /** Commit being deployed (recorded in the lock). */
+    commit = "",
+    /** URL of the CI run (recorded in the lock, so a stuck lock names its run). */
+    runUrl = "",
+    /** Server host name or address (overrides the environment file). */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** SSH user. */
+    sshUser = "",
+    /** App dir on the server. */
+    appDir = "",
+    /** Backups dir on the server. */
+    backupsDir = "",
+    /** Compose project name. */
+    project = "",
+    /** Compose files (in deploy/ and in the app dir). */
+    composeFiles: string[] = [],
+    /** Published backend port (0: the environment's). */
+    backendPort = 0,
+    /** Published frontend port (0: the environment's). */
+    frontendPort = 0,
+    /** Published HTTPS port (0: the environment's). */
+    httpsPort = 0,
+    /** Backend health URL as seen on the server. */
+    backendHealthUrl = "",
+    /** Frontend URL as seen on the server. */
+    frontendHealthUrl = "",
+    /** Backups of this environment to keep (0: the environment's). */
+    backupRetention = 0,
+    /** Health-check attempts per URL (0: the environment's). */
+    healthAttempts = 0,
+    /** Migration command run in the new backend image (default: npx prisma migrate deploy). */
+    migrateCommand: string[] = [],
+  ): Promise<string> {
+    return deployCore.deployFunction(
+      this.repoReader(),
+      {
+        env, backendImage, frontendImage, release, promoteFrom, dryRun, approved, holder, commit, runUrl, host, sshPort, sshUser,
+        appDir, backupsDir, project, composeFiles, backendPort, frontendPort, httpsPort, backendHealthUrl,
+        frontendHealthUrl, backupRetention, healthAttempts, migrateCommand,
+      },
+      credentialSource(sshKey, knownHosts, registryPassword, registryUsername, slackWebhook),
+    );
+  }
+
+  /**
+   * Roll an environment back: to a named backup (database, uploads and the release it
+   * belonged to) or to the previous release. A verified backup of the current state comes first.
+   */
+  @func({ cache: "never" })
+  async rollback(
+    /** Environment: staging or production. */
+    env: string,
+    /** SSH private key of the deploy user, e.g. env://DEPLOY_SSH_KEY. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s). */
+    knownHosts: string,
+    /** Backup file name of this environment, as listed by backups (no path). */
+    backup = "",
+    /** "previous": the release that served before the current one. */
+    to = "",
+    /** Print the plan and change nothing. */
+    dryRun = false,
+    /** Slack incoming-webhook URL for the outcome. */
+    slackWebhook?: Secret,
+    /** Who rolls back (recorded in the lock and the history). */
+    holder = "",
+    /** URL of the CI run. */
+    runUrl = "",
+    /** Server host name or address (overrides the environment file). */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** SSH user. */
+    sshUser = "",
+    /** App dir on the server. */
+    appDir = "",
+    /** Backups dir on the server. */
+    backupsDir = "",
+    /** Compose project name. */
+    project = "",
+    /** Published backend port (0: the environment's). */
+    backendPort = 0,
+    /** Published frontend port (0: the environment's). */
+    frontendPort = 0,
+    /** Published HTTPS port (0: the environment's). */
+    httpsPort = 0,
+    /** Backups of this environment to keep (0: the environment's). */
+    backupRetention = 0,
+    /** Health-check attempts per URL (0: the environment's). */
+    healthAttempts = 0,
+  ): Promise<string> {
+    return deployCore.rollbackFunction(
+      this.repoReader(),
+      {
+        env, backup, to, dryRun, holder, runUrl, host, sshPort, sshUser, appDir, backupsDir, project, backendPort,
+        frontendPort, httpsPort, backupRetention, healthAttempts,
+      },
+      credentialSource(sshKey, knownHosts, undefined, "", slackWebhook),
+    );
+  }
+
+  /** List the backups of an environment on its server, newest first, with their sizes. */
+  @func({ cache: "never" })
+  async backups(
+    /** Environment: staging or production. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s). */
+    knownHosts: string,
+    /** Server host name or address. */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** Backups dir on the server. */
+    backupsDir = "",
+  ): Promise<string> {
+    return deployCore.backupsFunction(this.repoReader(), { env, host, sshPort, backupsDir }, credentialSource(sshKey, knownHosts));
+  }
+
+  /** The release history of an environment: every deploy and rollback with its result. */
+  @func({ cache: "never" })
+  async releases(
+    /** Environment: staging or production. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s). */
+    knownHosts: string,
+    /** Server host name or address. */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** App dir on the server. */
+    appDir = "",
+  ): Promise<string> {
+    return deployCore.releasesFunction(this.repoReader(), { env, host, sshPort, appDir }, credentialSource(sshKey, knownHosts));
+  }
+
+  /** What an environment runs now, its containers, its health and its deploy lock. */
+  @func({ cache: "never" })
+  async status(
+    /** Environment: staging or production. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s). */
+    knownHosts: string,
+    /** Server host name or address. */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** App dir on the server. */
+    appDir = "",
+    /** Compose project name. */
+    project = "",
+    /** Published backend port (0: the environment's). */
+    backendPort = 0,
+    /** Published frontend port (0: the environment's). */
+    frontendPort = 0,
+  ): Promise<string> {
+    return deployCore.statusFunction(
+      this.repoReader(),
+      { env, host, sshPort, appDir, project, backendPort, frontendPort },
+      credentialSource(sshKey, knownHosts),
+    );
+  }
+
+  /** Remove an environment's deploy lock (after checking with status that nothing runs). */
+  @func({ cache: "never" })
+  async unlock(
+    /** Environment: staging or production. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s). */
+    knownHosts: string,
+    /** Server host name or address. */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** App dir on the server. */
+    appDir = "",
+  ): Promise<string> {
+    return deployCore.unlockFunction(this.repoReader(), { env, host, sshPort, appDir }, credentialSource(sshKey, knownHosts));
+  }
+
+  /** Reads repository files (environment settings, compose files) from the source directory. */
+  private repoReader(): deployCore.RepoReader {
+    return (path: string) => this.source.file(path).contents();
+  }
+
   /** Node container with the workspaces' dependencies installed (lockfiles copied first). */
   private workspace(): Container {
     return dag
@@ -433,3 +663,27 @@ if (!response.ok) {
 }
 console.log("Slack notified (HTTP " + response.status + ").");
 `;
+
+/**
+ * The deploy functions' credentials, read from their Secrets only when the core asks for
+ * them, after every plain argument was validated.
+ */
+function credentialSource(
+  sshKey: Secret,
+  knownHosts: string,
+  registryPassword?: Secret,
+  registryUsername = "",
+  slackWebhook?: Secret,
+): deployCore.CredentialSource {
+  return async () => {
+    // An unset CI secret arrives as an empty value: for the optional Slack hook that means "off".
+    const webhook = slackWebhook ? (await slackWebhook.plaintext()).trim() : "";
+    return {
+      privateKey: await sshKey.plaintext(),
+      knownHosts,
+      ...(registryPassword ? { registryPassword: await registryPassword.plaintext() } : {}),
+      ...(registryUsername ? { registryUsername } : {}),
+      ...(webhook ? { slackWebhook: webhook } : {}),
+    };
+  };
+}
