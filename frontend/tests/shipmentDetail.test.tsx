@@ -11,13 +11,17 @@ function serveShipment(initial: ShipmentDetail) {
     const base = `/api/shipments/${shipment.id}`;
     if (call.method === "GET" && call.path === base) return json(shipment);
     if (call.method === "PATCH" && call.path === `${base}/status`) {
-      const { status, note } = call.body as { status: ShipmentStatus; note?: string };
+      const { status, note, location } = call.body as {
+        status: ShipmentStatus;
+        note?: string;
+        location?: string;
+      };
       shipment.status = status;
       shipment.events.push({
         id: shipment.events.length + 100,
         shipmentId: shipment.id,
         status,
-        location: "Riga",
+        location: location ?? null,
         description: note ?? `Status changed to ${status}`,
         occurredAt: "2026-11-27T10:00:00.000Z",
         createdAt: "2026-11-27T10:00:00.000Z",
@@ -108,14 +112,22 @@ describe("shipment page", () => {
   });
 
   it.each<ShipmentStatus>(["DELIVERED", "CANCELLED"])(
-    "offers no status change once %s",
+    "offers no status change and no new events once %s",
     async (status) => {
       serveShipment(makeDetail({ id: 11, status }));
       renderApp("/shipments/11");
       expect(await screen.findByText(/its status can no longer change/)).toBeInTheDocument();
       expect(screen.queryByLabelText("New status")).not.toBeInTheDocument();
+      expect(screen.queryByRole("form", { name: "Add tracking event" })).not.toBeInTheDocument();
     },
   );
+
+  it("follows the backend's list of next statuses when the shipment carries one", async () => {
+    serveShipment(makeDetail({ id: 18, status: "IN_TRANSIT", allowedNextStatuses: ["CANCELLED"] }));
+    renderApp("/shipments/18");
+    await screen.findByLabelText("New status");
+    expect(statusOptions()).toEqual(["Cancelled"]);
+  });
 
   it("changes the status, then shows the new status and its next transitions", async () => {
     const { calls } = serveShipment(makeDetail({ id: 12, status: "CREATED" }));
@@ -123,6 +135,7 @@ describe("shipment page", () => {
     await screen.findByLabelText("New status");
 
     await user.selectOptions(screen.getByLabelText("New status"), "In transit");
+    await user.type(screen.getByLabelText("Location (optional)"), "Riga terminal");
     await user.type(screen.getByLabelText("Note (optional)"), "Left the Riga warehouse");
     await user.click(screen.getByRole("button", { name: "Update status" }));
 
@@ -130,7 +143,7 @@ describe("shipment page", () => {
     const patch = calls.find((call) => call.method === "PATCH");
     expect(patch).toMatchObject({
       path: "/api/shipments/12/status",
-      body: { status: "IN_TRANSIT", note: "Left the Riga warehouse" },
+      body: { status: "IN_TRANSIT", note: "Left the Riga warehouse", location: "Riga terminal" },
     });
     expect(screen.getByRole("heading", { level: 1 }).nextElementSibling).toHaveTextContent(
       "In transit",
@@ -178,7 +191,14 @@ describe("shipment page", () => {
   it("asks for a file before uploading and shows the API's rejection", async () => {
     const calls = stubApi((call) =>
       call.method === "POST"
-        ? json({ error: "Unsupported file type: application/x-msdownload" }, 415)
+        ? json(
+            {
+              error: "The file's content is not a image/png file; upload a PDF, PNG or JPEG.",
+              code: "UNSUPPORTED_FILE_TYPE",
+              fields: { file: ["content does not match its type"] },
+            },
+            415,
+          )
         : json(makeDetail({ id: 15 })),
     );
     const { user } = renderApp("/shipments/15");
@@ -186,12 +206,13 @@ describe("shipment page", () => {
     expect(screen.getByRole("alert")).toHaveTextContent("Choose a file to upload.");
     expect(calls.filter((call) => call.method === "POST")).toHaveLength(0);
 
-    await user.upload(
-      screen.getByLabelText("Document"),
-      new File(["MZ"], "setup.exe", { type: "application/x-msdownload" }),
-    );
+    const picker = screen.getByLabelText("Document");
+    expect(picker).toHaveAttribute("accept", expect.stringContaining("application/pdf"));
+    await user.upload(picker, new File(["not a png"], "scan.png", { type: "image/png" }));
     await user.click(screen.getByRole("button", { name: "Upload" }));
-    expect(await screen.findByRole("alert")).toHaveTextContent("Unsupported file type");
+    expect(await screen.findByRole("alert")).toHaveTextContent(
+      "The file's content is not a image/png file; upload a PDF, PNG or JPEG.",
+    );
   });
 
   it("adds a tracking event and shows the API's field errors for it", async () => {

@@ -15,21 +15,27 @@ import type {
 
 export const API_BASE = "/api";
 
-/** A failed API call: `status` is the HTTP status, or 0 when the server could not be reached. */
+/**
+ * A failed API call: `status` is the HTTP status, or 0 when the server could not be reached;
+ * `code` is the backend's machine-readable code (e.g. VALIDATION_FAILED), when it sent one.
+ */
 export class ApiError extends Error {
   readonly status: number;
   readonly fields: FieldErrors;
+  readonly code: string | undefined;
 
-  constructor(status: number, message: string, fields: FieldErrors = {}) {
+  constructor(status: number, message: string, fields: FieldErrors = {}, code?: string) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.fields = fields;
+    this.code = code;
   }
 }
 
 interface ErrorBody {
   error?: unknown;
+  code?: unknown;
   message?: unknown;
   fields?: unknown;
 }
@@ -63,7 +69,8 @@ async function errorFromResponse(response: Response): Promise<ApiError> {
       : typeof body?.message === "string"
         ? body.message
         : fallback;
-  return new ApiError(response.status, message, parseFieldErrors(body?.fields));
+  const code = typeof body?.code === "string" ? body.code : undefined;
+  return new ApiError(response.status, message, parseFieldErrors(body?.fields), code);
 }
 
 async function request<T>(path: string, init: RequestInit = {}): Promise<T> {

@@ -1,5 +1,5 @@
-// Shapes of the QGO Cargo API (backend/src). Dates arrive as ISO strings; Prisma's Decimal
-// weight arrives as a string, so it is typed loosely and formatted for display.
+// Shapes of the QGO Cargo API (backend/src/routes, backend/src/http/schemas.ts). Dates arrive
+// as ISO strings; the weight as a number (the backend converts Prisma's Decimal).
 
 export const SHIPMENT_STATUSES = [
   "CREATED",
@@ -18,7 +18,7 @@ export interface Shipment {
   customerEmail: string | null;
   origin: string;
   destination: string;
-  weightKg: string | number;
+  weightKg: number;
   status: ShipmentStatus;
   createdAt: string;
   updatedAt: string;
@@ -27,8 +27,9 @@ export interface Shipment {
 export interface TrackingEvent {
   id: number;
   shipmentId: number;
+  /** Set when the event records a status change. */
   status: ShipmentStatus | null;
-  location: string;
+  location: string | null;
   description: string;
   occurredAt: string;
   createdAt: string;
@@ -44,6 +45,8 @@ export interface ShipmentDocument {
 }
 
 export interface ShipmentDetail extends Shipment {
+  /** The backend's own list of valid next statuses (authoritative when present). */
+  allowedNextStatuses?: ShipmentStatus[] | undefined;
   events: TrackingEvent[];
   documents: ShipmentDocument[];
 }
@@ -53,6 +56,7 @@ export interface Page<T> {
   total: number;
   page: number;
   pageSize: number;
+  totalPages?: number | undefined;
 }
 
 export interface ShipmentQuery {
@@ -74,6 +78,7 @@ export interface NewShipment {
 export interface StatusChange {
   status: ShipmentStatus;
   note?: string | undefined;
+  location?: string | undefined;
 }
 
 export interface NewTrackingEvent {
@@ -81,5 +86,5 @@ export interface NewTrackingEvent {
   location?: string | undefined;
 }
 
-/** Field name -> messages, as in the API's 400 body `{ error, fields }`. */
+/** Field name -> messages, as in the API's error body `{ error, code, fields }`; "_" = whole body. */
 export type FieldErrors = Record<string, string[]>;

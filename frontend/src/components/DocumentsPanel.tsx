@@ -3,6 +3,9 @@ import { ApiError, documentDownloadUrl, uploadDocument } from "../api/client";
 import type { ShipmentDocument } from "../api/types";
 import { formatBytes, formatDateTime } from "../domain/format";
 
+// What the backend accepts (backend/src/routes/documents.ts); it checks the content too.
+const ACCEPTED_TYPES = "application/pdf,image/png,image/jpeg,.pdf,.png,.jpg,.jpeg";
+
 export function DocumentsPanel({
   shipmentId,
   documents,
@@ -30,12 +33,7 @@ export function DocumentsPanel({
       if (fileInput.current) fileInput.current.value = "";
       onUploaded();
     } catch (caught) {
-      if (caught instanceof ApiError) {
-        const details = Object.values(caught.fields).flat();
-        setError([caught.message, ...details].join(" "));
-      } else {
-        setError(String(caught));
-      }
+      setError(caught instanceof ApiError ? caught.message : String(caught));
     } finally {
       setBusy(false);
     }
@@ -69,7 +67,17 @@ export function DocumentsPanel({
       >
         <div className="field grow">
           <label htmlFor="document-file">Document</label>
-          <input id="document-file" ref={fileInput} type="file" name="file" />
+          <input
+            id="document-file"
+            ref={fileInput}
+            type="file"
+            name="file"
+            accept={ACCEPTED_TYPES}
+            aria-describedby="document-file-hint"
+          />
+          <small id="document-file-hint" className="hint">
+            PDF, PNG or JPEG.
+          </small>
         </div>
         <button type="submit" className="button" disabled={busy}>
           {busy ? "Uploading…" : "Upload"}

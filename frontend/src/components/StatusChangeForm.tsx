@@ -3,19 +3,25 @@ import { ApiError, changeShipmentStatus } from "../api/client";
 import type { ShipmentStatus } from "../api/types";
 import { STATUS_LABELS, allowedNextStatuses } from "../domain/status";
 
-/** Offers only the transitions the lifecycle allows from the shipment's current status. */
+/**
+ * Offers only the transitions the lifecycle allows from the current status: the backend's
+ * own list when the shipment came with one, else the same rules kept in domain/status.ts.
+ */
 export function StatusChangeForm({
   shipmentId,
   status,
+  allowed,
   onChanged,
 }: {
   shipmentId: number;
   status: ShipmentStatus;
+  allowed?: readonly ShipmentStatus[] | undefined;
   onChanged: () => void;
 }) {
-  const options = allowedNextStatuses(status);
+  const options = allowed ?? allowedNextStatuses(status);
   const [next, setNext] = useState<ShipmentStatus | "">("");
   const [note, setNote] = useState("");
+  const [location, setLocation] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -37,12 +43,15 @@ export function StatusChangeForm({
     setError(null);
     try {
       const trimmedNote = note.trim();
+      const trimmedLocation = location.trim();
       await changeShipmentStatus(shipmentId, {
         status: next,
         ...(trimmedNote ? { note: trimmedNote } : {}),
+        ...(trimmedLocation ? { location: trimmedLocation } : {}),
       });
       setNext("");
       setNote("");
+      setLocation("");
       onChanged();
     } catch (caught) {
       setError(caught instanceof ApiError ? caught.message : String(caught));
@@ -71,6 +80,15 @@ export function StatusChangeForm({
             </option>
           ))}
         </select>
+      </div>
+      <div className="field">
+        <label htmlFor="status-location">Location (optional)</label>
+        <input
+          id="status-location"
+          value={location}
+          maxLength={120}
+          onChange={(event) => setLocation(event.target.value)}
+        />
       </div>
       <div className="field grow">
         <label htmlFor="status-note">Note (optional)</label>

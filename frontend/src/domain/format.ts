@@ -10,7 +10,7 @@ export function formatDateTime(iso: string): string {
   return Number.isNaN(date.getTime()) ? iso : `${dateTime.format(date)} UTC`;
 }
 
-export function formatWeight(weightKg: string | number): string {
+export function formatWeight(weightKg: number | string): string {
   const value = typeof weightKg === "number" ? weightKg : Number.parseFloat(weightKg);
   return Number.isFinite(value)
     ? `${value.toLocaleString("en-GB", { maximumFractionDigits: 2 })} kg`

@@ -64,7 +64,11 @@ export function CreateShipmentPage() {
         const other = Object.entries(caught.fields).filter(([name]) => !shown.has(name));
         if (other.length > 0) {
           setError(
-            `${caught.message} ${other.map(([name, messages]) => `${name}: ${messages.join(", ")}`).join("; ")}`,
+            `${caught.message} ${other
+              .map(([name, messages]) =>
+                name === "_" ? messages.join(", ") : `${name}: ${messages.join(", ")}`,
+              )
+              .join("; ")}`,
           );
         }
       } else {
@@ -89,7 +93,7 @@ export function CreateShipmentPage() {
         ) : null}
         <FormField
           label="Tracking number"
-          hint="Leave empty to have one assigned."
+          hint="6-32 letters, digits or dashes. Leave empty to have one assigned."
           autoComplete="off"
           {...field("trackingNumber")}
         />

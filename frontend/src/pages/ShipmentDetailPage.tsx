@@ -7,6 +7,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { StatusChangeForm } from "../components/StatusChangeForm";
 import { Timeline } from "../components/Timeline";
 import { formatDateTime, formatWeight } from "../domain/format";
+import { isFinalStatus } from "../domain/status";
 import { useApiResource } from "../hooks/useApiResource";
 
 export function ShipmentDetailPage() {
@@ -76,7 +77,9 @@ export function ShipmentDetailPage() {
             <section className="card" aria-labelledby="timeline-title">
               <h2 id="timeline-title">Tracking timeline</h2>
               <Timeline events={shipment.data.events} />
-              <AddEventForm shipmentId={shipment.data.id} onAdded={shipment.reload} />
+              {isFinalStatus(shipment.data.status) ? null : (
+                <AddEventForm shipmentId={shipment.data.id} onAdded={shipment.reload} />
+              )}
             </section>
             <div className="stack">
               <section className="card" aria-labelledby="status-title">
@@ -85,6 +88,7 @@ export function ShipmentDetailPage() {
                   key={shipment.data.status}
                   shipmentId={shipment.data.id}
                   status={shipment.data.status}
+                  allowed={shipment.data.allowedNextStatuses}
                   onChanged={shipment.reload}
                 />
               </section>

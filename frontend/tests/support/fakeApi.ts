@@ -66,7 +66,7 @@ export function makeShipment(overrides: Partial<Shipment> = {}): Shipment {
     customerEmail: "ops@baltictimber.example",
     origin: "Riga",
     destination: "Rotterdam",
-    weightKg: "1250.50",
+    weightKg: 1250.5,
     status: "CREATED",
     createdAt: "2026-11-20T08:30:00.000Z",
     updatedAt: "2026-11-20T08:30:00.000Z",
