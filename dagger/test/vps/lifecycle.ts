@@ -47,35 +47,74 @@ function elapsed(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)}s`;
 }
 
+interface ActiveBoxPointer {
+  stateDir: string;
+  /** Who started it: `vps:up` (kept until `vps:down`) or a test run (its own until it ends). */
+  owner: "cli" | "test-run";
+  ownerPid: number;
+}
+
+function readPointer(cache: string): ActiveBoxPointer | null {
+  try {
+    return JSON.parse(readFileSync(cachePaths(cache).activeBox, "utf8")) as ActiveBoxPointer;
+  } catch {
+    return null;
+  }
+}
+
+/** The state dir of the box recorded in the cache (running or not), if any. */
+export function recordedBoxStateDir(cache = cacheDir()): string | null {
+  return readPointer(cache)?.stateDir ?? null;
+}
+
 /** The box that `vps:up` or a test run started and has not stopped, if its dockerd lives. */
 export function runningBox(cache = cacheDir()): VpsBox | null {
-  const pointer = cachePaths(cache).activeBox;
-  if (!existsSync(pointer)) return null;
+  const pointer = readPointer(cache);
+  if (!pointer) return null;
   try {
-    const { stateDir } = JSON.parse(readFileSync(pointer, "utf8")) as { stateDir: string };
-    const boxJson = statePaths(stateDir).boxJson;
-    if (!existsSync(boxJson)) return null;
-    const box = JSON.parse(readFileSync(boxJson, "utf8")) as VpsBox;
+    const box = JSON.parse(readFileSync(statePaths(pointer.stateDir).boxJson, "utf8")) as VpsBox;
     return processAlive(box.pids.dockerd) ? box : null;
   } catch {
     return null;
   }
 }
 
-export async function bringUp(options: { repo?: string; cache?: string } = {}): Promise<VpsBox> {
+/**
+ * Before a start: a box recorded in the cache is either in use (refuse: it shares the cached
+ * Docker data root) or left over by a run that died (tear it down, by its recorded PIDs).
+ */
+async function clearPreviousBox(cache: string): Promise<void> {
+  const pointer = readPointer(cache);
+  if (!pointer) return;
+  const box = runningBox(cache);
+  if (box && processAlive(pointer.ownerPid)) {
+    throw new Error(
+      `A VPS box is already running (state dir ${box.stateDir}, dockerd pid ${box.pids.dockerd}, ` +
+        `started by ${pointer.owner === "cli" ? "`npm run vps:up`" : "a test run"} pid ${pointer.ownerPid}) ` +
+        "on the same cached Docker data root. Stop it first: `npm run vps:down` in dagger/.",
+    );
+  }
+  if (box && pointer.owner === "cli") {
+    throw new Error(
+      `A VPS box started by \`npm run vps:up\` is still running (state dir ${box.stateDir}). ` +
+        "Stop it first: `npm run vps:down` in dagger/.",
+    );
+  }
+  log(`removing the box a previous run left behind (${pointer.stateDir})`);
+  const left = describeLeftovers(await tearDown(pointer.stateDir, cache));
+  if (left) throw new Error(`Could not clear the previous box:\n${left}`);
+}
+
+export async function bringUp(
+  options: { repo?: string; cache?: string; owner?: ActiveBoxPointer["owner"] } = {},
+): Promise<VpsBox> {
   const started = Date.now();
   // QGO_VPS_REPO: build the app images from another checkout of the product.
   const repo = options.repo ?? process.env.QGO_VPS_REPO ?? repoRoot;
   const cache = options.cache ?? cacheDir();
   const cached = cachePaths(cache);
 
-  const already = runningBox(cache);
-  if (already) {
-    throw new Error(
-      `A VPS box is already running (state dir ${already.stateDir}, dockerd pid ${already.pids.dockerd}) ` +
-        "on the same cached Docker data root. Stop it first: `npm run vps:down` in dagger/.",
-    );
-  }
+  await clearPreviousBox(cache);
   const strays = processesUsing([cached.dockerDataRoot]);
   if (strays.length > 0) {
     throw new Error(
@@ -97,7 +136,12 @@ export async function bringUp(options: { repo?: string; cache?: string } = {}): 
   await mkdir(paths.build, { recursive: true });
   const pids = { dockerd: 0, registry: 0, sshd: 0 };
   // Written first so that `vps:down` can stop a box whose start failed half way.
-  await writeFile(cached.activeBox, JSON.stringify({ stateDir: state }));
+  const pointer: ActiveBoxPointer = {
+    stateDir: state,
+    owner: options.owner ?? "test-run",
+    ownerPid: process.pid,
+  };
+  await writeFile(cached.activeBox, JSON.stringify(pointer));
   const partial = { stateDir: state, cacheDir: cache, pids };
   await writeFile(paths.boxJson, JSON.stringify(partial));
 
