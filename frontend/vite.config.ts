@@ -13,5 +13,5 @@ export default defineConfig({
   plugins: [react()],
   server: { host: "127.0.0.1", port: 5173, strictPort: true, proxy },
   preview: { host: "127.0.0.1", port: 4173, strictPort: true, proxy },
-  build: { outDir: "dist", sourcemap: true, assetsDir: "assets" },
+  build: { outDir: "dist", assetsDir: "assets" },
 });
