@@ -1,0 +1,139 @@
+// `deploy` and `rollback` driven through the Dagger SDK's entrypoint (a fresh module process
+// per call, as the engine runs it) against the module tests' stand-in engine, with the real
+// VPS-in-a-box as the server. The stand-in answers what the engine would (the repository's
+// files for `source.file(...).contents`, the plaintext of the Secrets the CLI would make from
+// env://); the SSH work, the backup, the migration and the health checks are real.
+// What this does not prove: that the module loads inside the real engine's runtime container.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { VpsBox } from "../vps/box.js";
+import { vpsBox } from "../vps/helpers.js";
+import { REPO_ROOT, StandInEngine, type CallResult } from "../standin/engine.js";
+import { deploy } from "../../src/deploy/deploy.js";
+import {
+  boxCredentials,
+  boxEnvironment,
+  boxMigrateCommand,
+  createShipment,
+  history,
+  outcome,
+  recordLog,
+  resetEnvironment,
+  servedThroughFrontend,
+  shipmentExists,
+  startSlack,
+  testCaller,
+} from "./support.js";
+
+let box: VpsBox;
+let engine: StandInEngine;
+let slack: Awaited<ReturnType<typeof startSlack>>;
+let credentials: ReturnType<typeof boxCredentials>;
+const outputs: string[] = [];
+
+beforeAll(async () => {
+  box = vpsBox();
+  slack = await startSlack();
+  credentials = boxCredentials(box, slack.url);
+  engine = await StandInEngine.start();
+  // What the engine returns for source.file(path).contents: the checkout's file.
+  engine.respond((evaluation) => {
+    if (evaluation.leaf.field !== "contents") return undefined;
+    const file = [...evaluation.chain].reverse().find((step) => step.field === "file");
+    if (!file) return undefined;
+    return readFileSync(join(REPO_ROOT, String(file.args.path)), "utf8");
+  });
+});
+
+afterAll(async () => {
+  slack?.server.close();
+  await engine?.stop();
+});
+
+/** `dagger call <fn> --arg ...`: construct Qgo with the source dir, then call the function. */
+async function daggerCall(fn: string, args: Record<string, unknown>): Promise<CallResult> {
+  const source = engine.hostDirectory(REPO_ROOT, ["**/node_modules", ".git"]);
+  const constructed = await engine.call({ parentName: "Qgo", fnName: "", args: { source } });
+  if (constructed.error !== undefined) throw new Error(`constructor failed: ${constructed.error}\n${constructed.output}`);
+  const result = await engine.call({
+    parentName: "Qgo",
+    fnName: fn,
+    parent: constructed.returnValue as Record<string, unknown>,
+    args,
+    timeoutMs: 240_000,
+  });
+  outputs.push(result.output, result.error ?? "", JSON.stringify(result.returnValue ?? ""));
+  expect(result.invalidQueries).toEqual([]);
+  return result;
+}
+
+function connectionArgs() {
+  return {
+    env: "staging",
+    sshKey: engine.secret("env://DEPLOY_SSH_KEY", credentials.privateKey),
+    knownHosts: box.knownHostsLine,
+    host: box.sshHost,
+    sshPort: box.sshPort,
+    appDir: box.stagingAppDir,
+    backupsDir: box.backupsDir,
+    backendPort: box.ports.staging.backend,
+    frontendPort: box.ports.staging.frontend,
+    healthAttempts: 5,
+    slackWebhook: engine.secret("env://SLACK_WEBHOOK_URL", credentials.slackWebhook!),
+    holder: "sdk-test",
+  };
+}
+
+describe("deploy and rollback through the Dagger SDK entrypoint", () => {
+  let shipment = 0;
+
+  it("dagger call deploy --release <publish output> deploys v2 over v1", async () => {
+    await resetEnvironment(box, "staging");
+    const { env, releaseFiles } = await boxEnvironment(box, "staging");
+    const first = await outcome(deploy({ env, releaseFiles, backendImage: box.images.v1.backend, frontendImage: box.images.v1.frontend }, credentials, testCaller("sdk", [])));
+    if (!first.ok) throw first.error;
+    shipment = await createShipment(box, "staging", "Before the SDK deploy");
+
+    const result = await daggerCall("deploy", {
+      ...connectionArgs(),
+      release: `BACKEND_IMAGE=${box.images.v2.backend}\nFRONTEND_IMAGE=${box.images.v2.frontend}\n`,
+      migrateCommand: boxMigrateCommand,
+      registryPassword: engine.secret("env://GITHUB_TOKEN", credentials.registryPassword),
+      registryUsername: "qgo-ci",
+      runUrl: "https://ci.example.invalid/runs/sdk",
+    });
+    expect(result.error, result.output).toBeUndefined();
+    expect(String(result.returnValue)).toMatch(/Deployed release r\S+ \(version v2-box\) to staging: healthy/);
+    expect(String(result.returnValue)).toMatch(/total [\d.]+ s, \d+ SSH round trips/);
+    // Progress streamed by the module process, step by step.
+    expect(result.output).toMatch(/==> \[backup\][\s\S]*==> \[migrate\][\s\S]*==> \[health\]/);
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(history(box, "staging").at(-1)).toMatchObject({ holder: "sdk-test", runUrl: "https://ci.example.invalid/runs/sdk", version: "v2-box" });
+  });
+
+  it("dagger call rollback --to previous puts v1 back; a bad --backup fails the call clearly", async () => {
+    const bad = await daggerCall("rollback", { ...connectionArgs(), backup: "../x" });
+    expect(bad.error).toMatch(/Bad backup name "\.\.\/x": give only the file name \(no path parts\)/);
+
+    const result = await daggerCall("rollback", { ...connectionArgs(), to: "previous" });
+    expect(result.error, result.output).toBeUndefined();
+    expect(String(result.returnValue)).toMatch(/Rolled staging back to release r\S+ \(version v1-box\): healthy/);
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await shipmentExists(box, "staging", shipment)).toBe(true);
+    expect(slack.messages.some((m) => m.includes("Rolled staging back"))).toBe(true);
+  });
+
+  it("the module process printed no secret bytes", () => {
+    recordLog(outputs);
+    const all = outputs.join("\n");
+    expect(all.length).toBeGreaterThan(1000);
+    for (const secret of [
+      credentials.registryPassword,
+      credentials.slackWebhook!.split("/").at(-1)!,
+      ...credentials.privateKey.split("\n").filter((l) => l.length > 8 && !l.startsWith("-----")),
+    ]) {
+      expect(all.includes(secret)).toBe(false);
+    }
+  });
+});
