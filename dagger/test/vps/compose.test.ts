@@ -22,6 +22,7 @@ import {
 const env = "staging";
 let box: VpsBox;
 let frontendUrl: string;
+let resetEnvironment: string;
 
 function releaseEnv(release: ReleaseName): string {
   const images = box.images[release];
@@ -60,13 +61,20 @@ async function health(): Promise<{ status: number; body: Record<string, unknown>
 
 beforeAll(async () => {
   box = vpsBox();
+  resetEnvironment = [
+    `${composeCommand(box, env)} down -v --remove-orphans`,
+    "find backend/uploads backend/logs -mindepth 1 -delete",
+  ].join("\n");
   frontendUrl = `http://127.0.0.1:${box.ports[env].frontend}`;
   const dir = appDir(box, env);
   const deployDir = join(repoRoot, "deploy");
   await sftpWrite(box, {
     [join(dir, "compose.yaml")]: readFileSync(join(deployDir, "compose.yaml")),
     [join(dir, `compose.${env}.yaml`)]: readFileSync(join(deployDir, `compose.${env}.yaml`)),
+    [join(dir, "release.env")]: releaseEnv("v1"),
   });
+  // Start from an empty environment, whatever tests ran before on the shared box.
+  await sshCheck(box, `cd ${quote(dir)}\n${resetEnvironment}`);
 });
 
 afterAll(async () => {
@@ -76,9 +84,8 @@ afterAll(async () => {
     box,
     [
       `cd ${quote(dir)}`,
-      `${composeCommand(box, env)} down -v --remove-orphans`,
+      resetEnvironment,
       "rm -f compose.yaml compose.staging.yaml release.env",
-      "find backend/uploads backend/logs -mindepth 1 -delete",
     ].join("\n"),
   );
 });
