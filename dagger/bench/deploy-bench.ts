@@ -1,0 +1,112 @@
+// Deploy benchmark on the VPS-in-a-box (a script, not a test):
+//   cd dagger && npx tsx bench/deploy-bench.ts [--db-mb 50] [--rounds 3]
+// Uses the running box (npm run vps:up) or brings one up and down itself. Prints deploy and
+// rollback wall times, SSH round trips per deploy, step times, and the deploy's verified
+// backup against a plain `mysqldump | gzip` of the same database on the same server.
+import { readFileSync } from "node:fs";
+import { bringUp, runningBox, tearDown } from "../test/vps/lifecycle.js";
+import { dbQuery } from "../test/vps/helpers.js";
+import { deploy, rollback, type OperationReport } from "../src/deploy/deploy.js";
+import { SshExecutor } from "../src/deploy/executor.js";
+import { Redactor } from "../src/deploy/redact.js";
+import { quote } from "zx";
+import { boxEnvironment, resetEnvironment } from "../test/deploy/support.js";
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  const value = at >= 0 ? Number(process.argv[at + 1]) : fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
+  return value;
+}
+
+const dbMb = option("db-mb", 50);
+const rounds = option("rounds", 3);
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+const stepTime = (report: OperationReport, step: string) =>
+  report.steps.filter((s) => s.step === step).reduce((sum, s) => sum + s.durationMs, 0);
+
+const started = runningBox();
+const box = started ?? (await bringUp());
+try {
+  const { env, releaseFiles } = await boxEnvironment(box, "staging");
+  const credentials = { privateKey: readFileSync(box.privateKeyPath, "utf8"), knownHosts: box.knownHostsLine };
+  const caller = { holder: "bench" };
+  const images = (r: "v1" | "v2") => ({ backendImage: box.images[r].backend, frontendImage: box.images[r].frontend });
+
+  await resetEnvironment(box, "staging");
+  const first = await (deploy({ env, releaseFiles, ...images("v1") }, credentials, caller));
+  console.log(`first deploy (empty server, database initialised): ${seconds(first.durationMs)} s, ${first.roundTrips} round trips`);
+
+  // Fill the database to about dbMb MB of row data (random, so gzip cannot cheat).
+  const project = box.projects.staging;
+  await dbQuery(box, project, "CREATE TABLE bench_payload (id INT AUTO_INCREMENT PRIMARY KEY, payload TEXT NOT NULL) ENGINE=InnoDB;");
+  const batches = Math.ceil(dbMb);
+  for (let i = 0; i < batches; i += 1) {
+    // 1 MB per batch: 256 rows of 4 KB of hex (MariaDB's sequence engine gives the rows).
+    await dbQuery(box, project, "INSERT INTO bench_payload (payload) SELECT CONCAT(HEX(RANDOM_BYTES(1024)), HEX(RANDOM_BYTES(1024))) FROM seq_1_to_256;");
+  }
+  const [[sizeMb]] = (await dbQuery(
+    box,
+    project,
+    "SELECT ROUND(SUM(data_length + index_length) / 1048576, 1) FROM information_schema.tables WHERE table_schema = DATABASE();",
+  )) as [[string]];
+  console.log(`database: ${sizeMb} MB (InnoDB data + indexes)`);
+
+  const deploys: OperationReport[] = [];
+  const rollbacks: OperationReport[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    deploys.push(await (deploy({ env, releaseFiles, ...images(round % 2 === 0 ? "v2" : "v1") }, credentials, caller)));
+    rollbacks.push(await (rollback({ env, toPrevious: true }, credentials, caller)));
+  }
+
+  // Plain mysqldump | gzip of the same database, on the same server, over the same kind of connection.
+  const executor = await SshExecutor.connect(
+    { host: box.sshHost, port: box.sshPort, username: box.sshUser, privateKey: credentials.privateKey, knownHosts: box.knownHostsLine },
+    { log: () => undefined, redactor: new Redactor() },
+  );
+  const plainTimes: number[] = [];
+  let plainBytes = "";
+  try {
+    for (let i = 0; i < rounds; i += 1) {
+      const target = `${box.backupsDir}/.bench-plain.sql.gz`;
+      const result = await executor.run({
+        step: "plain-dump",
+        description: "mysqldump | gzip",
+        timeoutMs: 30 * 60_000,
+        script: [
+          "set -euo pipefail",
+          `db=$(docker ps -q --filter ${quote(`label=com.docker.compose.project=${project}`)} --filter label=com.docker.compose.service=db)`,
+          `docker exec "$db" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction "$MYSQL_DATABASE"' | gzip > ${quote(target)}`,
+          `wc -c < ${quote(target)}`,
+          `rm -f ${quote(target)}`,
+        ].join("\n"),
+      });
+      plainTimes.push(executor.steps.at(-1)!.durationMs);
+      plainBytes = result.stdout.trim();
+    }
+  } finally {
+    executor.close();
+  }
+
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const backupTimes = [...deploys, ...rollbacks].map((r) => stepTime(r, "backup"));
+  const archiveBytes = deploys
+    .flatMap((r) => r.log)
+    .filter((l) => l.includes("archive_bytes="))
+    .map((l) => l.split("archive_bytes=")[1])
+    .at(-1);
+  const lines = [
+    `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB`,
+    `deploy wall time (median): ${seconds(median(deploys.map((r) => r.durationMs)))} s  [${deploys.map((r) => seconds(r.durationMs)).join(", ")}]`,
+    `rollback --to previous wall time (median): ${seconds(median(rollbacks.map((r) => r.durationMs)))} s  [${rollbacks.map((r) => seconds(r.durationMs)).join(", ")}]`,
+    `SSH round trips per deploy: ${deploys.map((r) => r.roundTrips).join(", ")} (one connection each)`,
+    `deploy steps (median s): ${["lock", "preflight", "backup", "retention", "upload", "pull", "migrate", "switch", "up", "health", "record", "unlock"]
+      .map((step) => `${step} ${seconds(median(deploys.map((r) => stepTime(r, step))))}`)
+      .join(", ")}`,
+    `verified backup (dump + config + uploads + logs, tar.gz, verified) median: ${seconds(median(backupTimes))} s, archive ${archiveBytes ?? "?"} bytes`,
+    `plain mysqldump | gzip of the same database, median: ${seconds(median(plainTimes))} s, ${plainBytes} bytes`,
+  ];
+  console.log(`\n${lines.join("\n")}`);
+} finally {
+  if (!started) await tearDown(box.stateDir, box.cacheDir);
+}
