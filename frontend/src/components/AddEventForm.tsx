@@ -45,6 +45,7 @@ export function AddEventForm({ shipmentId, onAdded }: { shipmentId: number; onAd
       <FormField
         label="Event"
         name="description"
+        wide
         value={description}
         onChange={(event) => setDescription(event.target.value)}
         errors={fields.description}

@@ -5,11 +5,14 @@ export function FormField({
   label,
   errors,
   hint,
+  wide = false,
   ...input
 }: {
   label: string;
   errors?: string[] | undefined;
   hint?: string | undefined;
+  /** Take the free width of a row of fields. */
+  wide?: boolean;
 } & InputHTMLAttributes<HTMLInputElement>) {
   const id = useId();
   const errorId = `${id}-error`;
@@ -17,7 +20,7 @@ export function FormField({
   const hasErrors = errors !== undefined && errors.length > 0;
   const describedBy = [hint ? hintId : null, hasErrors ? errorId : null].filter(Boolean).join(" ");
   return (
-    <div className={`field${hasErrors ? " field-invalid" : ""}`}>
+    <div className={`field${wide ? " grow" : ""}${hasErrors ? " field-invalid" : ""}`}>
       <label htmlFor={id}>{label}</label>
       <input
         id={id}

@@ -43,7 +43,7 @@ export function ShipmentDetailPage() {
               Shipment {shipment.data.trackingNumber} created.
             </p>
           ) : null}
-          <div className="page-head">
+          <div className="title-row">
             <h1 id="shipment-title">{shipment.data.trackingNumber}</h1>
             <StatusBadge status={shipment.data.status} />
           </div>
