@@ -80,29 +80,65 @@ export function runningBox(cache = cacheDir()): VpsBox | null {
 }
 
 /**
- * Before a start: a box recorded in the cache is either in use (refuse: it shares the cached
- * Docker data root) or left over by a run that died (tear it down, by its recorded PIDs).
+ * One box at a time per cache (they share its Docker data root, and dockerd owns docker0):
+ * the pointer file `active-box.json`, created exclusively, is the lock. A box recorded there
+ * is waited for while it is in use (its starter lives, or `vps:up` left it running until
+ * `vps:down`), up to QGO_VPS_WAIT_SECONDS (default 1800); a box whose test run died is torn
+ * down by its recorded PIDs and the slot taken over.
  */
-async function clearPreviousBox(cache: string): Promise<void> {
-  const pointer = readPointer(cache);
-  if (!pointer) return;
-  const box = runningBox(cache);
-  if (box && processAlive(pointer.ownerPid)) {
-    throw new Error(
-      `A VPS box is already running (state dir ${box.stateDir}, dockerd pid ${box.pids.dockerd}, ` +
-        `started by ${pointer.owner === "cli" ? "`npm run vps:up`" : "a test run"} pid ${pointer.ownerPid}) ` +
-        "on the same cached Docker data root. Stop it first: `npm run vps:down` in dagger/.",
-    );
+async function claimBoxSlot(cache: string, pointer: ActiveBoxPointer): Promise<void> {
+  const file = cachePaths(cache).activeBox;
+  const waitSeconds = Number(process.env.QGO_VPS_WAIT_SECONDS ?? 1800);
+  const deadline = Date.now() + waitSeconds * 1000;
+  let unreadableSince = 0;
+  let announced = false;
+  for (;;) {
+    try {
+      await writeFile(file, JSON.stringify(pointer), { flag: "wx" });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const current = readPointer(cache);
+    if (!current) {
+      // Being written right now, or garbage: give a writer a few seconds.
+      unreadableSince ||= Date.now();
+      if (Date.now() - unreadableSince > 10_000) await rm(file, { force: true });
+      await sleep(200);
+      continue;
+    }
+    unreadableSince = 0;
+    const box = runningBox(cache);
+    const inUse = processAlive(current.ownerPid) || (current.owner === "cli" && box !== null);
+    if (!inUse) {
+      log(`removing the box a previous run left behind (${current.stateDir})`);
+      const left = describeLeftovers(await tearDown(current.stateDir, cache));
+      if (left) throw new Error(`Could not clear the box a previous run left behind:\n${left}`);
+      await rm(file, { force: true });
+      continue;
+    }
+    const who =
+      current.owner === "cli"
+        ? "`npm run vps:up` (stop it with `npm run vps:down`)"
+        : "another test run";
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Waited ${waitSeconds}s for the VPS box at ${current.stateDir}, started by ${who} ` +
+          `(pid ${current.ownerPid}), which shares the cached Docker data root. Stop it and retry.`,
+      );
+    }
+    if (!announced) {
+      log(
+        `waiting for the VPS box at ${current.stateDir}, started by ${who} (pid ${current.ownerPid}), to stop`,
+      );
+      announced = true;
+    }
+    await sleep(3000);
   }
-  if (box && pointer.owner === "cli") {
-    throw new Error(
-      `A VPS box started by \`npm run vps:up\` is still running (state dir ${box.stateDir}). ` +
-        "Stop it first: `npm run vps:down` in dagger/.",
-    );
-  }
-  log(`removing the box a previous run left behind (${pointer.stateDir})`);
-  const left = describeLeftovers(await tearDown(pointer.stateDir, cache));
-  if (left) throw new Error(`Could not clear the previous box:\n${left}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export async function bringUp(
@@ -114,38 +150,44 @@ export async function bringUp(
   const cache = options.cache ?? cacheDir();
   const cached = cachePaths(cache);
 
-  await clearPreviousBox(cache);
-  const strays = processesUsing([cached.dockerDataRoot]);
-  if (strays.length > 0) {
-    throw new Error(
-      `Processes still use the box's Docker data root ${cached.dockerDataRoot}: ` +
-        `${strays.map((p) => `${p.pid} (${p.cmdline.slice(0, 80)})`).join("; ")}. Stop them (by PID) and retry.`,
-    );
-  }
-
-  await ensureHostPackages();
   await mkdir(cache, { recursive: true });
-  let step = Date.now();
-  await ensureTrixiePlugin("docker-compose", cached.composePlugin, cached.aptTrixie);
-  await ensureTrixiePlugin("docker-buildx", cached.buildxPlugin, cached.aptTrixie);
-  const cold = await ensureRootfsTarball(cache);
-  log(`installs and cache checks: ${elapsed(step)}`);
-
   const state = await mkdtemp("/tmp/qgo-vps-");
-  const paths = statePaths(state);
-  await mkdir(paths.build, { recursive: true });
-  const pids = { dockerd: 0, registry: 0, sshd: 0 };
-  // Written first so that `vps:down` can stop a box whose start failed half way.
+  // The slot first: the cache (apt state, rootfs, data root) is filled by one box at a time.
   const pointer: ActiveBoxPointer = {
     stateDir: state,
     owner: options.owner ?? "test-run",
     ownerPid: process.pid,
   };
-  await writeFile(cached.activeBox, JSON.stringify(pointer));
-  const partial = { stateDir: state, cacheDir: cache, pids };
-  await writeFile(paths.boxJson, JSON.stringify(partial));
-
   try {
+    await claimBoxSlot(cache, pointer);
+  } catch (error) {
+    await rm(state, { recursive: true, force: true });
+    throw error;
+  }
+  // Not torn down here: they belong to no recorded box, so the user decides.
+  const strays = processesUsing([cached.dockerDataRoot]);
+  if (strays.length > 0) {
+    await rm(cached.activeBox, { force: true });
+    await rm(state, { recursive: true, force: true });
+    throw new Error(
+      `Processes still use the box's Docker data root ${cached.dockerDataRoot}: ` +
+        `${strays.map((p) => `${p.pid} (${p.cmdline.slice(0, 80)})`).join("; ")}. Stop them (by PID) and retry.`,
+    );
+  }
+  try {
+    await ensureHostPackages();
+    let step = Date.now();
+    await ensureTrixiePlugin("docker-compose", cached.composePlugin, cached.aptTrixie);
+    await ensureTrixiePlugin("docker-buildx", cached.buildxPlugin, cached.aptTrixie);
+    const cold = await ensureRootfsTarball(cache);
+    log(`installs and cache checks: ${elapsed(step)}`);
+
+    const paths = statePaths(state);
+    await mkdir(paths.build, { recursive: true });
+    const pids = { dockerd: 0, registry: 0, sshd: 0 };
+    const partial = { stateDir: state, cacheDir: cache, pids };
+    await writeFile(paths.boxJson, JSON.stringify(partial));
+
     step = Date.now();
     pids.dockerd = await startDockerd(state, cache, [cached.composePlugin, cached.buildxPlugin]);
     await writeFile(paths.boxJson, JSON.stringify(partial));
