@@ -120,18 +120,18 @@ export function ShipmentListPage() {
                 <tbody>
                   {shipments.data.items.map((shipment) => (
                     <tr key={shipment.id}>
-                      <td>
+                      <td className="nowrap">
                         <Link to={`/shipments/${shipment.id}`}>{shipment.trackingNumber}</Link>
                       </td>
                       <td>{shipment.customerName}</td>
                       <td>
                         {shipment.origin} → {shipment.destination}
                       </td>
-                      <td>{formatWeight(shipment.weightKg)}</td>
+                      <td className="nowrap">{formatWeight(shipment.weightKg)}</td>
                       <td>
                         <StatusBadge status={shipment.status} />
                       </td>
-                      <td>{formatDateTime(shipment.createdAt)}</td>
+                      <td className="nowrap">{formatDateTime(shipment.createdAt)}</td>
                     </tr>
                   ))}
                 </tbody>
