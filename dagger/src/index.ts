@@ -639,7 +639,9 @@ async function run(label: string, container: Container): Promise<string> {
   try {
     return summarize(label, await container.stdout());
   } catch (error) {
-    if (error instanceof ExecError) throw failure(label, error.exitCode, error.stdout, error.stderr);
+    if (error instanceof ExecError) {
+      throw failure(label, error.cmd, error.exitCode, error.stdout, error.stderr);
+    }
     throw error;
   }
 }

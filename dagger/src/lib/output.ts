@@ -23,10 +23,17 @@ export function summarize(label: string, stdout: string): string {
   return [`${label}: ok`, ...body.map((line) => `  ${line}`)].join("\n");
 }
 
-/** The error `test` and `lint` fail with: which step failed and the tail of its output. */
-export function failure(label: string, exitCode: number, stdout: string, stderr: string): Error {
+/** The error `test` and `lint` fail with: which command failed and the tail of its output. */
+export function failure(
+  label: string,
+  command: string[],
+  exitCode: number,
+  stdout: string,
+  stderr: string,
+): Error {
   const tail = (text: string) => plain(text).slice(-TAIL_LINES).join("\n").trim();
-  const parts = [`${label} failed (exit code ${exitCode}).`];
+  const ran = command.length > 0 ? `: \`${command.join(" ")}\`` : "";
+  const parts = [`${label} failed${ran} exited with code ${exitCode}.`];
   if (tail(stdout) !== "") parts.push(`--- stdout (last ${TAIL_LINES} lines) ---\n${tail(stdout)}`);
   if (tail(stderr) !== "") parts.push(`--- stderr (last ${TAIL_LINES} lines) ---\n${tail(stderr)}`);
   return new Error(parts.join("\n"));

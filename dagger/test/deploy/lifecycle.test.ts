@@ -183,7 +183,7 @@ describe("staging on the VPS-in-a-box", () => {
     if (!state.ok) throw state.error;
     expect(state.report.summary).toMatch(/health: http:\/\/127\.0\.0\.1:\d+\/health ok .*"version":"v1-box"/);
     expect(state.report.summary).toMatch(/lock: free/);
-    expect(state.report.summary).toMatch(/ backend .*@sha256:[0-9a-f]{64} Up/);
+    expect(state.report.summary).toMatch(/- backend \S+@sha256:[0-9a-f]{64} running \(healthy\)/);
   });
 });
 

@@ -73,6 +73,8 @@ export interface Evaluation {
   leaf: Step;
   /** Index of the query this came from in {@link CallResult.queries}. */
   query: number;
+  /** What the stand-in answered. */
+  value?: unknown;
 }
 
 export interface RecordedQuery {
@@ -90,8 +92,9 @@ export class StandInExecError extends Error {
     readonly exitCode: number,
     readonly stdout: string,
     readonly stderr: string,
+    readonly cmd: string[] = [],
   ) {
-    super(`process exited with code ${exitCode}`);
+    super(`process "${cmd.join(" ")}" did not complete successfully: exit code: ${exitCode}`);
   }
 }
 
@@ -163,8 +166,10 @@ export class StandInEngine {
   readonly allQueries: RecordedQuery[] = [];
 
   private readonly ids = new Map<string, Entry>();
+  private readonly idsByChain = new Map<string, string>();
   private readonly secrets = new Map<string, string>();
   private readonly responders: Responder[] = [];
+  private readonly constructed = new Map<string, CallResult>();
   private readonly token = randomBytes(16).toString("hex");
   private current: CallState | undefined;
   private nextId = 1;
@@ -287,9 +292,15 @@ export class StandInEngine {
     constructorArgs: Record<string, unknown> = {},
     objectName = "Qgo",
   ): Promise<CallResult & { constructed: CallResult }> {
-    const constructed = await this.call({ parentName: objectName, fnName: "", args: constructorArgs });
-    if (constructed.error !== undefined || constructed.returnValue === undefined) {
-      throw new Error(`constructor failed: ${constructed.error ?? "no value"}\n${constructed.output}`);
+    // The constructor's result depends only on its arguments: run it once per set of arguments.
+    const key = JSON.stringify([objectName, constructorArgs]);
+    let constructed = this.constructed.get(key);
+    if (!constructed) {
+      constructed = await this.call({ parentName: objectName, fnName: "", args: constructorArgs });
+      if (constructed.error !== undefined || constructed.returnValue === undefined) {
+        throw new Error(`constructor failed: ${constructed.error ?? "no value"}\n${constructed.output}`);
+      }
+      this.constructed.set(key, constructed);
     }
     const parent = constructed.returnValue as Record<string, unknown>;
     const called = await this.call({ parentName: objectName, fnName, parent, args });
@@ -320,8 +331,11 @@ export class StandInEngine {
     return { exitCode, output };
   }
 
+  /** The same object (type and chain) always gets the same ID, as with the engine's content-addressed IDs. */
   private register(type: string, chain: Step[], data?: Record<string, unknown>): string {
-    const id = `standin-${type}-${this.nextId++}`;
+    const key = JSON.stringify([type, chain, data ?? null]);
+    const id = this.idsByChain.get(key) ?? `standin-${type}-${this.nextId++}`;
+    this.idsByChain.set(key, id);
     this.ids.set(id, data ? { type, chain, data } : { type, chain });
     return id;
   }
@@ -343,7 +357,9 @@ export class StandInEngine {
       const { query, variables } = JSON.parse(body) as { query: string; variables?: Record<string, unknown> };
       const reply = this.execute(query, variables ?? {});
       if (this.latencyMs > 0) await new Promise((ok) => setTimeout(ok, this.latencyMs));
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+      // No keep-alive: a module process that pauses (the SDK's scan takes seconds) must not
+      // reuse a socket the server is just closing ("socket hang up").
+      res.writeHead(200, { "content-type": "application/json", connection: "close" }).end(JSON.stringify(reply));
     } finally {
       if (state) state.inFlight -= 1;
     }
@@ -391,7 +407,7 @@ export class StandInEngine {
                 exitCode: error.exitCode,
                 stdout: error.stdout,
                 stderr: error.stderr,
-                cmd: [],
+                cmd: error.cmd,
               },
             },
           ],
@@ -451,7 +467,8 @@ export class StandInEngine {
     // Leaves: record the evaluation, then answer.
     const evaluation: Evaluation = { chain, leaf: step, query: ctx.queryIndex };
     this.current?.evaluations.push(evaluation);
-    return this.leafValue(parent, step, evaluation, definition);
+    evaluation.value = this.leafValue(parent, step, evaluation, definition);
+    return evaluation.value;
   }
 
   private objectValue(

@@ -23,6 +23,13 @@ export function dockerShell(state: string, options: { quiet?: boolean } = {}) {
   return $({ env: { ...process.env, ...dockerEnv(state) }, quiet: options.quiet ?? true });
 }
 
+/** 10.N.0.0/16 with N in 200..249 from the cache dir's path: stable per cache. */
+function addressPool(cache: string): string {
+  let hash = 0;
+  for (const char of cache) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `10.${200 + (hash % 50)}.0.0/16`;
+}
+
 export async function startDockerd(
   state: string,
   cache: string,
@@ -51,6 +58,12 @@ export async function startDockerd(
       paths.dockerPid,
       // Containers stop with the daemon: the box never leaves anything running.
       "--live-restore=false",
+      // No default docker0 bridge (builds use the host network, compose makes its own
+      // networks), and compose networks from a pool of this cache's own, so the box does not
+      // collide with another Docker engine on the machine.
+      "--bridge=none",
+      "--default-address-pool",
+      `base=${addressPool(cache)},size=24`,
     ],
     paths.dockerLog,
   );

@@ -1,9 +1,9 @@
 // The box's sshd: strict host key checking, key-only login, and sessions that drive the
 // box's own dockerd with Compose v2 (what the deploy runs on a server).
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import type { VpsBox } from "./box.js";
 import { sshRun, vpsBox } from "./helpers.js";
@@ -26,6 +26,8 @@ beforeAll(async () => {
   otherKey = join(scratch, "other_ed25519");
   await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${""} -f ${otherKey}`;
 });
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("sshd of the VPS box", () => {
   it("accepts its own host key and gives sessions the box's dockerd and Compose v2", async () => {

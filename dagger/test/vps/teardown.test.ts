@@ -16,7 +16,8 @@ describe("teardown of the VPS box", () => {
     // Something to clean up: a running container with a published loopback port and a volume,
     // and an SSH session that is still open.
     const port = await freeLoopbackPort(undefined, box.listeningPorts);
-    await docker`docker run -d --name teardown-probe -p ${`127.0.0.1:${port}:8000`} -v teardown-probe:/data --entrypoint sleep ${box.dbImage} 600`;
+    await docker`docker network create teardown-probe`;
+    await docker`docker run -d --name teardown-probe --network teardown-probe -p ${`127.0.0.1:${port}:8000`} -v teardown-probe:/data --entrypoint sleep ${box.dbImage} 600`;
     const session = await new Promise<Client>((resolve, reject) => {
       const client = new Client();
       client.once("error", reject);
