@@ -76,6 +76,7 @@ describe("shipment list", () => {
     );
     const { user } = renderApp("/?status=IN_TRANSIT");
     await screen.findByText("No shipments match these filters.");
+    expect(screen.getByLabelText("Status")).toHaveValue("IN_TRANSIT");
 
     await user.type(screen.getByRole("searchbox", { name: "Search" }), "  acme  {Enter}");
 
@@ -86,6 +87,20 @@ describe("shipment list", () => {
       page: "1",
       pageSize: "20",
     });
+  });
+
+  it("restores the filters of an opened address into the request and the controls", async () => {
+    const calls = stubApi(() => json(page([makeShipment({ customerName: "Linked Ltd" })])));
+    renderApp("/?status=DELIVERED&search=linked&page=3");
+    await screen.findByText("Linked Ltd");
+    expect(lastListQuery(calls)).toEqual({
+      status: "DELIVERED",
+      search: "linked",
+      page: "3",
+      pageSize: "20",
+    });
+    expect(screen.getByLabelText("Status")).toHaveValue("DELIVERED");
+    expect(screen.getByRole("searchbox", { name: "Search" })).toHaveValue("linked");
   });
 
   it("pages through the results with Previous and Next", async () => {

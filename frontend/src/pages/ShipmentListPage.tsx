@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 import { listShipments } from "../api/client";
 import { SHIPMENT_STATUSES, type ShipmentStatus } from "../api/types";
@@ -27,6 +27,8 @@ export function ShipmentListPage() {
   const search = params.get("search") ?? "";
   const page = parsePage(params.get("page"));
   const [searchInput, setSearchInput] = useState(search);
+  // Back/forward navigation changes the URL's search: show it in the box too.
+  useEffect(() => setSearchInput(search), [search]);
 
   const query = { status, search, page, pageSize: PAGE_SIZE };
   const shipments = useApiResource(JSON.stringify(query), (signal) => listShipments(query, signal));
