@@ -22,7 +22,11 @@ export function publishTarget(
   tag: string,
   extraTags: string[],
 ): PublishTarget {
-  const host = registry.trim().replace(/^https?:\/\//, "").replace(/\/+$/, "");
+  const host = registry
+    .trim()
+    .toLowerCase()
+    .replace(/^https?:\/\//, "")
+    .replace(/\/+$/, "");
   if (!REGISTRY_HOST.test(host)) {
     throw new Error(
       `--registry "${registry}" is not a registry host: pass a host name such as ghcr.io or 127.0.0.1:5000 (no path).`,

