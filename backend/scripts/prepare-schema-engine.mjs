@@ -24,9 +24,13 @@ const runtimeUid = Number(process.env.RUNTIME_UID ?? "1000");
 chownSync(enginesDir, runtimeUid, runtimeUid);
 
 if (engine) {
-  console.log(`prepare-schema-engine: ${engine} is in the image; \`npx prisma migrate deploy\` runs offline.`);
+  console.log(
+    `prepare-schema-engine: ${engine} is in the image; \`npx prisma migrate deploy\` runs offline.`,
+  );
 } else if (process.env.PRISMA_SCHEMA_ENGINE_REQUIRED === "true") {
-  console.error("prepare-schema-engine: the schema engine could not be downloaded (no network?) and PRISMA_SCHEMA_ENGINE_REQUIRED=true.");
+  console.error(
+    "prepare-schema-engine: the schema engine could not be downloaded (no network?) and PRISMA_SCHEMA_ENGINE_REQUIRED=true.",
+  );
   process.exit(1);
 } else {
   console.log(

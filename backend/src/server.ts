@@ -62,10 +62,6 @@ async function main(): Promise<void> {
     { port: config.port, host: config.host, uploadDir: config.uploadDir, logDir: config.logDir },
     `QGO Cargo backend ${config.version} (${config.commit}) listening on ${config.host}:${config.port}`,
   );
-  if (!(await databaseIsUp(prisma, 5_000))) {
-    logger.warn("database not reachable yet; /health answers 503 until it is");
-  }
-
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -76,10 +72,14 @@ async function main(): Promise<void> {
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     force.unref();
+    // Keep-alive connections (nginx upstreams) become idle once their request is answered:
+    // close them as they do, so shutdown does not wait for the keep-alive timeout.
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    clearInterval(idleSweep);
     clearTimeout(force);
     await prisma
       .$disconnect()
@@ -93,6 +93,10 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (reason) => {
     logger.error({ err: reason }, "unhandled promise rejection");
   });
+
+  if (!(await databaseIsUp(prisma, 5_000))) {
+    logger.warn("database not reachable yet; /health answers 503 until it is");
+  }
 }
 
 void main();
