@@ -93,7 +93,8 @@ afterAll(async () => {
 describe("product compose files on the VPS box (staging)", () => {
   let shipmentId: number;
   const trackingNumber = `BOX-${Date.now().toString(36).toUpperCase()}`;
-  const documentText = `bill of lading ${trackingNumber}\n`;
+  // A minimal PDF: the backend accepts PDF, PNG and JPEG and checks the file signature.
+  const documentText = `%PDF-1.4\n% bill of lading ${trackingNumber}\n%%EOF\n`;
 
   it("v1: `docker compose up -d` over SSH, /health 200 through the frontend's nginx", async () => {
     await deployOverSsh("v1");
@@ -133,7 +134,7 @@ describe("product compose files on the VPS box (staging)", () => {
     });
     expect(event.status).toBe(201);
     const form = new FormData();
-    form.append("file", new Blob([documentText], { type: "text/plain" }), "bill.txt");
+    form.append("file", new Blob([documentText], { type: "application/pdf" }), "bill.pdf");
     const upload = await httpRequest(`${frontendUrl}/api/shipments/${shipmentId}/documents`, {
       method: "POST",
       body: form,

@@ -195,7 +195,7 @@ export async function bringUp(
     const registryPort = await freeLoopbackPort();
     pids.registry = await startRegistry(state, cache, registryPort);
     await writeFile(paths.boxJson, JSON.stringify(partial));
-    const sshPort = await freeLoopbackPort(undefined, [registryPort]);
+    const sshPort = await freeLoopbackPort([registryPort]);
     const sshd = await startSshd(state, sshPort);
     pids.sshd = sshd.pid;
     await writeFile(paths.boxJson, JSON.stringify(partial));
@@ -224,14 +224,17 @@ export async function bringUp(
     log(`app images v1, v2, v3 built and pushed: ${elapsed(step)}`);
 
     const used = [registryPort, sshPort];
-    const pick = async (preferred: number) => {
-      const port = await freeLoopbackPort(preferred, used);
+    // Free ports rather than the product's defaults (5001/8080, 5000/80/443): the box must
+    // not collide with other servers on a shared machine. `.env` sets them; the compose files'
+    // defaults are what real servers use.
+    const pick = async () => {
+      const port = await freeLoopbackPort(used);
       used.push(port);
       return port;
     };
     const ports = {
-      staging: { backend: await pick(5001), frontend: await pick(8080) },
-      production: { backend: await pick(5000), frontend: await pick(80), https: await pick(443) },
+      staging: { backend: await pick(), frontend: await pick() },
+      production: { backend: await pick(), frontend: await pick(), https: await pick() },
     };
     const layout = serverLayout(paths.serverRoot);
     await layOutServer(layout, { dbImage, ...ports });

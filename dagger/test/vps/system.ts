@@ -118,30 +118,26 @@ export async function ensureTrixiePlugin(
   await rm(download, { recursive: true, force: true });
 }
 
-/** A TCP port that is free on 127.0.0.1 now (prefers `preferred` when it is free). */
-export async function freeLoopbackPort(preferred?: number, avoid: number[] = []): Promise<number> {
+/**
+ * A TCP port free on 127.0.0.1 now, picked at random in 20000-32767: below Linux's ephemeral
+ * range (so no outgoing connection holds it) and away from the well-known ports other
+ * servers on a shared machine use (a product default like 8080 may be taken any moment).
+ */
+export async function freeLoopbackPort(avoid: number[] = []): Promise<number> {
   const tryPort = (port: number) =>
-    new Promise<number | null>((resolve) => {
+    new Promise<boolean>((resolve) => {
       const server = createServer();
-      server.once("error", () => resolve(null));
-      server.listen({ host: "127.0.0.1", port, exclusive: true }, () => {
-        const address = server.address();
-        const chosen = typeof address === "object" && address ? address.port : null;
-        server.close(() => resolve(chosen));
-      });
+      server.once("error", () => resolve(false));
+      server.listen({ host: "127.0.0.1", port, exclusive: true }, () =>
+        server.close(() => resolve(true)),
+      );
     });
-  if (
-    preferred !== undefined &&
-    !avoid.includes(preferred) &&
-    !(await portIsListening(preferred))
-  ) {
-    const port = await tryPort(preferred);
-    if (port !== null) return port;
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (avoid.includes(port) || listeningTcpPorts().has(port)) continue;
+    if (await tryPort(port)) return port;
   }
-  for (;;) {
-    const port = await tryPort(0);
-    if (port !== null && !avoid.includes(port)) return port;
-  }
+  throw new Error("no free TCP port on 127.0.0.1 between 20000 and 32767");
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */

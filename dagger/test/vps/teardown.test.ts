@@ -15,7 +15,7 @@ describe("teardown of the VPS box", () => {
     const docker = boxDocker(box);
     // Something to clean up: a running container with a published loopback port and a volume,
     // and an SSH session that is still open.
-    const port = await freeLoopbackPort(undefined, box.listeningPorts);
+    const port = await freeLoopbackPort(box.listeningPorts);
     await docker`docker network create teardown-probe`;
     await docker`docker run -d --name teardown-probe --network teardown-probe -p ${`127.0.0.1:${port}:8000`} -v teardown-probe:/data --entrypoint sleep ${box.dbImage} 600`;
     const session = await new Promise<Client>((resolve, reject) => {
