@@ -273,13 +273,24 @@ export async function pushForDigest(state: string, ref: string): Promise<string>
 // ---------------------------------------------------------------------------------------
 // The app, from the product's own Dockerfiles
 
-/** The repository's files as git sees them (tracked + untracked, not ignored) in `dest`. */
+/**
+ * The build context: the repository's files as git sees them (tracked + untracked, not
+ * ignored), limited to what the product's Dockerfiles build from: the files at the root
+ * (manifests, lockfile, tsconfig, .dockerignore) and the npm workspaces. The pipeline's own
+ * code (dagger/, deploy/, docs) stays out, so changing it does not rebuild the app images.
+ */
 async function copyRepository(repoRoot: string, dest: string): Promise<void> {
+  const manifest = JSON.parse(await readFile(join(repoRoot, "package.json"), "utf8")) as {
+    workspaces?: string[];
+  };
+  const workspaces = manifest.workspaces ?? [];
+  const inContext = (file: string) =>
+    !file.includes("/") || workspaces.some((dir) => file.startsWith(`${dir}/`));
   const files = (
     await $({ quiet: true, cwd: repoRoot })`git ls-files -z -co --exclude-standard`
   ).stdout
     .split("\0")
-    .filter(Boolean);
+    .filter((file) => file && inContext(file));
   for (const file of files) {
     const source = join(repoRoot, file);
     if (!existsSync(source) || statSync(source).isDirectory()) continue;
