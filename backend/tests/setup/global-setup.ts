@@ -33,14 +33,16 @@ function generatePrismaClient(): void {
   }
 }
 
-/** First of `names` found on PATH (plus the sbin dirs, where Debian puts the server for root). */
-function findExecutable(names: string[]): string | undefined {
-  const dirs = [
-    ...(process.env.PATH ?? "").split(delimiter),
-    "/usr/sbin",
-    "/usr/local/sbin",
-    "/usr/libexec",
-  ];
+/** PATH plus the sbin dirs, where Debian puts the server (not on a normal user's PATH). */
+export const defaultSearchDirs = (): string[] => [
+  ...(process.env.PATH ?? "").split(delimiter),
+  "/usr/sbin",
+  "/usr/local/sbin",
+  "/usr/libexec",
+];
+
+/** First of `names` found in `dirs`. */
+function findExecutable(names: string[], dirs: string[]): string | undefined {
   for (const name of names) {
     for (const dir of dirs) {
       if (dir && existsSync(join(dir, name))) return join(dir, name);
@@ -100,21 +102,24 @@ async function waitUntilAccepting(
   );
 }
 
-interface ThrowawayServer {
+export const NO_SERVER_MESSAGE =
+  "The backend tests need a MySQL-compatible server, and none was found: neither `mariadbd` nor `mysqld` is on PATH " +
+  "and TEST_DATABASE_URL/DATABASE_URL is not set. Install MariaDB (`apt-get install mariadb-server`; the tests start " +
+  "their own throwaway server, the system service need not run), or set TEST_DATABASE_URL=mysql://USER:PASSWORD@HOST:PORT/DATABASE, " +
+  "or run the tests in the pipeline with `dagger call test`.";
+
+export interface ThrowawayServer {
   url: string;
+  /** Temporary directory holding the data dir, socket and log; removed by stop(). */
+  dir: string;
   stop(): Promise<void>;
 }
 
-async function startThrowawayServer(): Promise<ThrowawayServer> {
-  const serverBinary = findExecutable(["mariadbd", "mysqld"]);
-  if (!serverBinary) {
-    throw new Error(
-      "The backend tests need a MySQL-compatible server, and none was found: neither `mariadbd` nor `mysqld` is on PATH " +
-        "and TEST_DATABASE_URL/DATABASE_URL is not set. Install MariaDB (`apt-get install mariadb-server`; the tests start " +
-        "their own throwaway server, the system service need not run), or set TEST_DATABASE_URL=mysql://USER:PASSWORD@HOST:PORT/DATABASE, " +
-        "or run the tests in the pipeline with `dagger call test`.",
-    );
-  }
+export async function startThrowawayServer(
+  searchDirs = defaultSearchDirs(),
+): Promise<ThrowawayServer> {
+  const serverBinary = findExecutable(["mariadbd", "mysqld"], searchDirs);
+  if (!serverBinary) throw new Error(NO_SERVER_MESSAGE);
   const version = spawnSync(serverBinary, ["--version"], { encoding: "utf8" }).stdout ?? "";
   const isMariaDb = /mariadb/i.test(version);
   const dir = mkdtempSync(join(tmpdir(), "qgo-test-db-"));
@@ -125,7 +130,7 @@ async function startThrowawayServer(): Promise<ThrowawayServer> {
 
   let init;
   if (isMariaDb) {
-    const installDb = findExecutable(["mariadb-install-db", "mysql_install_db"]);
+    const installDb = findExecutable(["mariadb-install-db", "mysql_install_db"], searchDirs);
     if (!installDb) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(
@@ -197,7 +202,7 @@ async function startThrowawayServer(): Promise<ThrowawayServer> {
     await stop();
     throw error;
   }
-  return { url, stop };
+  return { url, dir, stop };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
