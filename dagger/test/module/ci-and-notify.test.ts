@@ -14,7 +14,11 @@ describe("ci", () => {
   beforeAll(async () => {
     // Answers take 100 ms, so requests the module makes in parallel are seen overlapping.
     fixture.engine.setLatency(100);
-    fixture.engine.respond((e) => (e.leaf.field === "stdout" ? " Test Files  2 passed (2)\n      Tests  9 passed (9)\n" : undefined));
+    fixture.engine.respond((e) =>
+      e.leaf.field === "stdout"
+        ? " Test Files  2 passed (2)\n      Tests  9 passed (9)\n"
+        : undefined,
+    );
     result = await fixture.call("ci", { gitCommit: "0123abcdef", appVersion: "1.4.0" });
     expectSuccess(result);
   });
@@ -34,11 +38,18 @@ describe("ci", () => {
 
   it("builds both images (sync) with the commit and version it was given", () => {
     const synced = evaluated(result, "sync");
-    const dockerfiles = synced.map((e) => stepsNamed(e.chain, "dockerBuild")[0]?.args.dockerfile).sort();
+    const dockerfiles = synced
+      .map((e) => stepsNamed(e.chain, "dockerBuild")[0]?.args.dockerfile)
+      .sort();
     expect(dockerfiles).toEqual(["backend/Dockerfile", "frontend/Dockerfile"]);
     for (const sync of synced) {
       const args = Object.fromEntries(
-        (stepsNamed(sync.chain, "dockerBuild")[0]!.args.buildArgs as { name: string; value: string }[]).map((a) => [a.name, a.value]),
+        (
+          stepsNamed(sync.chain, "dockerBuild")[0]!.args.buildArgs as {
+            name: string;
+            value: string;
+          }[]
+        ).map((a) => [a.name, a.value]),
       );
       expect(args).toMatchObject({ GIT_COMMIT: "0123abcdef", APP_VERSION: "1.4.0" });
     }
@@ -51,7 +62,13 @@ describe("ci", () => {
 
   it("returns one summary naming every part", () => {
     const summary = String(result.returnValue);
-    for (const part of ["lint: ok", "typecheck: ok", "backend tests: ok", "frontend tests: ok", "build: ok"]) {
+    for (const part of [
+      "lint: ok",
+      "typecheck: ok",
+      "backend tests: ok",
+      "frontend tests: ok",
+      "build: ok",
+    ]) {
       expect(summary).toContain(part);
     }
   });
@@ -76,7 +93,9 @@ describe("notify", () => {
     const secret = stepsNamed(chain, "withSecretVariable");
     expect(secret.map((s) => s.args.name)).toEqual(["SLACK_WEBHOOK_URL"]);
     expect(refArg(secret[0], "secret").ref).toBe(webhookId);
-    expect(stepsNamed(chain, "withEnvVariable").find((s) => s.args.name === "SLACK_MESSAGE")?.args.value).toBe("CI failed on main");
+    expect(
+      stepsNamed(chain, "withEnvVariable").find((s) => s.args.name === "SLACK_MESSAGE")?.args.value,
+    ).toBe("CI failed on main");
     expect(execs(chain)).toHaveLength(1);
     expect(execs(chain)[0]!.slice(0, 3)).toEqual(["node", "--input-type=module", "-e"]);
   });
@@ -87,9 +106,14 @@ describe("notify", () => {
   });
 
   it("gives every call a different exec input, so a cached post is never replayed", async () => {
-    const second = await fixture.call("notify", { webhook: webhookId, message: "CI failed on main" });
+    const second = await fixture.call("notify", {
+      webhook: webhookId,
+      message: "CI failed on main",
+    });
     const stamp = (r: CallResult) =>
-      stepsNamed(evaluated(r, "stdout")[0]!.chain, "withEnvVariable").find((s) => s.args.name === "NOTIFY_REQUESTED_AT")?.args.value;
+      stepsNamed(evaluated(r, "stdout")[0]!.chain, "withEnvVariable").find(
+        (s) => s.args.name === "NOTIFY_REQUESTED_AT",
+      )?.args.value;
     expect(stamp(first)).toEqual(expect.any(String));
     expect(stamp(second)).not.toBe(stamp(first));
   });

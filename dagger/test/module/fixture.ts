@@ -9,7 +9,11 @@ export interface Fixture {
   /** The Directory ID the engine would load for `source` (defaultPath "/"). */
   source: string;
   /** `dagger call <fn> [args]` with optional constructor options; fails on an invalid query. */
-  call(fn: string, args?: Record<string, unknown>, options?: Record<string, unknown>): Promise<CallResult>;
+  call(
+    fn: string,
+    args?: Record<string, unknown>,
+    options?: Record<string, unknown>,
+  ): Promise<CallResult>;
 }
 
 export function useStandIn(): Fixture {

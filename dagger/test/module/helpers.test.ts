@@ -35,15 +35,22 @@ describe("publish targets", () => {
   it("turns name:tag@digest into name@digest and refuses an answer without a digest", () => {
     const target = publishTarget("ghcr.io", "acme/app", "abc", []);
     const digest = `sha256:${"a".repeat(64)}`;
-    expect(digestReference(`ghcr.io/acme/app/backend:abc@${digest}`, target, "backend")).toBe(`ghcr.io/acme/app/backend@${digest}`);
-    expect(() => digestReference("ghcr.io/acme/app/backend:abc", target, "backend")).toThrow("no sha256 digest");
+    expect(digestReference(`ghcr.io/acme/app/backend:abc@${digest}`, target, "backend")).toBe(
+      `ghcr.io/acme/app/backend@${digest}`,
+    );
+    expect(() => digestReference("ghcr.io/acme/app/backend:abc", target, "backend")).toThrow(
+      "no sha256 digest",
+    );
   });
 });
 
 describe("test and lint output", () => {
   it("summarises vitest's output by its summary lines, without colour codes", () => {
-    const stdout = "\u001b[32m✓\u001b[39m a.test.ts\n\u001b[2m Test Files \u001b[22m 1 passed (1)\n      Tests  3 passed (3)\n";
-    expect(summarize("frontend tests", stdout)).toBe("frontend tests: ok\n  Test Files  1 passed (1)\n  Tests  3 passed (3)");
+    const stdout =
+      "\u001b[32m✓\u001b[39m a.test.ts\n\u001b[2m Test Files \u001b[22m 1 passed (1)\n      Tests  3 passed (3)\n";
+    expect(summarize("frontend tests", stdout)).toBe(
+      "frontend tests: ok\n  Test Files  1 passed (1)\n  Tests  3 passed (3)",
+    );
   });
 
   it("falls back to the last lines for tools without a summary", () => {

@@ -13,7 +13,8 @@ const fixture = useStandIn();
 function returned(result: CallResult): Ref {
   expectSuccess(result);
   const ref = fixture.engine.lookup(String(result.returnValue));
-  if (!ref) throw new Error(`the function returned ${String(result.returnValue)}, not an object ID`);
+  if (!ref)
+    throw new Error(`the function returned ${String(result.returnValue)}, not an object ID`);
   return ref;
 }
 
@@ -24,12 +25,18 @@ function buildArgs(chain: Step[]): Record<string, string> {
 }
 
 function labels(chain: Step[]): Record<string, string> {
-  return Object.fromEntries(stepsNamed(chain, "withLabel").map((s) => [String(s.args.name), String(s.args.value)]));
+  return Object.fromEntries(
+    stepsNamed(chain, "withLabel").map((s) => [String(s.args.name), String(s.args.value)]),
+  );
 }
 
 describe("backend-image, frontend-image and build", () => {
   it("backend-image: dockerBuild of backend/Dockerfile on the repository root, with NODE_IMAGE, version, commit and source as build args and OCI labels; nothing runs until chained", async () => {
-    const result = await fixture.call("backendImage", { gitCommit: "0123abc", appVersion: "1.4.0", sourceUrl: "https://github.com/acme/qgo-cargo" });
+    const result = await fixture.call("backendImage", {
+      gitCommit: "0123abc",
+      appVersion: "1.4.0",
+      sourceUrl: "https://github.com/acme/qgo-cargo",
+    });
     const image = returned(result);
     expect(image.type).toBe("Container");
     expect(image.chain.slice(0, 2)).toEqual(fixture.engine.lookup(fixture.source)!.chain);
@@ -45,15 +52,30 @@ describe("backend-image, frontend-image and build", () => {
       "org.opencontainers.image.version": "1.4.0",
       "org.opencontainers.image.source": "https://github.com/acme/qgo-cargo",
     });
-    expect(result.evaluations.filter((e) => e.leaf.field !== "id" && !["currentModule", "currentFunctionCall"].includes(e.chain[0]!.field))).toEqual([]);
+    expect(
+      result.evaluations.filter(
+        (e) =>
+          e.leaf.field !== "id" &&
+          !["currentModule", "currentFunctionCall"].includes(e.chain[0]!.field),
+      ),
+    ).toEqual([]);
   });
 
   it("frontend-image: frontend/Dockerfile with NODE_IMAGE and NGINX_IMAGE from the constructor options", async () => {
     const image = returned(
-      await fixture.call("frontendImage", {}, { nodeImage: "node:22-bookworm-slim", nginxImage: "nginx:1.27", frontendPath: "web" }),
+      await fixture.call(
+        "frontendImage",
+        {},
+        { nodeImage: "node:22-bookworm-slim", nginxImage: "nginx:1.27", frontendPath: "web" },
+      ),
     );
     expect(stepsNamed(image.chain, "dockerBuild")[0]!.args.dockerfile).toBe("web/Dockerfile");
-    expect(buildArgs(image.chain)).toMatchObject({ NODE_IMAGE: "node:22-bookworm-slim", NGINX_IMAGE: "nginx:1.27", GIT_COMMIT: "unknown", APP_VERSION: "dev" });
+    expect(buildArgs(image.chain)).toMatchObject({
+      NODE_IMAGE: "node:22-bookworm-slim",
+      NGINX_IMAGE: "nginx:1.27",
+      GIT_COMMIT: "unknown",
+      APP_VERSION: "dev",
+    });
   });
 
   it("build: a directory holding backend.tar and frontend.tar, each the tarball of its image", async () => {
@@ -63,7 +85,10 @@ describe("backend-image, frontend-image and build", () => {
     expect(files.map((f) => f.args.path)).toEqual(["backend.tar", "frontend.tar"]);
     const tarballs = files.map((f) => refArg(f, "source"));
     expect(tarballs.map((t) => t.chain.at(-1)!.field)).toEqual(["asTarball", "asTarball"]);
-    expect(tarballs.map((t) => stepsNamed(t.chain, "dockerBuild")[0]!.args.dockerfile)).toEqual(["backend/Dockerfile", "frontend/Dockerfile"]);
+    expect(tarballs.map((t) => stepsNamed(t.chain, "dockerBuild")[0]!.args.dockerfile)).toEqual([
+      "backend/Dockerfile",
+      "frontend/Dockerfile",
+    ]);
     expect(tarballs.map((t) => buildArgs(t.chain).GIT_COMMIT)).toEqual(["0123abc", "0123abc"]);
   });
 });
@@ -103,7 +128,10 @@ describe("publish", () => {
       expect(auth).toHaveLength(1);
       expect(auth[0]!.args).toMatchObject({ address: "ghcr.io", username: "alice" });
       expect(refArg(auth[0], "secret").ref).toBe(passwordId);
-      expect(buildArgs(push.chain)).toMatchObject({ GIT_COMMIT: "0123abcdef", APP_VERSION: "0123abcdef" });
+      expect(buildArgs(push.chain)).toMatchObject({
+        GIT_COMMIT: "0123abcdef",
+        APP_VERSION: "0123abcdef",
+      });
     }
   });
 
@@ -114,7 +142,11 @@ describe("publish", () => {
 
   it("returns the digest references the registry answered, without tags", () => {
     const answered = (component: string) =>
-      String(evaluated(result, "publish").find((e) => String(e.leaf.args.address).endsWith(`/${component}:0123abcdef`))!.value);
+      String(
+        evaluated(result, "publish").find((e) =>
+          String(e.leaf.args.address).endsWith(`/${component}:0123abcdef`),
+        )!.value,
+      );
     const digest = (published: string) => /@(sha256:[0-9a-f]{64})$/.exec(published)![1];
     expect(result.returnValue).toBe(
       `BACKEND_IMAGE=ghcr.io/acme/qgo-cargo/backend@${digest(answered("backend"))}\n` +
@@ -123,9 +155,16 @@ describe("publish", () => {
   });
 
   it("fails before building or pushing anything when the repository is not OWNER/NAME", async () => {
-    const bad = await fixture.call("publish", { repository: "acme qgo", username: "alice", password: passwordId, tag: "0123abcdef" });
+    const bad = await fixture.call("publish", {
+      repository: "acme qgo",
+      username: "alice",
+      password: passwordId,
+      tag: "0123abcdef",
+    });
     expect(bad.exitCode).toBe(1);
-    expect(bad.error).toContain('--repository "acme qgo" is not a repository path: pass OWNER/NAME');
+    expect(bad.error).toContain(
+      '--repository "acme qgo" is not a repository path: pass OWNER/NAME',
+    );
     expect(evaluated(bad, "publish")).toEqual([]);
   });
 
@@ -135,14 +174,30 @@ describe("publish", () => {
         ? `${String(e.leaf.args.address)}@sha256:${"f".repeat(64)}`
         : undefined,
     );
-    const mixed = await fixture.call("publish", { repository: "acme/qgo-cargo", username: "alice", password: passwordId, tag: "0123abcdef", extraTags: ["develop"] });
+    const mixed = await fixture.call("publish", {
+      repository: "acme/qgo-cargo",
+      username: "alice",
+      password: passwordId,
+      tag: "0123abcdef",
+      extraTags: ["develop"],
+    });
     expect(mixed.error).toMatch(/the tags 0123abcdef, develop got different digests/);
   });
 
   it("fails naming the registry when the push answer has no digest", async () => {
-    fixture.engine.respond((e) => (e.leaf.field === "publish" ? String(e.leaf.args.address) : undefined));
-    const noDigest = await fixture.call("publish", { repository: "acme/qgo-cargo", username: "alice", password: passwordId, tag: "0123abcdef", registry: "127.0.0.1:5000" });
-    expect(noDigest.error).toContain("has no sha256 digest: check that 127.0.0.1:5000 is an OCI registry");
+    fixture.engine.respond((e) =>
+      e.leaf.field === "publish" ? String(e.leaf.args.address) : undefined,
+    );
+    const noDigest = await fixture.call("publish", {
+      repository: "acme/qgo-cargo",
+      username: "alice",
+      password: passwordId,
+      tag: "0123abcdef",
+      registry: "127.0.0.1:5000",
+    });
+    expect(noDigest.error).toContain(
+      "has no sha256 digest: check that 127.0.0.1:5000 is an OCI registry",
+    );
   });
 });
 
@@ -156,9 +211,14 @@ describe("serve", () => {
 
   it("returns the frontend nginx as a Service on port 80, bound to the backend service under the host name backend", () => {
     expect(frontend.type).toBe("Service");
-    expect(stepsNamed(frontend.chain, "dockerBuild")[0]!.args.dockerfile).toBe("frontend/Dockerfile");
+    expect(stepsNamed(frontend.chain, "dockerBuild")[0]!.args.dockerfile).toBe(
+      "frontend/Dockerfile",
+    );
     expect(stepsNamed(frontend.chain, "withExposedPort").map((s) => s.args.port)).toEqual([80]);
-    expect(frontend.chain.at(-1)).toMatchObject({ field: "asService", args: { useEntrypoint: true } });
+    expect(frontend.chain.at(-1)).toMatchObject({
+      field: "asService",
+      args: { useEntrypoint: true },
+    });
     const binding = stepsNamed(frontend.chain, "withServiceBinding");
     expect(binding.map((b) => b.args.alias)).toEqual(["backend"]);
   });
@@ -172,7 +232,9 @@ describe("serve", () => {
     const mysql = refArg(mysqlBinding, "service");
     expect(stepsNamed(mysql.chain, "from")[0]!.args.address).toBe("mysql:8.4");
     expect(stepsNamed(mysql.chain, "withDockerHealthcheck")).toHaveLength(1);
-    expect(stepsNamed(backend.chain, "withSecretVariable").map((s) => s.args.name)).toEqual(["DATABASE_URL"]);
+    expect(stepsNamed(backend.chain, "withSecretVariable").map((s) => s.args.name)).toEqual([
+      "DATABASE_URL",
+    ]);
     const command = (backend.chain.at(-1)!.args.args as string[]).join(" ");
     expect(backend.chain.at(-1)!.field).toBe("asService");
     expect(command).toMatch(/prisma migrate deploy && npm run db:seed && exec npm start$/);

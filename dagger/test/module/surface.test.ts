@@ -8,10 +8,15 @@ import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { isRef, type Ref, type Step } from "../standin/engine.js";
+import { isRef, type Ref } from "../standin/engine.js";
 import { MODULE_DIR, REPO_ROOT, StandInEngine } from "../standin/engine.js";
 import { prepareSdkClientCopy } from "../standin/sdk-copy.js";
-import { expectedConstructor, expectedFunctions, kebab, type ExpectedArgument } from "./expected-surface.js";
+import {
+  expectedConstructor,
+  expectedFunctions,
+  kebab,
+  type ExpectedArgument,
+} from "./expected-surface.js";
 
 interface ScannedType {
   kind: string;
@@ -37,7 +42,11 @@ interface ScannedModule {
   description: string;
   objects: Record<
     string,
-    { description: string; constructor: { arguments: Record<string, ScannedArgument> }; methods: Record<string, ScannedFunction> }
+    {
+      description: string;
+      constructor: { arguments: Record<string, ScannedArgument> };
+      methods: Record<string, ScannedFunction>;
+    }
   >;
 }
 
@@ -77,7 +86,11 @@ beforeAll(async () => {
   scanned = JSON.parse(run.stdout) as ScannedModule;
 });
 
-function expectArgument(kind: string, actual: ScannedArgument | undefined, expected: ExpectedArgument): void {
+function expectArgument(
+  kind: string,
+  actual: ScannedArgument | undefined,
+  expected: ExpectedArgument,
+): void {
   const where = `${kind} argument ${expected.name}`;
   expect(actual, where).toBeDefined();
   expect(typeText(actual!.type), `${where} type`).toBe(expected.type);
@@ -98,11 +111,14 @@ describe("CLI surface read by the SDK's scanner (dagger call --help)", () => {
   it("the constructor takes the repository (defaultPath / with ignores) and the app-layout options", () => {
     const args = scanned.objects.Qgo!.constructor.arguments;
     expect(Object.keys(args)).toEqual(expectedConstructor.map((a) => a.name));
-    for (const expected of expectedConstructor) expectArgument("constructor", args[expected.name], expected);
+    for (const expected of expectedConstructor)
+      expectArgument("constructor", args[expected.name], expected);
   });
 
   it("exposes exactly the expected functions", () => {
-    expect(Object.keys(scanned.objects.Qgo!.methods).sort()).toEqual(expectedFunctions.map((f) => f.name).sort());
+    expect(Object.keys(scanned.objects.Qgo!.methods).sort()).toEqual(
+      expectedFunctions.map((f) => f.name).sort(),
+    );
   });
 
   for (const expected of expectedFunctions) {
@@ -111,7 +127,8 @@ describe("CLI surface read by the SDK's scanner (dagger call --help)", () => {
       expect(typeText(actual.returnType)).toBe(expected.returns);
       expect(actual.description).toContain(expected.doc);
       expect(Object.keys(actual.arguments)).toEqual(expected.args.map((a) => a.name));
-      for (const arg of expected.args) expectArgument(kebab(expected.name), actual.arguments[arg.name], arg);
+      for (const arg of expected.args)
+        expectArgument(kebab(expected.name), actual.arguments[arg.name], arg);
     });
   }
 });
@@ -160,7 +177,8 @@ function registeredFunction(ref: Ref): RegisteredFunction {
     if (step.field === "withArg" && isRef(step.args.typeDef)) {
       const arg: RegisteredArgument = registeredType(step.args.typeDef);
       for (const key of ["defaultValue", "defaultPath", "description"] as const) {
-        if (step.args[key] !== undefined) arg[key] = String(step.args[key]);
+        const value = step.args[key];
+        if (typeof value === "string") arg[key] = value;
       }
       if (step.args.ignore !== undefined) arg.ignore = step.args.ignore as string[];
       fn.args.set(String(step.args.name), arg);
@@ -184,10 +202,12 @@ describe("registration through the SDK entrypoint (what the engine is told when 
     const moduleChain = engine.lookup(result.returnValue)?.chain ?? [];
     const object = moduleChain.find((s) => s.field === "withObject")?.args.object;
     if (!isRef(object)) throw new Error(`no object registered: ${JSON.stringify(moduleChain)}`);
-    for (const step of object.chain as Step[]) {
+    for (const step of object.chain) {
       if (step.field === "withObject") objectName = String(step.args.name);
       if (step.field === "withFunction" && isRef(step.args.function)) {
-        const name = String(step.args.function.chain.find((s) => s.field === "function")?.args.name);
+        const name = String(
+          step.args.function.chain.find((s) => s.field === "function")?.args.name,
+        );
         functions.set(name, registeredFunction(step.args.function));
       }
       if (step.field === "withConstructor" && isRef(step.args.function)) {
@@ -209,15 +229,23 @@ describe("registration through the SDK entrypoint (what the engine is told when 
   it("side-effecting functions are registered with cache policy Never, all others with the engine's Default", () => {
     for (const expected of expectedFunctions) {
       const policies = functions.get(expected.name)!.cachePolicies;
-      expect(policies, kebab(expected.name)).toEqual(expected.cache === "never" ? ["Never"] : ["Default"]);
+      expect(policies, kebab(expected.name)).toEqual(
+        expected.cache === "never" ? ["Never"] : ["Default"],
+      );
     }
   });
 
   it("exactly lint and test are checks (dagger check), and they take no required arguments", () => {
     const checks = [...functions.entries()].filter(([, fn]) => fn.check).map(([name]) => name);
-    expect(checks.sort()).toEqual(expectedFunctions.filter((f) => f.check).map((f) => f.name).sort());
+    expect(checks.sort()).toEqual(
+      expectedFunctions
+        .filter((f) => f.check)
+        .map((f) => f.name)
+        .sort(),
+    );
     for (const name of checks) {
-      for (const arg of functions.get(name)!.args.values()) expect(arg.defaultValue ?? arg.optional).toBeTruthy();
+      for (const arg of functions.get(name)!.args.values())
+        expect(arg.defaultValue ?? arg.optional).toBeTruthy();
     }
   });
 
@@ -253,7 +281,7 @@ describe("registration through the SDK entrypoint (what the engine is told when 
           expect(registered.defaultValue, `${expected.name}.${arg.name}`).toBe(
             arg.default === undefined ? undefined : JSON.stringify(arg.default),
           );
-          expect(registered.optional, `${expected.name}.${arg.name}`).toBe(false);
+          expect(registered.optional, `${expected.name}.${arg.name}`).toBe(arg.optional ?? false);
         }
       }
     }
@@ -285,7 +313,8 @@ describe("docs/dagger-functions.md", () => {
   it("names every argument of every function as a --flag", () => {
     for (const fn of Object.values(scanned.objects.Qgo!.methods)) {
       const row = rows.get(kebab(fn.name)) ?? "";
-      for (const arg of Object.keys(fn.arguments)) expect(row, kebab(fn.name)).toContain(`--${kebab(arg)}`);
+      for (const arg of Object.keys(fn.arguments))
+        expect(row, kebab(fn.name)).toContain(`--${kebab(arg)}`);
     }
   });
 

@@ -4,7 +4,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { StandInExecError, type CallResult, type Step } from "../standin/engine.js";
-import { evaluated, evaluationRunning, execs, indexOf, plainValues, refArg, stepsNamed } from "../standin/chains.js";
+import {
+  evaluated,
+  evaluationRunning,
+  execs,
+  indexOf,
+  plainValues,
+  refArg,
+  stepsNamed,
+} from "../standin/chains.js";
 import { everyQueryValid, expectSuccess, useStandIn } from "./fixture.js";
 
 const fixture = useStandIn();
@@ -34,9 +42,11 @@ function createdSecrets(chain: Step[]): Map<string, string> {
   const secrets = new Map<string, string>();
   const visit = (steps: Step[]) => {
     for (const step of steps) {
-      if (step.field === "setSecret") secrets.set(String(step.args.name), String(step.args.plaintext));
+      if (step.field === "setSecret")
+        secrets.set(String(step.args.name), String(step.args.plaintext));
       for (const value of Object.values(step.args)) {
-        if (typeof value === "object" && value !== null && "chain" in value) visit((value as { chain: Step[] }).chain);
+        if (typeof value === "object" && value !== null && "chain" in value)
+          visit((value as { chain: Step[] }).chain);
       }
     }
   };
@@ -72,21 +82,30 @@ describe("test-backend: MySQL service, migrations and drift check, then the back
     const healthcheck = stepsNamed(mysql.chain, "withDockerHealthcheck")[0];
     expect(healthcheck?.args.args).toEqual(expect.arrayContaining(["mysqladmin", "ping"]));
     const asService = indexOf(mysql.chain, (s) => s.field === "asService");
-    expect(indexOf(mysql.chain, (s) => s.field === "withDockerHealthcheck")).toBeLessThan(asService);
+    expect(indexOf(mysql.chain, (s) => s.field === "withDockerHealthcheck")).toBeLessThan(
+      asService,
+    );
     expect(mysql.chain[asService]!.args.useEntrypoint).toBe(true);
-    expect(stepsNamed(mysql.chain, "withEnvVariable").map((s) => s.args.name)).toEqual(["MYSQL_DATABASE"]);
+    expect(stepsNamed(mysql.chain, "withEnvVariable").map((s) => s.args.name)).toEqual([
+      "MYSQL_DATABASE",
+    ]);
   });
 
   it("passes the MySQL root password and DATABASE_URL only as Secrets: never in an env value or exec argument", () => {
-    const databaseUrl = stepsNamed(chain, "withSecretVariable").find((s) => s.args.name === "DATABASE_URL");
+    const databaseUrl = stepsNamed(chain, "withSecretVariable").find(
+      (s) => s.args.name === "DATABASE_URL",
+    );
     expect(refArg(databaseUrl, "secret").type).toBe("Secret");
     expect(indexOf(chain, (s) => s === databaseUrl)).toBeLessThan(indexOf(chain, isExec(MIGRATE)));
     const mysql = refArg(stepsNamed(chain, "withServiceBinding")[0], "service");
-    const rootPassword = stepsNamed(mysql.chain, "withSecretVariable").find((s) => s.args.name === "MYSQL_ROOT_PASSWORD");
+    const rootPassword = stepsNamed(mysql.chain, "withSecretVariable").find(
+      (s) => s.args.name === "MYSQL_ROOT_PASSWORD",
+    );
     expect(refArg(rootPassword, "secret").type).toBe("Secret");
 
     const secrets = createdSecrets(chain);
-    const password = [...secrets.entries()].find(([name]) => name.includes("root-password"))?.[1] ?? "";
+    const password =
+      [...secrets.entries()].find(([name]) => name.includes("root-password"))?.[1] ?? "";
     const url = [...secrets.entries()].find(([name]) => name.includes("database-url"))?.[1] ?? "";
     expect(password).toMatch(/^[0-9a-f]{48}$/);
     expect(url).toBe(`mysql://root:${password}@mysql:3306/qgo_test`);
@@ -106,13 +125,24 @@ describe("test-backend: MySQL service, migrations and drift check, then the back
     expect(stepsNamed(chain, "from")[0]!.args.address).toBe("node:22-alpine");
     const cache = indexOf(chain, (s) => s.field === "withMountedCache");
     expect(chain[cache]!.args.path).toBe("/root/.npm");
-    expect(refArg(chain[cache], "cache").chain.at(-1)).toMatchObject({ field: "cacheVolume", args: { key: "qgo-npm" } });
+    expect(refArg(chain[cache], "cache").chain.at(-1)).toMatchObject({
+      field: "cacheVolume",
+      args: { key: "qgo-npm" },
+    });
     const copies = stepsNamed(chain, "withDirectory");
-    expect(copies[0]!.args.include).toEqual(["package.json", "package-lock.json", "backend/package.json", "frontend/package.json"]);
+    expect(copies[0]!.args.include).toEqual([
+      "package.json",
+      "package-lock.json",
+      "backend/package.json",
+      "frontend/package.json",
+    ]);
     expect(copies[1]!.args.include).toBeUndefined();
     for (const copy of copies) expect(refArg(copy, "source").ref).toBe(fixture.source);
     const install = indexOf(chain, isExec(["npm", "ci", "--no-audit", "--no-fund"]));
-    expect([cache < install, indexOf(chain, (s) => s === copies[0]) < install]).toEqual([true, true]);
+    expect([cache < install, indexOf(chain, (s) => s === copies[0]) < install]).toEqual([
+      true,
+      true,
+    ]);
     expect(install).toBeLessThan(indexOf(chain, (s) => s === copies[1]));
     expect(execs(chain)[1]).toEqual(["npm", "run", "prisma:generate", "-w", "backend"]);
   });
@@ -125,38 +155,61 @@ describe("test-backend: MySQL service, migrations and drift check, then the back
 
   it("fails with the failing command and the failing tests' output when a test fails", async () => {
     fixture.engine.respond((e) => {
-      if (e.leaf.field === "stdout" && execs(e.chain).some((a) => JSON.stringify(a) === JSON.stringify(BACKEND_TESTS))) {
-        throw new StandInExecError(1, " FAIL tests/shipments.test.ts > rejects a duplicate tracking number\n", "AssertionError: expected 201 to be 409", BACKEND_TESTS);
+      if (
+        e.leaf.field === "stdout" &&
+        execs(e.chain).some((a) => JSON.stringify(a) === JSON.stringify(BACKEND_TESTS))
+      ) {
+        throw new StandInExecError(
+          1,
+          " FAIL tests/shipments.test.ts > rejects a duplicate tracking number\n",
+          "AssertionError: expected 201 to be 409",
+          BACKEND_TESTS,
+        );
       }
       return undefined;
     });
     const result = await fixture.call("testBackend");
     expect(result.exitCode).toBe(1);
-    expect(result.error).toContain("backend tests failed: `npm test -w backend` exited with code 1");
-    expect(result.error).toContain("FAIL tests/shipments.test.ts > rejects a duplicate tracking number");
+    expect(result.error).toContain(
+      "backend tests failed: `npm test -w backend` exited with code 1",
+    );
+    expect(result.error).toContain(
+      "FAIL tests/shipments.test.ts > rejects a duplicate tracking number",
+    );
     expect(result.error).toContain("expected 201 to be 409");
   });
 
   it("fails naming the drift check when schema.prisma and the migrations disagree", async () => {
     fixture.engine.respond((e) => {
-      if (e.leaf.field === "stdout" && execs(e.chain).some((a) => JSON.stringify(a) === JSON.stringify(DRIFT))) {
+      if (
+        e.leaf.field === "stdout" &&
+        execs(e.chain).some((a) => JSON.stringify(a) === JSON.stringify(DRIFT))
+      ) {
         throw new StandInExecError(2, "[+] Added column `Shipment`.`priority`", "", DRIFT);
       }
       return undefined;
     });
     const result = await fixture.call("testBackend");
-    expect(result.error).toContain("prisma migrate diff --from-config-datasource --to-schema prisma/schema.prisma --exit-code` exited with code 2");
+    expect(result.error).toContain(
+      "prisma migrate diff --from-config-datasource --to-schema prisma/schema.prisma --exit-code` exited with code 2",
+    );
     expect(result.error).toContain("Added column");
   });
 
   it("follows the constructor options: MySQL image and backend workspace path", async () => {
-    const result = await fixture.call("testBackend", {}, { mysqlImage: "mysql:8.0", backendPath: "services/api" });
+    const result = await fixture.call(
+      "testBackend",
+      {},
+      { mysqlImage: "mysql:8.0", backendPath: "services/api" },
+    );
     expectSuccess(result);
     const chain = evaluationRunning(result, "stdout", ["npm", "test", "-w", "services/api"]).chain;
     const mysql = refArg(stepsNamed(chain, "withServiceBinding")[0], "service");
     expect(stepsNamed(mysql.chain, "from")[0]!.args.address).toBe("mysql:8.0");
     expect(stepsNamed(chain, "withWorkdir").map((s) => s.args.path)).toContain("/src/services/api");
-    expect(stepsNamed(chain, "withDirectory")[0]!.args.include).toContain("services/api/package.json");
+    expect(stepsNamed(chain, "withDirectory")[0]!.args.include).toContain(
+      "services/api/package.json",
+    );
   });
 });
 

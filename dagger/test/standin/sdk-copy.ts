@@ -10,7 +10,9 @@ import { join } from "node:path";
 /** Returns the path of the client.gen.ts copy for the SDK installed in moduleDir. */
 export async function prepareSdkClientCopy(moduleDir: string): Promise<string> {
   const installed = join(moduleDir, "node_modules", "@dagger.io", "dagger");
-  const { version } = JSON.parse(await readFile(join(installed, "package.json"), "utf8")) as { version: string };
+  const { version } = JSON.parse(await readFile(join(installed, "package.json"), "utf8")) as {
+    version: string;
+  };
   const target = join(moduleDir, "node_modules", ".cache", "qgo-standin", `sdk-${version}`);
   const clientFile = join(target, "dist", "src", "api", "client.gen.ts");
   if (existsSync(join(target, "ready"))) return clientFile;
