@@ -62,7 +62,11 @@ export function imageAddress(target: PublishTarget, component: string, tag: stri
  * Turns what `Container.publish` returned (`name:tag@sha256:…`) into the immutable reference
  * `name@sha256:…` that deploys take.
  */
-export function digestReference(published: string, target: PublishTarget, component: string): string {
+export function digestReference(
+  published: string,
+  target: PublishTarget,
+  component: string,
+): string {
   const digest = DIGEST_SUFFIX.exec(published)?.[1];
   if (digest === undefined) {
     throw new Error(
