@@ -45,12 +45,15 @@ try {
     // 1 MB per batch: 256 rows of 4 KB of hex (MariaDB's sequence engine gives the rows).
     await dbQuery(box, project, "INSERT INTO bench_payload (payload) SELECT CONCAT(HEX(RANDOM_BYTES(1024)), HEX(RANDOM_BYTES(1024))) FROM seq_1_to_256;");
   }
-  const [[sizeMb]] = (await dbQuery(
+  // InnoDB's size statistics lag behind the inserts: refresh them before reading.
+  await dbQuery(box, project, "ANALYZE TABLE bench_payload;");
+  const [[sizeMb, payloadMb]] = (await dbQuery(
     box,
     project,
-    "SELECT ROUND(SUM(data_length + index_length) / 1048576, 1) FROM information_schema.tables WHERE table_schema = DATABASE();",
-  )) as [[string]];
-  console.log(`database: ${sizeMb} MB (InnoDB data + indexes)`);
+    "SELECT (SELECT ROUND(SUM(data_length + index_length) / 1048576, 1) FROM information_schema.tables WHERE table_schema = DATABASE()), " +
+      "(SELECT ROUND(SUM(LENGTH(payload)) / 1048576, 1) FROM bench_payload);",
+  )) as [[string, string]];
+  console.log(`database: ${sizeMb} MB on disk (InnoDB data + indexes), ${payloadMb} MB of row data`);
 
   const deploys: OperationReport[] = [];
   const rollbacks: OperationReport[] = [];
@@ -96,7 +99,7 @@ try {
     .map((l) => l.split("archive_bytes=")[1])
     .at(-1);
   const lines = [
-    `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB`,
+    `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB on disk (${payloadMb} MB of row data)`,
     `deploy wall time (median): ${seconds(median(deploys.map((r) => r.durationMs)))} s  [${deploys.map((r) => seconds(r.durationMs)).join(", ")}]`,
     `rollback --to previous wall time (median): ${seconds(median(rollbacks.map((r) => r.durationMs)))} s  [${rollbacks.map((r) => seconds(r.durationMs)).join(", ")}]`,
     `SSH round trips per deploy: ${deploys.map((r) => r.roundTrips).join(", ")} (one connection each)`,

@@ -249,15 +249,16 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `if [ -n "$current" ] && [ -f ${q(`${state}/releases/`)}"$current/release.json" ]; then cp ${q(`${state}/releases/`)}"$current/release.json" "$work/release.json"; fi`,
       `for d in backend/uploads backend/logs; do [ ! -d "$d" ] || cp -a "$d" "$work/backend/"; done`,
       `tar -C "$work" -czf ${q(partial)} .`,
-      // Verification: gzip stream intact, archive readable, dump complete and not empty.
-      `gzip -t ${q(partial)}`,
-      `listing=$(tar -tzf ${q(partial)})`,
-      `if grep -qx './db.sql' <<<"$listing"; then`,
-      `  dump_bytes=$(tar -xzOf ${q(partial)} ./db.sql | wc -c)`,
+      // Verification, two reads of the archive: the verbose listing reads the whole gzip
+      // stream (integrity) and gives the dump's size; the dump's last line proves it complete.
+      `listing=$(tar -tvzf ${q(partial)})`,
+      `names=$(awk '{print $NF}' <<<"$listing")`,
+      `if grep -qx './db.sql' <<<"$names"; then`,
+      `  dump_bytes=$(awk '$NF == "./db.sql" {print $3}' <<<"$listing")`,
       `  [ "$dump_bytes" -gt 0 ] || { echo "backup verification failed: empty database dump" >&2; exit 1; }`,
       `  tar -xzOf ${q(partial)} ./db.sql | tail -n 1 | grep -q '^-- Dump completed' || { echo "backup verification failed: database dump is incomplete" >&2; exit 1; }`,
       `  echo "dump_bytes=$dump_bytes"`,
-      `elif grep -qx './NO_DATABASE' <<<"$listing"; then`,
+      `elif grep -qx './NO_DATABASE' <<<"$names"; then`,
       `  echo "dump_bytes=0 (no database yet)"`,
       `else`,
       `  echo "backup verification failed: no database dump in the archive" >&2; exit 1`,
