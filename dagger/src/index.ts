@@ -274,9 +274,15 @@ export class Qgo {
   @func()
   serve(): Service {
     const database = this.mysql(SERVE_DATABASE);
-    const backend = this.backendImage()
+    // The backend runs from the sources, not its image: seeding needs the dev tooling (tsx)
+    // that the production image leaves out.
+    const backend = this.workspace()
+      .withDirectory(WORKDIR, this.source)
+      .withExec(["npm", "run", "build", "-w", this.backendPath])
       .withServiceBinding(MYSQL_HOST, database.service)
       .withSecretVariable("DATABASE_URL", database.url)
+      .withEnvVariable("PORT", String(BACKEND_PORT))
+      .withWorkdir(`${WORKDIR}/${this.backendPath}`)
       .withExposedPort(BACKEND_PORT)
       .asService({
         args: [

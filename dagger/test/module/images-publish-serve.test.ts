@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import type { CallResult, Ref, Step } from "../standin/engine.js";
-import { evaluated, refArg, stepsNamed } from "../standin/chains.js";
+import { evaluated, execs, refArg, stepsNamed } from "../standin/chains.js";
 import { everyQueryValid, expectSuccess, useStandIn } from "./fixture.js";
 
 const fixture = useStandIn();
@@ -223,10 +223,15 @@ describe("serve", () => {
     expect(binding.map((b) => b.args.alias)).toEqual(["backend"]);
   });
 
-  it("the backend service is the backend image bound to MySQL (with its health check), given DATABASE_URL as a Secret, migrating and seeding before it starts on port 5000", () => {
+  it("the backend service is built from the sources, bound to MySQL (with its health check), given DATABASE_URL as a Secret, and migrates and seeds before it starts on port 5000", () => {
     const backend = refArg(stepsNamed(frontend.chain, "withServiceBinding")[0], "service");
-    expect(stepsNamed(backend.chain, "dockerBuild")[0]!.args.dockerfile).toBe("backend/Dockerfile");
+    expect(stepsNamed(backend.chain, "from")[0]!.args.address).toBe("node:22-alpine");
+    expect(execs(backend.chain)).toEqual([
+      ["npm", "ci", "--no-audit", "--no-fund"],
+      ["npm", "run", "build", "-w", "backend"],
+    ]);
     expect(stepsNamed(backend.chain, "withExposedPort").map((s) => s.args.port)).toEqual([5000]);
+    expect(stepsNamed(backend.chain, "withWorkdir").at(-1)!.args.path).toBe("/src/backend");
     const mysqlBinding = stepsNamed(backend.chain, "withServiceBinding")[0];
     expect(mysqlBinding?.args.alias).toBe("mysql");
     const mysql = refArg(mysqlBinding, "service");
@@ -235,8 +240,8 @@ describe("serve", () => {
     expect(stepsNamed(backend.chain, "withSecretVariable").map((s) => s.args.name)).toEqual([
       "DATABASE_URL",
     ]);
-    const command = (backend.chain.at(-1)!.args.args as string[]).join(" ");
     expect(backend.chain.at(-1)!.field).toBe("asService");
+    const command = (backend.chain.at(-1)!.args.args as string[]).join(" ");
     expect(command).toMatch(/prisma migrate deploy && npm run db:seed && exec npm start$/);
   });
 
