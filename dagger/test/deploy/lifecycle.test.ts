@@ -21,7 +21,9 @@ import {
   history,
   outcome,
   pngBytes,
+  recordLog,
   resetEnvironment,
+  secretLeaks,
   servedHealth,
   servedThroughFrontend,
   shipmentExists,
@@ -203,5 +205,13 @@ describe("promotion", () => {
     expect(env.appDir).not.toContain(" ");
     expect(production.env.appDir.endsWith("NEW START")).toBe(true);
     expect(existsSync(join(production.env.appDir, "release.env"))).toBe(true);
+  });
+});
+
+describe("secrets", () => {
+  it("no secret bytes in this file's operation logs, errors, Slack messages or any server log", () => {
+    recordLog(lines);
+    expect(lines.join("\n")).toContain("==> [login] docker login");
+    expect(secretLeaks(box, credentials, { "operation logs": lines.join("\n"), "slack messages": slack.messages.join("\n") })).toEqual([]);
   });
 });

@@ -222,3 +222,40 @@ export async function downloadDocument(box: VpsBox, env: EnvName, shipmentId: nu
   if (response.status !== 200) throw new Error(`download: HTTP ${response.status}`);
   return Buffer.from(await response.arrayBuffer());
 }
+
+/** The secret strings of a credentials set: registry password, webhook token, key lines. */
+export function secretsOf(credentials: Credentials): string[] {
+  return [
+    ...(credentials.registryPassword ? [credentials.registryPassword] : []),
+    ...(credentials.slackWebhook ? [credentials.slackWebhook, credentials.slackWebhook.split("/").at(-1)!] : []),
+    ...credentials.privateKey.split("\n").filter((line) => line.length > 8 && !line.startsWith("-----")),
+  ];
+}
+
+/**
+ * Every log of the suite that could carry a secret: the given texts (operation logs, errors,
+ * Slack messages), the suite's log file, the servers' history and audit logs, and the box's
+ * sshd, dockerd and registry logs. Returns "<log>: <which secret>" for each leak.
+ */
+export function secretLeaks(box: VpsBox, credentials: Credentials, texts: Record<string, string>): string[] {
+  const logs: Record<string, string> = { ...texts };
+  if (existsSync(suiteLogFile)) logs["suite log file"] = readFileSync(suiteLogFile, "utf8");
+  for (const env of ["staging", "production"] as const) {
+    for (const name of ["history.jsonl", "audit.log"]) {
+      const file = stateFile(box, env, name);
+      if (existsSync(file)) logs[`${env} ${name}`] = readFileSync(file, "utf8");
+    }
+  }
+  for (const name of ["sshd.log", "dockerd.log", "registry.log"]) {
+    const file = join(box.stateDir, name);
+    if (existsSync(file)) logs[name] = readFileSync(file, "utf8");
+  }
+  const leaks: string[] = [];
+  const secrets = secretsOf(credentials);
+  for (const [name, text] of Object.entries(logs)) {
+    secrets.forEach((secret, index) => {
+      if (text.includes(secret)) leaks.push(`${name}: secret #${index}`);
+    });
+  }
+  return leaks;
+}
