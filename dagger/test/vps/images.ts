@@ -33,6 +33,7 @@ const hostCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 const assetsDir = join(import.meta.dirname, "assets");
 
 export interface BaseImages {
+  minbase: string;
   debian: string;
   node: string;
   nginx: string;
@@ -259,7 +260,27 @@ export async function ensureBaseImages(
   );
 
   built ||= debian.built || node.built || nginx.built || db.built;
-  return { images: { debian: debian.ref, node: node.ref, nginx: nginx.ref, db: db.ref }, built };
+  return {
+    images: { minbase, debian: debian.ref, node: node.ref, nginx: nginx.ref, db: db.ref },
+    built,
+  };
+}
+
+/**
+ * Remove the box's image tags that are not in `keep` (older builds of the bases and the app),
+ * so the cached data root does not grow with every change; the build cache stays.
+ */
+export async function removeStaleImages(
+  state: string,
+  registry: string,
+  keep: string[],
+): Promise<void> {
+  const docker = dockerShell(state);
+  const tags = (await docker`docker images --format {{.Repository}}:{{.Tag}}`).stdout
+    .split("\n")
+    .filter((tag) => /^(127\.0\.0\.1:\d+\/)?(qgo|qgo-vps|qgo-vps-app)\//.test(tag));
+  const stale = tags.filter((tag) => !keep.includes(tag) && !tag.startsWith(`${registry}/`));
+  if (stale.length > 0) await docker({ nothrow: true })`docker rmi ${stale}`;
 }
 
 /** `docker push`, returning `repository@sha256:...` (from the push's own digest line). */
@@ -377,7 +398,7 @@ export interface AppBuildOptions {
 export async function buildRelease(
   options: AppBuildOptions,
   release: ReleaseName,
-): Promise<AppImages> {
+): Promise<{ images: AppImages; localTags: string[] }> {
   const { state, repoRoot, registry, bases, gitCommit } = options;
   for (const dockerfile of ["backend/Dockerfile", "frontend/Dockerfile"]) {
     if (!existsSync(join(repoRoot, dockerfile))) {
@@ -403,8 +424,10 @@ export async function buildRelease(
       await imageId(state, bases.node),
       await imageId(state, bases.nginx),
     ).slice(0, 16);
-    const build = async (component: "backend" | "frontend"): Promise<string> => {
-      const local = `qgo-vps-app/${component}:${release}-${key}`;
+    const buildAndPush = async (
+      component: "backend" | "frontend",
+      local: string,
+    ): Promise<string> => {
       if (!(await imageExists(state, local))) {
         log(`building ${component} ${release} with ${component}/Dockerfile`);
         const args = Object.entries(buildArgs).flatMap(([name, value]) => [
@@ -425,8 +448,14 @@ export async function buildRelease(
       await dockerShell(state)`docker tag ${local} ${remote}`;
       return pushForDigest(state, remote);
     };
+    const localTags: string[] = [];
+    const build = async (component: "backend" | "frontend"): Promise<string> => {
+      const local = `qgo-vps-app/${component}:${release}-${key}`;
+      localTags.push(local);
+      return buildAndPush(component, local);
+    };
     const [backend, frontend] = await Promise.all([build("backend"), build("frontend")]);
-    return { backend, frontend };
+    return { images: { backend, frontend }, localTags };
   } finally {
     await rm(context, { recursive: true, force: true });
   }

@@ -11,6 +11,7 @@ import {
   composeProjects,
   statePaths,
   v2Migration,
+  type AppImages,
   type ReleaseName,
   type VpsBox,
 } from "./box.js";
@@ -27,6 +28,7 @@ import {
   ensureRootfsTarball,
   imageSize,
   pushForDigest,
+  removeStaleImages,
 } from "./images.js";
 import { layOutServer, serverLayout } from "./server.js";
 import {
@@ -175,8 +177,8 @@ export async function bringUp(
     );
   }
   try {
-    await ensureHostPackages();
     let step = Date.now();
+    await ensureHostPackages();
     await ensureTrixiePlugin("docker-compose", cached.composePlugin, cached.aptTrixie);
     await ensureTrixiePlugin("docker-buildx", cached.buildxPlugin, cached.aptTrixie);
     const cold = await ensureRootfsTarball(cache);
@@ -214,12 +216,22 @@ export async function bringUp(
       (await $({ quiet: true, cwd: repo, nothrow: true })`git rev-parse HEAD`).stdout.trim() ||
       "unknown";
     const buildOptions = { state, repoRoot: repo, registry, bases: bases.images, gitCommit };
-    const images = {} as Record<ReleaseName, { backend: string; frontend: string }>;
     // v1 first: v2 and v3 reuse its layers (same lockfiles, same dependencies).
-    images.v1 = await buildRelease(buildOptions, "v1");
-    [images.v2, images.v3] = await Promise.all([
+    const v1 = await buildRelease(buildOptions, "v1");
+    const [v2, v3] = await Promise.all([
       buildRelease(buildOptions, "v2"),
       buildRelease(buildOptions, "v3"),
+    ]);
+    const images: Record<ReleaseName, AppImages> = { v1: v1.images, v2: v2.images, v3: v3.images };
+    await removeStaleImages(state, registry, [
+      bases.images.minbase,
+      bases.images.debian,
+      bases.images.node,
+      bases.images.nginx,
+      bases.images.db,
+      ...v1.localTags,
+      ...v2.localTags,
+      ...v3.localTags,
     ]);
     log(`app images v1, v2, v3 built and pushed: ${elapsed(step)}`);
 
@@ -389,7 +401,17 @@ export async function tearDown(state: string, cache = cacheDir()): Promise<Lefto
     await stopProcess(pids.sshd);
     for (const pid of sessions.reverse()) await stopProcess(pid, 5_000);
   }
-  if (pids.registry) await stopProcess(pids.registry);
+  if (pids.registry) {
+    await stopProcess(pids.registry);
+    // Manifests that no tag points to any more (earlier builds of v1..v3) are deleted, so
+    // the registry storage in the cache does not grow with every change of the sources.
+    if (existsSync(paths.registryConfig)) {
+      await $({
+        nothrow: true,
+        quiet: true,
+      })`docker-registry garbage-collect --delete-untagged ${paths.registryConfig}`;
+    }
+  }
   if (pids.dockerd && processAlive(pids.dockerd)) {
     try {
       await removeAllWorkloads(state);
