@@ -159,8 +159,9 @@ export function releaseLock(env: EnvironmentSettings, token: string): RemoteComm
   };
 }
 
-export function forceUnlock(env: EnvironmentSettings): RemoteCommand {
+export function forceUnlock(env: EnvironmentSettings, holder: string): RemoteCommand {
   const lock = `${stateDir(env)}/lock`;
+  const audit = `${stateDir(env)}/audit.log`;
   return {
     step: "unlock",
     description: `remove the deploy lock of ${env.name}, whoever holds it`,
@@ -170,6 +171,7 @@ export function forceUnlock(env: EnvironmentSettings): RemoteCommand {
       `  echo "removing lock:"`,
       `  cat ${q(`${lock}/info`)} 2>/dev/null || true`,
       `  rm -rf ${q(lock)}`,
+      `  printf '%s env=%s action=unlock result=success holder=%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(env.name)} ${q(holder)} >> ${q(audit)}`,
       `  echo "lock removed"`,
       `else`,
       `  echo "no lock held"`,

@@ -769,5 +769,5 @@ export function status(env: EnvironmentSettings, credentials: Credentials, calle
 }
 
 export function unlock(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(env, credentials, caller, commands.forceUnlock(env), (out) => out.trim());
+  return simple(env, credentials, caller, commands.forceUnlock(env, caller.holder), (out) => out.trim());
 }

@@ -190,7 +190,7 @@ describe("command builders", () => {
     const all = [
       commands.acquireLock(env, { holder: "me", commit: "abc", runUrl: "https://ci/run/1", token: "t", operation: "deploy" }),
       commands.releaseLock(env, "t"),
-      commands.forceUnlock(env),
+      commands.forceUnlock(env, "me"),
       commands.preflight(env),
       commands.createBackup(env, "backup_staging_20260101_120000.tar.gz"),
       commands.pruneBackups(env, "backup_staging_20260101_120000.tar.gz"),
@@ -256,8 +256,9 @@ describe("command builders", () => {
     bash(commands.releaseLock(env, "tok-1").script);
     expect(existsSync(join(env.appDir, ".qgo-deploy/lock"))).toBe(false);
     bash(commands.acquireLock(env, info).script);
-    const forced = bash(commands.forceUnlock(env).script);
+    const forced = bash(commands.forceUnlock(env, "it's bob").script);
     expect(forced.stdout).toContain("holder=alice@ci");
+    expect(readFileSync(join(env.appDir, ".qgo-deploy/audit.log"), "utf8")).toMatch(/env=staging action=unlock result=success holder=it's bob\n$/);
     expect(existsSync(join(env.appDir, ".qgo-deploy/lock"))).toBe(false);
   });
 

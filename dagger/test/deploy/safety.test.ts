@@ -161,6 +161,7 @@ describe("production safety on the VPS-in-a-box", () => {
     const unlocked = await outcome(unlock(env, credentials, testCaller("safety-unlock", lines)));
     if (!unlocked.ok) throw unlocked.error;
     expect(unlocked.report.summary).toMatch(/holder=vitest:safety-cut[\s\S]*lock removed/);
+    expect(readFileSync(join(env.appDir, ".qgo-deploy", "audit.log"), "utf8")).toMatch(/action=unlock result=success holder=vitest:safety-unlock/);
 
     const rerun = await outcome(deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, testCaller("safety-rerun", lines)));
     if (!rerun.ok) throw rerun.error;
