@@ -8,7 +8,7 @@
 // Base images are tagged with a hash of their recipe and inputs: an existing tag is reused,
 // so a warm start builds nothing.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import {
   copyFile,
   cp,
@@ -459,16 +459,4 @@ export async function buildRelease(
   } finally {
     await rm(context, { recursive: true, force: true });
   }
-}
-
-export function readGitCommit(repoRoot: string): string {
-  try {
-    const head = readFileSync(join(repoRoot, ".git", "HEAD"), "utf8").trim();
-    if (!head.startsWith("ref: ")) return head;
-    const ref = join(repoRoot, ".git", head.slice(5));
-    if (existsSync(ref)) return readFileSync(ref, "utf8").trim();
-  } catch {
-    /* fall through */
-  }
-  return "unknown";
 }
