@@ -1,16 +1,31 @@
 #!/bin/sh
-# Start-up of the QGO Cargo frontend image: decides between plain HTTP and HTTPS, then runs
-# the command (nginx -g 'daemon off;'). POSIX sh, so it runs on Alpine and Debian bases alike.
+# Start-up of the QGO Cargo frontend image: points nginx at the backend, decides between plain
+# HTTP and HTTPS, then runs the command (nginx -g 'daemon off;'). POSIX sh, so it runs on
+# Alpine and Debian bases alike.
 #
 # HTTPS is enabled when TLS_DOMAIN is set and $LETSENCRYPT_DIR/live/$TLS_DOMAIN/fullchain.pem
 # exists (production mounts Let's Encrypt's /etc/letsencrypt read-only); port 80 then
 # redirects to HTTPS. Otherwise the dashboard is served over plain HTTP only.
+#
+# The backend that /api and /health are proxied to (written to $NGINX_CONF_DIR/qgo/backend.conf):
+#   QGO_BACKEND=host:port        default backend:5000 (the compose service). A host name or
+#                                IPv4 address and a port; no scheme, no path.
+#   QGO_BACKEND_RESOLVER=docker-dns  (default) resolve the host at every request through Docker's
+#                                embedded DNS (127.0.0.11), so a recreated backend container
+#                                is found again; right for Docker Compose.
+#   QGO_BACKEND_RESOLVER=system  resolve the host once at start through the system resolver
+#                                (/etc/hosts, then the DNS in /etc/resolv.conf); nginx does not
+#                                start if it cannot be resolved. For Dagger services: an alias
+#                                from withServiceBinding exists only in /etc/hosts, and there
+#                                is no 127.0.0.11.
 # NGINX_CONF_DIR and LETSENCRYPT_DIR exist so tests can run this against a scratch nginx.
 set -eu
 
 NGINX_CONF_DIR="${NGINX_CONF_DIR:-/etc/nginx}"
 LETSENCRYPT_DIR="${LETSENCRYPT_DIR:-/etc/letsencrypt}"
 TLS_DOMAIN="${TLS_DOMAIN:-}"
+QGO_BACKEND="${QGO_BACKEND:-backend:5000}"
+QGO_BACKEND_RESOLVER="${QGO_BACKEND_RESOLVER:-docker-dns}"
 qgo_dir="$NGINX_CONF_DIR/qgo"
 
 log() {
@@ -27,7 +42,50 @@ plain_http() {
     >"$qgo_dir/http-mode.conf"
 }
 
+# The backend settings are checked before anything is written, so a bad value changes nothing.
+bad_backend() {
+  fail "QGO_BACKEND='$QGO_BACKEND' is not host:port. Set it to the backend's host name (letters, digits, dots, hyphens, underscores) or IPv4 address and its port (1-65535), with no scheme or path, e.g. QGO_BACKEND=backend:5000, or leave it unset for backend:5000."
+}
+case "$QGO_BACKEND" in
+  *:*:*) bad_backend ;;
+  *:*) ;;
+  *) bad_backend ;;
+esac
+backend_host="${QGO_BACKEND%:*}"
+backend_port="${QGO_BACKEND#*:}"
+case "$backend_host" in
+  "" | *[!A-Za-z0-9._-]* | .* | *. | *..* | -*) bad_backend ;;
+esac
+case "$backend_port" in
+  "" | *[!0-9]* | 0* | ??????*) bad_backend ;;
+esac
+if [ "$backend_port" -gt 65535 ]; then
+  bad_backend
+fi
+case "$QGO_BACKEND_RESOLVER" in
+  docker-dns | system) ;;
+  *)
+    fail "QGO_BACKEND_RESOLVER='$QGO_BACKEND_RESOLVER' is not a known mode. Use docker-dns (the default: resolve the backend at every request through Docker's DNS, for Docker Compose) or system (resolve it once at start through /etc/hosts and the system's DNS, e.g. for Dagger services)."
+    ;;
+esac
+
 mkdir -p "$qgo_dir/enabled"
+
+if [ "$QGO_BACKEND_RESOLVER" = docker-dns ]; then
+  {
+    printf '%s\n' "# Written by docker-entrypoint.sh: backend $QGO_BACKEND, resolved per request through Docker's DNS (QGO_BACKEND_RESOLVER=docker-dns)."
+    printf 'set $qgo_backend "http://%s";\n' "$QGO_BACKEND"
+    printf '%s\n' "include qgo/backend-docker-dns.conf;"
+  } >"$qgo_dir/backend.conf"
+  log "Proxying /api and /health to $QGO_BACKEND, resolved at every request through Docker's DNS."
+else
+  {
+    printf '%s\n' "# Written by docker-entrypoint.sh: backend $QGO_BACKEND, resolved once at start through the system resolver (QGO_BACKEND_RESOLVER=system)."
+    printf 'proxy_pass http://%s;\n' "$QGO_BACKEND"
+  } >"$qgo_dir/backend.conf"
+  log "Proxying /api and /health to $QGO_BACKEND, resolved once at start through the system resolver (/etc/hosts, then DNS); nginx must restart to follow an address change."
+fi
+
 # Every start decides afresh: a restarted container must not keep an old TLS block.
 rm -f "$qgo_dir/enabled/tls.conf"
 

@@ -1,15 +1,18 @@
 // @vitest-environment node
 // The image's nginx setup, run for real: frontend/nginx.conf + frontend/nginx/*.conf under
 // Debian's and the official image's main nginx.conf, switched by docker-entrypoint.sh, with a
-// stub backend and a stub of Docker's DNS on 127.0.0.1. Needs Debian's nginx-light and openssl.
+// stub backend and a stub of Docker's DNS on 127.0.0.1. The backend is found either through
+// that DNS stub (QGO_BACKEND_RESOLVER=docker-dns, Docker Compose) or through /etc/hosts at start
+// (QGO_BACKEND_RESOLVER=system, Dagger services). Needs Debian's nginx-light and openssl.
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDnsStub, type DnsStub } from "./support/dnsStub";
 import {
+  FRONTEND_DIR,
   buildDist,
   fetchRaw,
   freePort,
@@ -100,7 +103,7 @@ describe.each<"debian" | "official-image">(["debian", "official-image"])(
   "nginx -t with the %s main nginx.conf",
   (mainConfig) => {
     it("accepts the plain-HTTP and the HTTPS setup", async () => {
-      const site = await prepareSite({ distDir, mainConfig, dnsPort: dns.port, backendPort });
+      const site = await prepareSite({ distDir, mainConfig, dnsPort: dns.port });
       try {
         // The file as shipped in the image, before the entrypoint ran.
         expect(nginxConfigTest(site)).toMatchObject({ status: 0 });
@@ -115,6 +118,16 @@ describe.each<"debian" | "official-image">(["debian", "official-image"])(
         const check = nginxConfigTest(site);
         expect(check.output).toContain("test is successful");
         expect(check.status).toBe(0);
+
+        // The backend resolved at start through the system resolver (localhost is in /etc/hosts).
+        const system = runEntrypoint(site, {
+          TLS_DOMAIN: "cargo.test",
+          LETSENCRYPT_DIR: letsencrypt,
+          QGO_BACKEND_RESOLVER: "system",
+          QGO_BACKEND: "localhost:5000",
+        });
+        expect(system.status).toBe(0);
+        expect(nginxConfigTest(site)).toMatchObject({ status: 0 });
       } finally {
         site.remove();
       }
@@ -125,9 +138,89 @@ describe.each<"debian" | "official-image">(["debian", "official-image"])(
 describe("docker-entrypoint.sh", () => {
   let site: Site;
   beforeAll(async () => {
-    site = await prepareSite({ distDir, mainConfig: "debian", dnsPort: dns.port, backendPort });
+    site = await prepareSite({ distDir, mainConfig: "debian", dnsPort: dns.port });
   });
   afterAll(() => site?.remove());
+
+  const backendConf = () => readFileSync(join(site.confDir, "qgo", "backend.conf"), "utf8");
+
+  it("by default proxies to backend:5000 through Docker's DNS, exactly as the image ships it", () => {
+    runEntrypoint(site, { QGO_BACKEND_RESOLVER: "system", QGO_BACKEND: "localhost:5001" });
+    const result = runEntrypoint(site, {});
+    expect(result.status).toBe(0);
+    expect(result.output).toContain(
+      "to backend:5000, resolved at every request through Docker's DNS",
+    );
+    const written = backendConf();
+    expect(written).toBe(readFileSync(join(FRONTEND_DIR, "nginx", "backend.conf"), "utf8"));
+    expect(written).toContain('set $qgo_backend "http://backend:5000";');
+    expect(written).toContain("include qgo/backend-docker-dns.conf;");
+    expect(written).not.toContain("proxy_pass http://");
+  });
+
+  it("QGO_BACKEND_RESOLVER=system writes a literal proxy_pass to QGO_BACKEND, with no resolver", () => {
+    const result = runEntrypoint(site, {
+      QGO_BACKEND_RESOLVER: "system",
+      QGO_BACKEND: "localhost:5001",
+    });
+    expect(result.status).toBe(0);
+    expect(result.output).toContain(
+      "to localhost:5001, resolved once at start through the system resolver",
+    );
+    const written = backendConf();
+    expect(written).toContain("proxy_pass http://localhost:5001;");
+    expect(written).not.toContain("backend-docker-dns.conf");
+    expect(written).not.toContain("$qgo_backend");
+    expect(nginxConfigTest(site)).toMatchObject({ status: 0 });
+  });
+
+  it.each([
+    "http://backend:5000",
+    "backend",
+    "backend:",
+    ":5000",
+    "backend:0",
+    "backend:05000",
+    "backend:65536",
+    "backend:5000/api",
+    "backend:5000:5001",
+    "[::1]:5000",
+    "back end:5000",
+    "-backend:5000",
+    "backend.:5000",
+    'backend:5000"; include /etc/passwd; #',
+  ])("refuses QGO_BACKEND=%s, says how to fix it, and changes no file", (value) => {
+    const written = ["backend.conf", "http-mode.conf"].map((file) =>
+      join(site.confDir, "qgo", file),
+    );
+    for (const file of written) writeFileSync(file, "# left by the previous start\n");
+    const result = runEntrypoint(site, { QGO_BACKEND: value, QGO_BACKEND_RESOLVER: "system" });
+    expect(result.status).toBe(64);
+    expect(result.output).toContain(`QGO_BACKEND='${value}' is not host:port`);
+    expect(result.output).toContain("e.g. QGO_BACKEND=backend:5000");
+    for (const file of written) {
+      expect(readFileSync(file, "utf8")).toBe("# left by the previous start\n");
+    }
+    expect(runEntrypoint(site, {}).status).toBe(0); // leave the site valid for the next test
+  });
+
+  it("accepts the largest port, IPv4 addresses and compose-style names with underscores", () => {
+    for (const value of ["backend:65535", "10.0.0.7:5000", "qgo_backend.internal:1"]) {
+      const result = runEntrypoint(site, { QGO_BACKEND: value });
+      expect(result).toMatchObject({ status: 0 });
+      expect(backendConf()).toContain(`set $qgo_backend "http://${value}";`);
+    }
+  });
+
+  it("refuses an unknown QGO_BACKEND_RESOLVER and names both modes", () => {
+    for (const value of ["dns", "System", "docker"]) {
+      const result = runEntrypoint(site, { QGO_BACKEND_RESOLVER: value });
+      expect(result.status).toBe(64);
+      expect(result.output).toContain(`QGO_BACKEND_RESOLVER='${value}' is not a known mode`);
+      expect(result.output).toContain("Use docker-dns (the default");
+      expect(result.output).toContain("or system (");
+    }
+  });
 
   it("serves plain HTTP when TLS_DOMAIN has no certificate, and drops an old TLS block", () => {
     const letsencrypt = makeLetsEncryptDir(join(site.prefix, "le-ok"), "cargo.test");
@@ -179,8 +272,8 @@ describe("nginx serving the dashboard over plain HTTP", () => {
   beforeAll(async () => {
     dns.set("backend", "127.0.0.1");
     backendA = await startStubBackend("A", "127.0.0.1", backendPort);
-    site = await prepareSite({ distDir, mainConfig: "debian", dnsPort: dns.port, backendPort });
-    expect(runEntrypoint(site, {}).status).toBe(0);
+    site = await prepareSite({ distDir, mainConfig: "debian", dnsPort: dns.port });
+    expect(runEntrypoint(site, { QGO_BACKEND: `backend:${backendPort}` }).status).toBe(0);
     nginx = await startNginx(site);
   }, 30_000);
 
@@ -309,6 +402,97 @@ describe("nginx serving the dashboard over plain HTTP", () => {
   }, 10_000);
 });
 
+describe("nginx with QGO_BACKEND_RESOLVER=system: a backend name only /etc/hosts knows, as under Dagger", () => {
+  // Dagger writes a withServiceBinding alias into the container's /etc/hosts only; here
+  // `localhost` (in /etc/hosts, unknown to the DNS stub) plays that alias.
+  let port: number;
+  let backend: StubBackend | undefined;
+  let systemSite: Site;
+  let dockerDnsSite: Site;
+  let systemNginx: RunningNginx;
+  let dockerDnsNginx: RunningNginx;
+
+  beforeAll(async () => {
+    port = await freePort();
+    backend = await startStubBackend("S", "127.0.0.1", port);
+    systemSite = await prepareSite({ distDir, mainConfig: "official-image", dnsPort: dns.port });
+    const system = runEntrypoint(systemSite, {
+      QGO_BACKEND_RESOLVER: "system",
+      QGO_BACKEND: `localhost:${port}`,
+    });
+    expect(system.status).toBe(0);
+    systemNginx = await startNginx(systemSite);
+    dockerDnsSite = await prepareSite({ distDir, mainConfig: "debian", dnsPort: dns.port });
+    expect(runEntrypoint(dockerDnsSite, { QGO_BACKEND: `localhost:${port}` }).status).toBe(0);
+    dockerDnsNginx = await startNginx(dockerDnsSite);
+  }, 30_000);
+
+  afterAll(async () => {
+    await systemNginx?.stop();
+    await dockerDnsNginx?.stop();
+    await backend?.close();
+    systemSite?.remove();
+    dockerDnsSite?.remove();
+  });
+
+  it("proxies /api and /health to the backend found through /etc/hosts, never asking nginx's resolver", async () => {
+    const before = dns.queries("localhost");
+    const api = await fetchRaw({
+      port: systemSite.httpPort,
+      path: "/api/shipments?page=2",
+      headers: { Host: "cargo.test" },
+    });
+    expect(api.status).toBe(200);
+    const echo = JSON.parse(api.text) as Echo;
+    expect(echo).toMatchObject({ backend: "S", method: "GET", url: "/api/shipments?page=2" });
+    expect(echo.headers).toMatchObject({ host: "cargo.test", "x-forwarded-proto": "http" });
+
+    const health = await fetchRaw({ port: systemSite.httpPort, path: "/health" });
+    expect(health.status).toBe(503);
+    expect(JSON.parse(health.text)).toMatchObject({ backend: "S", url: "/health" });
+    expect(dns.queries("localhost")).toBe(before);
+  });
+
+  it("the default docker-dns mode cannot find that name (Docker's DNS does not read /etc/hosts)", async () => {
+    const before = dns.queries("localhost");
+    const response = await fetchRaw({ port: dockerDnsSite.httpPort, path: "/api/shipments" });
+    expect(response.status).toBe(502);
+    expect(JSON.parse(response.text)).toEqual({
+      error: "The QGO API is not reachable right now. Please try again in a moment.",
+    });
+    expect(dns.queries("localhost")).toBeGreaterThan(before);
+  });
+
+  it("answers in the API's error format while the backend is down; the dashboard stays up", async () => {
+    await backend?.close();
+    backend = undefined;
+    const response = await fetchRaw({ port: systemSite.httpPort, path: "/api/shipments" });
+    expect(response.status).toBe(502);
+    expect(response.headers["content-type"]).toMatch(/application\/json/);
+    expect(JSON.parse(response.text)).toEqual({
+      error: "The QGO API is not reachable right now. Please try again in a moment.",
+    });
+    expect((await fetchRaw({ port: systemSite.httpPort, path: "/" })).status).toBe(200);
+  });
+
+  it("nginx refuses to start when the backend's name does not resolve at start, naming it", async () => {
+    const site = await prepareSite({ distDir, mainConfig: "debian", dnsPort: dns.port });
+    try {
+      const setup = runEntrypoint(site, {
+        QGO_BACKEND_RESOLVER: "system",
+        QGO_BACKEND: "qgo-no-such-backend.invalid:5000",
+      });
+      expect(setup.status).toBe(0);
+      const check = nginxConfigTest(site);
+      expect(check.status).not.toBe(0);
+      expect(check.output).toContain('host not found in upstream "qgo-no-such-backend.invalid');
+      expect(check.output).toContain("qgo/backend.conf");
+    } finally {
+      site.remove();
+    }
+  }, 30_000);
+});
+
 describe("nginx with a mounted certificate (HTTPS)", () => {
   let site: Site;
   let nginx: RunningNginx;
@@ -321,11 +505,14 @@ describe("nginx with a mounted certificate (HTTPS)", () => {
       distDir,
       mainConfig: "official-image",
       dnsPort: dns.port,
-      backendPort,
     });
     const letsencrypt = makeLetsEncryptDir(join(site.prefix, "letsencrypt"), "cargo.test");
     expect(
-      runEntrypoint(site, { TLS_DOMAIN: "cargo.test", LETSENCRYPT_DIR: letsencrypt }).status,
+      runEntrypoint(site, {
+        TLS_DOMAIN: "cargo.test",
+        LETSENCRYPT_DIR: letsencrypt,
+        QGO_BACKEND: `backend:${backendPort}`,
+      }).status,
     ).toBe(0);
     nginx = await startNginx(site);
   }, 30_000);

@@ -1,8 +1,9 @@
 // Runs the image's nginx configuration (frontend/nginx.conf, frontend/nginx/*.conf and
 // docker-entrypoint.sh) in a real nginx on 127.0.0.1, under a scratch prefix. Only what ties
 // the files to a container is rewritten for the test, each rewrite checked to apply exactly
-// once: listen ports, the web root, Docker's DNS address (-> a stub), the backend's port, and
-// the resolver's re-check interval (10 s -> 1 s, so a change is seen quickly).
+// once: listen ports, the web root, Docker's DNS address (-> a stub) and the resolver's
+// re-check interval (10 s -> 1 s, so a change is seen quickly). The backend's address is given
+// to docker-entrypoint.sh through QGO_BACKEND, as a deployment would.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import {
   chmodSync,
@@ -104,7 +105,6 @@ export interface SiteOptions {
   distDir: string;
   mainConfig: MainConfig;
   dnsPort: number;
-  backendPort: number;
 }
 
 export interface Site {
@@ -166,9 +166,8 @@ export async function prepareSite(options: SiteOptions): Promise<Site> {
   mkdirSync(qgoDir);
   const rewrites: Record<string, [string, string][]> = {
     "app.conf": [["root /usr/share/nginx/html;", `root ${join(prefix, "html")};`]],
-    "proxy-backend.conf": [
+    "backend-docker-dns.conf": [
       ["resolver 127.0.0.11 valid=10s", `resolver 127.0.0.1:${options.dnsPort} valid=1s`],
-      ['"http://backend:5000"', `"http://backend:${options.backendPort}"`],
     ],
     "tls-server.conf": [["listen 443 ssl;", `listen 127.0.0.1:${httpsPort} ssl;`]],
   };
