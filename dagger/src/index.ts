@@ -274,25 +274,24 @@ export class Qgo {
   @func()
   serve(): Service {
     const database = this.mysql(SERVE_DATABASE);
-    // The backend runs from the sources, not its image: seeding needs the dev tooling (tsx)
-    // that the production image leaves out.
-    const backend = this.workspace()
-      .withDirectory(WORKDIR, this.source)
-      .withExec(["npm", "run", "build", "-w", this.backendPath])
+    // The backend image as built for deploys: migrate, seed (compiled to dist/seed.js), then the
+    // image's own CMD, which the entrypoint receives as "$@" (kept by keepDefaultArgs).
+    const migrateSeedThenRun = 'npx --no-install prisma migrate deploy && node dist/seed.js && exec "$@"';
+    const backend = this.backendImage()
       .withServiceBinding(MYSQL_HOST, database.service)
       .withSecretVariable("DATABASE_URL", database.url)
       .withEnvVariable("PORT", String(BACKEND_PORT))
-      .withWorkdir(`${WORKDIR}/${this.backendPath}`)
       .withExposedPort(BACKEND_PORT)
-      .asService({
-        args: [
-          "sh",
-          "-c",
-          "npx --no-install prisma migrate deploy && npm run db:seed && exec npm start",
-        ],
-      });
+      .withEntrypoint(["sh", "-c", migrateSeedThenRun, "qgo-serve-backend"], {
+        keepDefaultArgs: true,
+      })
+      .asService({ useEntrypoint: true });
     return this.frontendImage()
       .withServiceBinding(BACKEND_HOST, backend)
+      // Dagger puts a binding's alias only in the container's /etc/hosts and runs no Docker DNS
+      // (127.0.0.11), so nginx resolves the backend once at start (see docker-entrypoint.sh).
+      .withEnvVariable("QGO_BACKEND", `${BACKEND_HOST}:${BACKEND_PORT}`)
+      .withEnvVariable("QGO_BACKEND_RESOLVER", "system")
       .withExposedPort(80)
       .asService({ useEntrypoint: true });
   }

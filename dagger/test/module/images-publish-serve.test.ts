@@ -223,15 +223,38 @@ describe("serve", () => {
     expect(binding.map((b) => b.args.alias)).toEqual(["backend"]);
   });
 
-  it("the backend service is built from the sources, bound to MySQL (with its health check), given DATABASE_URL as a Secret, and migrates and seeds before it starts on port 5000", () => {
-    const backend = refArg(stepsNamed(frontend.chain, "withServiceBinding")[0], "service");
-    expect(stepsNamed(backend.chain, "from")[0]!.args.address).toBe("node:22-alpine");
-    expect(execs(backend.chain)).toEqual([
-      ["npm", "ci", "--no-audit", "--no-fund"],
-      ["npm", "run", "build", "-w", "backend"],
+  it("tells the frontend's nginx to resolve the backend through the system resolver (the binding's alias is in /etc/hosts, there is no Docker DNS), at the bound alias and the backend's exposed port", () => {
+    const env = Object.fromEntries(
+      stepsNamed(frontend.chain, "withEnvVariable").map((s) => [s.args.name, s.args.value]),
+    );
+    expect(env).toMatchObject({ QGO_BACKEND_RESOLVER: "system", QGO_BACKEND: "backend:5000" });
+    const binding = stepsNamed(frontend.chain, "withServiceBinding")[0];
+    const [host, port] = String(env.QGO_BACKEND).split(":");
+    expect(host).toBe(binding?.args.alias);
+    const backend = refArg(binding, "service");
+    expect(stepsNamed(backend.chain, "withExposedPort").map((s) => s.args.port)).toEqual([
+      Number(port),
     ]);
+    // Set on the image before it becomes the service, so the entrypoint sees them at start.
+    const asService = frontend.chain.length - 1;
+    for (const name of ["QGO_BACKEND", "QGO_BACKEND_RESOLVER"]) {
+      const at = frontend.chain.findIndex(
+        (s) => s.field === "withEnvVariable" && s.args.name === name,
+      );
+      expect(at).toBeGreaterThan(frontend.chain.findIndex((s) => s.field === "dockerBuild"));
+      expect(at).toBeLessThan(asService);
+    }
+  });
+
+  it("the backend service is its image (migrated with prisma migrate deploy, seeded with node dist/seed.js, then the image's CMD), bound to MySQL (with its health check), given DATABASE_URL as a Secret, on port 5000", () => {
+    const backend = refArg(stepsNamed(frontend.chain, "withServiceBinding")[0], "service");
+    expect(backend.type).toBe("Service");
+    expect(stepsNamed(backend.chain, "dockerBuild")[0]!.args.dockerfile).toBe("backend/Dockerfile");
+    expect(buildArgs(backend.chain)).toMatchObject({ NODE_IMAGE: "node:22-alpine" });
+    // Nothing built from the sources: no npm ci or build in a Node container.
+    expect(execs(backend.chain)).toEqual([]);
+    expect(stepsNamed(backend.chain, "from")).toEqual([]);
     expect(stepsNamed(backend.chain, "withExposedPort").map((s) => s.args.port)).toEqual([5000]);
-    expect(stepsNamed(backend.chain, "withWorkdir").at(-1)!.args.path).toBe("/src/backend");
     const mysqlBinding = stepsNamed(backend.chain, "withServiceBinding")[0];
     expect(mysqlBinding?.args.alias).toBe("mysql");
     const mysql = refArg(mysqlBinding, "service");
@@ -240,9 +263,25 @@ describe("serve", () => {
     expect(stepsNamed(backend.chain, "withSecretVariable").map((s) => s.args.name)).toEqual([
       "DATABASE_URL",
     ]);
-    expect(backend.chain.at(-1)!.field).toBe("asService");
-    const command = (backend.chain.at(-1)!.args.args as string[]).join(" ");
-    expect(command).toMatch(/prisma migrate deploy && npm run db:seed && exec npm start$/);
+    expect(stepsNamed(backend.chain, "withEnvVariable").map((s) => s.args.name)).not.toContain(
+      "DATABASE_URL",
+    );
+
+    // The entrypoint migrates and seeds, then execs its arguments: the image's CMD, kept by
+    // keepDefaultArgs and used because asService gets no args of its own.
+    const entrypoint = stepsNamed(backend.chain, "withEntrypoint");
+    expect(entrypoint).toHaveLength(1);
+    expect(entrypoint[0]!.args.keepDefaultArgs).toBe(true);
+    const [shell, flag, script, name, ...rest] = entrypoint[0]!.args.args as string[];
+    expect([shell, flag, name, rest]).toEqual(["sh", "-c", "qgo-serve-backend", []]);
+    expect(script).toBe('npx --no-install prisma migrate deploy && node dist/seed.js && exec "$@"');
+    expect(backend.chain.at(-1)).toMatchObject({
+      field: "asService",
+      args: { useEntrypoint: true },
+    });
+    expect(Object.keys(backend.chain.at(-1)!.args)).toEqual(["useEntrypoint"]);
+    expect(stepsNamed(backend.chain, "withDefaultArgs")).toEqual([]);
+    expect(stepsNamed(backend.chain, "withoutDefaultArgs")).toEqual([]);
   });
 
   it("starts nothing itself: the caller's `up` does", () => {
