@@ -14,6 +14,7 @@ import { hostKeyIsKnown, keysForHost, parseKnownHosts, hostKeyAlgorithms } from 
 import { LineSink, Redactor } from "../../src/deploy/redact.js";
 import { previousServing, validateBackupName, deploy, rollback } from "../../src/deploy/deploy.js";
 import { loadRepoFiles } from "../../src/deploy/repo-files.js";
+import { overridesFrom, parsePublishOutput } from "../../src/deploy/functions.js";
 
 const repoRoot = resolve(import.meta.dirname, "../../..");
 const stagingJson = readFileSync(join(repoRoot, "deploy/environments/staging.json"), "utf8");
@@ -343,5 +344,24 @@ describe("history", () => {
     expect(previousServing(lines.join("\n"), "r20260103_000000_cccccc")).toBe("r20260102_000000_bbbbbb");
     expect(previousServing(lines.slice(0, 1).join("\n"), "r20260101_000000_aaaaaa")).toBeNull();
     expect(previousServing("garbage\n" + lines[0], "none")).toBe("r20260101_000000_aaaaaa");
+  });
+});
+
+describe("function arguments", () => {
+  it("reads publish's output in either order and names a missing line", () => {
+    const b = digest("a");
+    const f = digest("b");
+    expect(parsePublishOutput(`FRONTEND_IMAGE=${f}\nBACKEND_IMAGE=${b}\n`)).toEqual({ backendImage: b, frontendImage: f });
+    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b}`)).toThrow(/--release has no FRONTEND_IMAGE=… line/);
+  });
+
+  it("treats empty strings, 0 and [] as 'use the environment file'", () => {
+    expect(overridesFrom({ env: "staging", host: "", sshPort: 0, composeFiles: [], migrateCommand: [] })).toEqual({});
+    expect(overridesFrom({ env: "staging", host: "h", backendPort: 15001, healthAttempts: 3, migrateCommand: ["node", "m.mjs"] })).toEqual({
+      host: "h",
+      ports: { backend: 15001 },
+      health: { attempts: 3 },
+      migrateCommand: ["node", "m.mjs"],
+    });
   });
 });

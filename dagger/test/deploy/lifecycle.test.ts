@@ -2,6 +2,7 @@
 // MariaDB, the product's images v1/v2/v3). The tests of this file run in order and share
 // the deploys: v1 -> data written through the API -> v2 -> v3 (unhealthy, rolled back) ->
 // rollback --to previous -> rollback --backup. Each asserts the database and what serves.
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -94,6 +95,16 @@ describe("staging on the VPS-in-a-box", () => {
     if (!result.ok) throw result.error;
     backupBeforeV2 = result.report.backup ?? "";
     expect(backupBeforeV2).toMatch(/^backup_staging_\d{8}_\d{6}\.tar\.gz$/);
+    // What the backup holds: the dump, the config (compose files, server .env, release.env),
+    // the release record, uploads and logs.
+    const listing = execFileSync("tar", ["-tzf", join(box.backupsDir, backupBeforeV2)], { encoding: "utf8" }).split("\n");
+    for (const entry of ["./db.sql", "./config/compose.yaml", "./config/compose.staging.yaml", "./config/.env", "./config/release.env", "./release.json", "./backend/logs/"]) {
+      expect(listing, entry).toContain(entry);
+    }
+    expect(listing.some((name) => name.startsWith("./backend/uploads/") && name.length > "./backend/uploads/".length)).toBe(true);
+    const dump = execFileSync("tar", ["-xzOf", join(box.backupsDir, backupBeforeV2), "./db.sql"], { encoding: "utf8" });
+    expect(dump).toContain("Written under v1");
+    expect(dump.trimEnd().split("\n").at(-1)).toMatch(/^-- Dump completed/);
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
     expect(await appliedMigrations(box, "staging")).toContain(box.v2Migration.name);
     expect(await tableNames(box, "staging")).toContain(box.v2Migration.table);
