@@ -183,6 +183,25 @@ describe("staging on the VPS-in-a-box", () => {
     expect((await servedHealth(box, "staging")).version).toBe("v1-box");
   });
 
+  it("a migration that changes the schema and then fails: database restored, v1 keeps serving", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
+    const { env: failing } = await boxEnvironment(box, "staging", {
+      migrateCommand: ["sh", "-c", "node scripts/apply-migrations.mjs && echo 'simulated failure after migrating' >&2 && exit 3"],
+    });
+    const result = await outcome(deploy({ env: failing, releaseFiles, ...images("v2") }, credentials, caller()));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error.message).toMatch(/failed at step migrate: step migrate failed \(exit 3\): [\s\S]*simulated failure after migrating/);
+    expect(result.error.message).toMatch(/serves again and is healthy; the database was restored from backup_staging_/);
+    // The migration did change the database before the step failed.
+    expect(result.report!.log.join("\n")).toContain(`applied ${box.v2Migration.name}`);
+    expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(history(box, "staging").at(-1)).toMatchObject({ result: "rolled-back", failedStep: "migrate" });
+  });
+
   it("backups, releases and status describe the server", async () => {
     const backups = await outcome(listBackups(env, credentials, caller()));
     if (!backups.ok) throw backups.error;
