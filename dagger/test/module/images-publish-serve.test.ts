@@ -224,12 +224,15 @@ describe("serve", () => {
   });
 
   it("tells the frontend's nginx to resolve the backend through the system resolver (the binding's alias is in /etc/hosts, there is no Docker DNS), at the bound alias and the backend's exposed port", () => {
-    const env = Object.fromEntries(
-      stepsNamed(frontend.chain, "withEnvVariable").map((s) => [s.args.name, s.args.value]),
+    const env: Record<string, string> = Object.fromEntries(
+      stepsNamed(frontend.chain, "withEnvVariable").map((s) => [
+        String(s.args.name),
+        String(s.args.value),
+      ]),
     );
     expect(env).toMatchObject({ QGO_BACKEND_RESOLVER: "system", QGO_BACKEND: "backend:5000" });
     const binding = stepsNamed(frontend.chain, "withServiceBinding")[0];
-    const [host, port] = String(env.QGO_BACKEND).split(":");
+    const [host, port] = (env.QGO_BACKEND ?? "").split(":");
     expect(host).toBe(binding?.args.alias);
     const backend = refArg(binding, "service");
     expect(stepsNamed(backend.chain, "withExposedPort").map((s) => s.args.port)).toEqual([
