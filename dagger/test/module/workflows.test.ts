@@ -23,6 +23,12 @@ interface Step {
 }
 interface Job {
   if?: string;
+  needs?: string;
+  uses?: string;
+  with?: Record<string, string>;
+  secrets?: string;
+  environment?: string;
+  concurrency?: { group?: string; "cancel-in-progress"?: boolean };
   env?: Record<string, string>;
   permissions?: Record<string, string>;
   steps?: Step[];
@@ -162,5 +168,41 @@ describe("ci.yml", () => {
       expect(notify?.with?.args, job).toContain("--webhook env://SLACK_WEBHOOK_URL");
     }
     expect(argsOf("ci").length).toBeGreaterThan(0);
+  });
+});
+
+describe("deploys: ci.yml hands the published digests to deploy.yml", () => {
+  const ci = workflows.get("ci.yml")!;
+  const deploy = workflows.get("deploy.yml")!;
+
+  it.each([
+    ["deploy-staging", "refs/heads/develop", "staging"],
+    ["deploy-production", "refs/heads/main", "production"],
+  ])("%s runs after publish, only on %s, with publish's output as the release", (name, ref, env) => {
+    const job = ci.jobs[name]!;
+    expect(job.needs).toBe("publish");
+    expect(job.if).toBe(`github.ref == '${ref}'`);
+    expect(job.uses).toBe("./.github/workflows/deploy.yml");
+    expect(job.with).toEqual({ environment: env, release: "${{ needs.publish.outputs.release }}" });
+    expect(job.secrets).toBe("inherit");
+  });
+
+  it("publish exposes its digest references as the job output", () => {
+    const publish = ci.jobs.publish as Job & { outputs?: Record<string, string> };
+    const step = publish.steps!.find((s) => s.with?.args?.startsWith("publish "))!;
+    expect((step as Step & { id?: string }).id).toBe("publish");
+    expect(publish.outputs?.release).toBe("${{ steps.publish.outputs.output }}");
+  });
+
+  it("deploy.yml is only callable, runs in the GitHub environment and one deploy per environment at a time", () => {
+    expect(Object.keys(deploy.on)).toEqual(["workflow_call"]);
+    const job = deploy.jobs.deploy!;
+    expect(job.environment).toBe("${{ inputs.environment }}");
+    expect(job.concurrency).toEqual({ group: "deploy-${{ inputs.environment }}", "cancel-in-progress": false });
+    const step = job.steps!.find((s) => s.with?.args?.startsWith("deploy "))!;
+    expect(step.with!.args).toContain('--env ${{ inputs.environment }} --approved --release "${{ inputs.release }}"');
+    expect(step.with!.args).toContain("--ssh-key env://DEPLOY_SSH_KEY");
+    expect(step.with!.args).toContain("--known-hosts");
+    expect(step.with!["dagger-flags"]).toContain("--lock=pinned");
   });
 });
