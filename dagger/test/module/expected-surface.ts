@@ -1,7 +1,7 @@
 // The CLI surface users must see (`dagger call --help`), function by function. The surface test
 // compares this with what the SDK's own scanner reads from dagger/src and with what the module
 // registers with the engine. Adding a function to the module means adding it here (and to
-// docs/dagger-functions.md).
+// README.md).
 
 /** Types as the CLI shows them: String, Boolean, Integer, Secret, Directory, [String]... */
 export interface ExpectedArgument {

@@ -297,8 +297,16 @@ describe("registration through the SDK entrypoint (what the engine is told when 
   });
 });
 
-describe("docs/dagger-functions.md", () => {
-  const docs = readFileSync(join(REPO_ROOT, "docs", "dagger-functions.md"), "utf8");
+describe("README.md, section \"The pipeline: Dagger functions\"", () => {
+  const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+  const start = readme.indexOf("\n## The pipeline: Dagger functions");
+  const end = readme.indexOf("\n## ", start + 1);
+  const docs = readme.slice(start, end === -1 ? undefined : end);
+
+  it("exists", () => {
+    expect(start).toBeGreaterThan(-1);
+  });
+
   const rows = new Map<string, string>();
   for (const line of docs.split("\n")) {
     const match = /^\|\s*`([a-z][a-z-]*)`\s*\|/.exec(line);
