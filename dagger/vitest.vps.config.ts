@@ -18,6 +18,8 @@ class TeardownTestLast extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ["test/vps/**/*.test.ts", "test/deploy/**/*.test.ts"],
+    // The deploy core's unit tests need no server: they run in the `dagger` suite.
+    exclude: ["test/deploy/**/*.unit.test.ts"],
     globalSetup: ["test/vps/global-setup.ts"],
     fileParallelism: false,
     sequence: { sequencer: TeardownTestLast },
