@@ -211,11 +211,19 @@ describe("staging on the VPS-in-a-box", () => {
     expect(releases.report.summary).toMatch(/deploy success .*version=v1-box/);
     expect(releases.report.summary).toMatch(/deploy rolled-back .*version=v3-box .*failed_step=health/);
     expect(releases.report.summary).toMatch(/rollback success/);
-    const state = await outcome(status(env, credentials, caller()));
-    if (!state.ok) throw state.error;
-    expect(state.report.summary).toMatch(/health: http:\/\/127\.0\.0\.1:\d+\/health ok .*"version":"v1-box"/);
-    expect(state.report.summary).toMatch(/lock: free/);
-    expect(state.report.summary).toMatch(/- backend \S+@sha256:[0-9a-f]{64} running \(healthy\)/);
+    // Docker reports a just-recreated container as "starting" until its first health check
+    // (compose interval 5 s): ask again until status shows it healthy, as an operator would.
+    const backendHealthy = /- backend \S+@sha256:[0-9a-f]{64} running \(healthy\)/;
+    let summary = "";
+    for (let attempt = 0; attempt < 20 && !backendHealthy.test(summary); attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const state = await outcome(status(env, credentials, caller()));
+      if (!state.ok) throw state.error;
+      summary = state.report.summary;
+    }
+    expect(summary).toMatch(/health: http:\/\/127\.0\.0\.1:\d+\/health ok .*"version":"v1-box"/);
+    expect(summary).toMatch(/lock: free/);
+    expect(summary).toMatch(backendHealthy);
   });
 });
 
