@@ -2,6 +2,7 @@
 // bash (`bash -n`) and the ones that only touch files are run for real against a temporary
 // directory whose path contains a space, the way production's "/root/NEW START" does.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +18,12 @@ import { loadRepoFiles } from "../../src/deploy/repo-files.js";
 import { overridesFrom, parsePublishOutput } from "../../src/deploy/functions.js";
 
 const repoRoot = resolve(import.meta.dirname, "../../..");
+/** A throwaway private key in PEM form, made at test time (no key is kept in the repository). */
+const throwawayKey = (): string =>
+  generateKeyPairSync("ed25519", {
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  }).privateKey;
 const stagingJson = readFileSync(join(repoRoot, "deploy/environments/staging.json"), "utf8");
 const productionJson = readFileSync(join(repoRoot, "deploy/environments/production.json"), "utf8");
 const digest = (c: string) => `127.0.0.1:5000/qgo/backend@sha256:${c.repeat(64)}`;
@@ -154,7 +161,7 @@ describe("input validation", () => {
   it("refuses missing secrets, tags instead of digests and unknown compose files before connecting", async () => {
     const files = [{ name: "compose.yaml", content: "services: {}\n" }, { name: "compose.staging.yaml", content: "services: {}\n" }];
     const caller = { holder: "unit" };
-    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n";
+    const key = throwawayKey();
     const images = { backendImage: digest("a"), frontendImage: digest("b") };
     await expect(deploy({ env, releaseFiles: files, ...images }, { privateKey: "", knownHosts: "x" }, caller)).rejects.toThrow(/Missing secret: the SSH deploy key/);
     await expect(deploy({ env, releaseFiles: files, ...images }, { privateKey: key, knownHosts: " " }, caller)).rejects.toThrow(/Missing --known-hosts/);
@@ -166,7 +173,8 @@ describe("input validation", () => {
 
   it("prints an exact plan on --dry-run without connecting anywhere", async () => {
     const files = [{ name: "compose.yaml", content: "services: {}\n" }, { name: "compose.staging.yaml", content: "services: {}\n" }];
-    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAkeymaterial\n-----END OPENSSH PRIVATE KEY-----\n";
+    const key = throwawayKey();
+    const keyMaterial = key.split("\n")[1]!;
     // Port 1 on a documentation address: a connection attempt would fail the test.
     const offline = resolveEnvironment("staging", stagingJson, { host: "192.0.2.1", sshPort: 1 });
     const report = await deploy(
@@ -180,7 +188,7 @@ describe("input validation", () => {
     expect(report.plan).toContain("docker login --username deploy --password-stdin 127.0.0.1:5000");
     expect(report.plan).toContain("stdin: 17 secret bytes (not shown)");
     expect(report.plan).not.toContain("registry-pass-123");
-    expect(report.log.join("\n")).not.toContain("AAAAkeymaterial");
+    expect(report.log.join("\n")).not.toContain(keyMaterial);
   });
 });
 
