@@ -64,10 +64,18 @@ describe("GET /health", () => {
       expect(response.body).toMatchObject({ status: "error", db: "down", version: "1.2.3-test" });
     });
 
-    it("answers API calls with a plain 500, no stack trace or connection details", async () => {
-      const response = await request(down.baseUrl).get("/api/shipments").expect(500);
-      expect(response.body).toEqual({ error: "Internal server error.", code: "INTERNAL" });
+    it("answers API calls with 503 DATABASE_UNAVAILABLE, no stack trace or connection details", async () => {
+      const response = await request(down.baseUrl).get("/api/shipments").expect(503);
+      expect(response.body).toEqual({
+        error: "The database is not reachable right now. Try again in a moment.",
+        code: "DATABASE_UNAVAILABLE",
+      });
       expect(response.text).not.toMatch(/secret-pw|at .*\.js|127\.0\.0\.1/);
+    });
+
+    it("answers a single-record read with the same 503 (the driver's pool timeout path)", async () => {
+      const response = await request(down.baseUrl).get("/api/shipments/1").expect(503);
+      expect(response.body).toMatchObject({ code: "DATABASE_UNAVAILABLE" });
     });
   });
 });

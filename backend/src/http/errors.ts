@@ -50,8 +50,34 @@ interface Logger {
   warn(obj: object, msg: string): void;
 }
 
+/**
+ * Prisma's "cannot reach / lost the server" codes, and P2028: a transaction that could not
+ * even start in time (what a multi-query read reports when the pool gets no connection).
+ */
+const UNREACHABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2028"]);
+/** What the MariaDB driver reports through the adapter when it gets no connection. */
+const UNREACHABLE_DRIVER_ERROR = /pool timeout|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND/;
+
+/** The database could not be reached (as opposed to a query that failed on a live server). */
+function isDatabaseUnavailable(error: Prisma.PrismaClientKnownRequestError): boolean {
+  if (UNREACHABLE_CODES.has(error.code)) return true;
+  const driverError = (error.meta as { driverAdapterError?: unknown } | undefined)
+    ?.driverAdapterError;
+  return driverError !== undefined && UNREACHABLE_DRIVER_ERROR.test(JSON.stringify(driverError));
+}
+
 function toHttpError(error: unknown, maxUploadBytes: number): HttpError | undefined {
   if (error instanceof HttpError) return error;
+  if (
+    error instanceof Prisma.PrismaClientInitializationError ||
+    (error instanceof Prisma.PrismaClientKnownRequestError && isDatabaseUnavailable(error))
+  ) {
+    return new HttpError(
+      503,
+      "DATABASE_UNAVAILABLE",
+      "The database is not reachable right now. Try again in a moment.",
+    );
+  }
   if (error instanceof z.ZodError) return validationError(error);
   if (error instanceof multer.MulterError) {
     if (error.code === "LIMIT_FILE_SIZE") {
