@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { ApiError, addTrackingEvent } from "../api/client";
 import type { FieldErrors } from "../api/types";
 import { FormField } from "./FormField";
+import { FormSubmit } from "./FormSubmit";
 
 export function AddEventForm({ shipmentId, onAdded }: { shipmentId: number; onAdded: () => void }) {
   const [description, setDescription] = useState("");
@@ -57,14 +58,7 @@ export function AddEventForm({ shipmentId, onAdded }: { shipmentId: number; onAd
         onChange={(event) => setLocation(event.target.value)}
         errors={fields.location}
       />
-      <button type="submit" className="button" disabled={busy}>
-        {busy ? "Adding…" : "Add event"}
-      </button>
-      {error ? (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <FormSubmit busy={busy} label="Add event" busyLabel="Adding…" error={error} />
     </form>
   );
 }

@@ -2,6 +2,7 @@ import { useRef, useState, type FormEvent } from "react";
 import { ApiError, documentDownloadUrl, uploadDocument } from "../api/client";
 import type { ShipmentDocument } from "../api/types";
 import { formatBytes, formatDateTime } from "../domain/format";
+import { FormSubmit } from "./FormSubmit";
 
 // What the backend accepts (backend/src/routes/documents.ts); it checks the content too.
 const ACCEPTED_TYPES = "application/pdf,image/png,image/jpeg,.pdf,.png,.jpg,.jpeg";
@@ -79,14 +80,7 @@ export function DocumentsPanel({
             PDF, PNG or JPEG.
           </small>
         </div>
-        <button type="submit" className="button" disabled={busy}>
-          {busy ? "Uploading…" : "Upload"}
-        </button>
-        {error ? (
-          <p className="form-error" role="alert">
-            {error}
-          </p>
-        ) : null}
+        <FormSubmit busy={busy} label="Upload" busyLabel="Uploading…" error={error} />
       </form>
     </div>
   );

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { ApiError, changeShipmentStatus } from "../api/client";
 import type { ShipmentStatus } from "../api/types";
 import { STATUS_LABELS, allowedNextStatuses } from "../domain/status";
+import { FormSubmit } from "./FormSubmit";
 
 /**
  * Offers only the transitions the lifecycle allows from the current status: the backend's
@@ -99,14 +100,7 @@ export function StatusChangeForm({
           onChange={(event) => setNote(event.target.value)}
         />
       </div>
-      <button type="submit" className="button" disabled={busy}>
-        {busy ? "Updating…" : "Update status"}
-      </button>
-      {error ? (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <FormSubmit busy={busy} label="Update status" busyLabel="Updating…" error={error} />
     </form>
   );
 }

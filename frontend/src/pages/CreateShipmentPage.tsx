@@ -3,6 +3,7 @@ import { Link, useNavigate } from "react-router";
 import { ApiError, createShipment } from "../api/client";
 import type { FieldErrors, NewShipment } from "../api/types";
 import { FormField } from "../components/FormField";
+import { FormError } from "../components/FormSubmit";
 
 const EMPTY_FORM = {
   trackingNumber: "",
@@ -86,11 +87,7 @@ export function CreateShipmentPage() {
       </p>
       <h1 id="create-title">New shipment</h1>
       <form noValidate onSubmit={(event) => void submit(event)} aria-label="New shipment">
-        {error ? (
-          <p className="form-error" role="alert">
-            {error}
-          </p>
-        ) : null}
+        <FormError error={error} />
         <FormField
           label="Tracking number"
           hint="6-32 letters, digits or dashes. Leave empty to have one assigned."
