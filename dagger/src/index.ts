@@ -12,6 +12,7 @@ import {
   dag,
   Directory,
   ExecError,
+  File,
   func,
   object,
   Secret,
@@ -19,7 +20,8 @@ import {
 } from "@dagger.io/dagger";
 
 import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
-import { failure, summarize } from "./lib/output.js";
+import { failure, seconds, summarize } from "./lib/output.js";
+import { renderCiSummary } from "./lib/ci-summary.js";
 import * as deployCore from "./deploy/index.js";
 
 /** The module's own directory in the repository (dagger.json "source"). */
@@ -264,7 +266,8 @@ export class Qgo {
         return [...digests][0] ?? "";
       }),
     );
-    return `BACKEND_IMAGE=${refs[0]}\nFRONTEND_IMAGE=${refs[1]}\n`;
+    // Deploys take this output whole (--release); TAGS= only informs the reader and the job summary.
+    return `BACKEND_IMAGE=${refs[0]}\nFRONTEND_IMAGE=${refs[1]}\nTAGS=${target.tags.join(",")}\n`;
   }
 
   /**
@@ -297,7 +300,9 @@ export class Qgo {
   }
 
   /**
-   * What CI runs: lint, test and build, in parallel. Returns the combined summary.
+   * What CI runs: lint, test and build, in parallel. Returns the combined summary. Given the
+   * same --git-commit, --app-version and --source-url as publish, it builds exactly the images
+   * publish pushes (identical chains, which the engine evaluates once).
    */
   @func()
   async ci(
@@ -305,13 +310,16 @@ export class Qgo {
     gitCommit = "unknown",
     /** Version the app reports. */
     appVersion = "dev",
+    /** Repository URL for the OCI source label (pass publish's, so both build the same images). */
+    sourceUrl = "",
   ): Promise<string> {
     const built = async () => {
+      const started = Date.now();
       await Promise.all([
-        this.backendImage(gitCommit, appVersion).sync(),
-        this.frontendImage(gitCommit, appVersion).sync(),
+        this.backendImage(gitCommit, appVersion, sourceUrl).sync(),
+        this.frontendImage(gitCommit, appVersion, sourceUrl).sync(),
       ]);
-      return "build: ok\n  backend image\n  frontend image";
+      return `build: ok (${seconds(Date.now() - started)})\n  backend image\n  frontend image`;
     };
     const results = await Promise.all([this.lint(), this.test(), built()]);
     return results.join("\n");
@@ -561,8 +569,65 @@ export class Qgo {
     sshPort = 0,
     /** App dir on the server. */
     appDir = "",
+    /** Who removes the lock (recorded in the audit log), e.g. the GitHub actor. */
+    holder = "",
   ): Promise<string> {
-    return deployCore.unlockFunction(this.repoReader(), { env, host, sshPort, appDir }, credentialSource(sshKey, knownHosts));
+    return deployCore.unlockFunction(this.repoReader(), { env, host, sshPort, appDir, holder }, credentialSource(sshKey, knownHosts));
+  }
+
+  /**
+   * A Markdown job summary of a CI run from what ci and publish printed and their step outcomes:
+   * checks with durations and test counts, published digests and tags. For GitHub:
+   * ci-summary ... export --path "$GITHUB_STEP_SUMMARY".
+   */
+  @func()
+  ciSummary(
+    /** What ci printed (empty when it failed). */
+    ci = "",
+    /** The ci step's outcome: success, failure, cancelled or skipped. */
+    ciOutcome = "",
+    /** What publish printed (empty when it did not run). */
+    publish = "",
+    /** The publish step's outcome (skipped on pull requests). */
+    publishOutcome = "",
+    /** URL of the CI run, where the logs are. */
+    runUrl = "",
+  ): File {
+    return markdownFile(renderCiSummary({ ci, ciOutcome, publish, publishOutcome, runUrl }));
+  }
+
+  /**
+   * A Markdown job summary of this run's deploy or rollback as the server recorded it (each step
+   * with its duration, release, backup, automatic rollback and why) and what serves now. Works
+   * after a failed deploy too. For GitHub: deploy-summary ... export --path "$GITHUB_STEP_SUMMARY".
+   */
+  @func({ cache: "never" })
+  async deploySummary(
+    /** Environment: staging or production. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** The server's known_hosts line(s). */
+    knownHosts: string,
+    /** URL of the CI run whose operations to show (empty: the last one recorded). */
+    runUrl = "",
+    /** The deploy step's outcome, shown when the server recorded nothing for the run. */
+    outcome = "",
+    /** Server host name or address. */
+    host = "",
+    /** SSH port (0: the environment's). */
+    sshPort = 0,
+    /** App dir on the server. */
+    appDir = "",
+    /** Compose project name. */
+    project = "",
+  ): Promise<File> {
+    const markdown = await deployCore.operationSummaryFunction(
+      this.repoReader(),
+      { env, runUrl, outcome, host, sshPort, appDir, project },
+      credentialSource(sshKey, knownHosts),
+    );
+    return markdownFile(markdown);
   }
 
   /** Reads repository files (environment settings, compose files) from the source directory. */
@@ -639,10 +704,16 @@ export class Qgo {
   }
 }
 
+/** A Markdown file for `export --path "$GITHUB_STEP_SUMMARY"`. */
+function markdownFile(markdown: string): File {
+  return dag.directory().withNewFile("summary.md", markdown).file("summary.md");
+}
+
 /** Runs a step; returns its summary, or fails with its output when the command fails. */
 async function run(label: string, container: Container): Promise<string> {
+  const started = Date.now();
   try {
-    return summarize(label, await container.stdout());
+    return summarize(`${label}`, await container.stdout(), Date.now() - started);
   } catch (error) {
     if (error instanceof ExecError) {
       throw failure(label, error.cmd, error.exitCode, error.stdout, error.stderr);

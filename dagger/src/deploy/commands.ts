@@ -512,6 +512,14 @@ export interface HistoryEntry {
   runUrl?: string;
   failedStep?: string;
   message?: string;
+  /** The steps this operation ran, in order (the job summary shows them). */
+  steps?: HistoryStep[];
+}
+
+export interface HistoryStep {
+  step: string;
+  seconds: number;
+  ok: boolean;
 }
 
 export function recordRelease(

@@ -230,6 +230,12 @@ class Session {
     };
   }
 
+  /** A history entry with the steps run so far, so the record says how far the operation got. */
+  entry(fields: Omit<HistoryEntry, "steps">): HistoryEntry {
+    const steps = [...this.extraSteps, ...(this.executor?.steps ?? [])];
+    return { ...fields, steps: steps.map((s) => ({ step: s.step, seconds: Math.round(s.durationMs / 100) / 10, ok: s.ok })) };
+  }
+
   fail(message: string, extra: Partial<OperationReport> = {}): DeployError {
     const clean = this.redactor.redact(message);
     this.log(`FAILED: ${clean}`);
@@ -345,8 +351,8 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
 
   if (env.approvalRequired && !request.approved && !request.dryRun) {
     throw new DeployConfigError(
-      `${env.name} requires an approval: pass --approved. CI passes it only in the job gated by the ` +
-        `GitHub environment "${env.name}" and its required reviewers. Nothing was changed.`,
+      `${env.name} requires an approval: pass --approved. CI passes it only when a person dispatches ` +
+        `the deploy workflow (Actions > deploy > Run workflow), never for a push. Nothing was changed.`,
     );
   }
 
@@ -433,7 +439,7 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
     } catch (error) {
       if (error instanceof ConnectionLostError) throw session.fail(lostConnectionMessage(session, `Deploy to ${env.name}:`, error));
       const failedStep = error instanceof RemoteCommandError ? error.step : "preflight";
-      await recordQuietly(session, { time: now(), env: env.name, action: "deploy", result: "failed", release: id, serving: previousId === "none" ? null : previousId, ...images, holder: caller.holder, runUrl: caller.runUrl, failedStep, message: reason(error) });
+      await recordQuietly(session, session.entry({ time: now(), env: env.name, action: "deploy", result: "failed", release: id, serving: previousId === "none" ? null : previousId, ...images, holder: caller.holder, runUrl: caller.runUrl, failedStep, message: reason(error) }));
       await session.run(commands.releaseLock(env, info.token), true);
       await notify(session, `:x: deploy to ${env.name} stopped at ${failedStep}: nothing changed`);
       throw session.fail(`Deploy to ${env.name} stopped at step ${failedStep}: ${reason(error)}. Nothing was changed on the server; the lock was released.`);
@@ -469,7 +475,7 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
 
     // 9. record, unlock, notify.
     const record: ReleaseRecord = { id, env: env.name, ...images, version: version ?? "", commit: commit ?? "", createdAt: now() };
-    await session.run(commands.recordRelease(env, { time: now(), env: env.name, action: "deploy", result: "success", release: id, serving: id, ...images, version, commit, backup, holder: caller.holder, runUrl: caller.runUrl }, record));
+    await session.run(commands.recordRelease(env, session.entry({ time: now(), env: env.name, action: "deploy", result: "success", release: id, serving: id, ...images, version, commit, backup, holder: caller.holder, runUrl: caller.runUrl }), record));
     await session.run(commands.releaseLock(env, info.token));
     const summary = `Deployed release ${id}${version ? ` (version ${version})` : ""} to ${env.name}: healthy. Backup before it: ${backup}.`;
     session.log(summary);
@@ -553,9 +559,9 @@ async function autoRollback(session: Session, state: RollbackState): Promise<nev
       throw session.fail(`${state.what} ${lostConnectionMessage(session, "Automatic rollback:", rollbackError)}`, { backup: state.backup });
     }
     const step = rollbackError instanceof RemoteCommandError ? rollbackError.step : "rollback";
-    await recordQuietly(session, {
+    await recordQuietly(session, session.entry({
       time: now(), env: env.name, action: state.action, result: "failed", release: state.id, serving: null, ...state.images, version: state.version, commit: state.commit, backup: state.backup, holder: caller.holder, runUrl: caller.runUrl, failedStep: state.failedStep, message: `rollback failed at ${step}`,
-    });
+    }));
     await notify(session, `:rotating_light: ${env.name}: ${state.what} The automatic rollback failed at ${step}. Manual action needed.`);
     throw session.fail(
       `${state.what} The automatic rollback ALSO failed at step ${step}: ${reason(rollbackError)}. ` +
@@ -565,9 +571,9 @@ async function autoRollback(session: Session, state: RollbackState): Promise<nev
     );
   }
   serving = state.previousId === "none" ? null : state.previousId;
-  await recordQuietly(session, {
+  await recordQuietly(session, session.entry({
     time: now(), env: env.name, action: state.action, result: "rolled-back", release: state.id, serving, ...state.images, version: state.version, commit: state.commit, backup: state.backup, holder: caller.holder, runUrl: caller.runUrl, failedStep: state.failedStep, message: state.what,
-  });
+  }));
   await session.run(commands.releaseLock(env, state.token), true);
   await notify(session, `:warning: ${state.what} ${stateNow}`);
   throw session.fail(`${state.what} ${stateNow} The lock was released.`, { backup: state.backup, ...(state.id ? { release: state.id } : {}) });
@@ -680,10 +686,10 @@ export async function rollback(request: RollbackRequest, credentials: Credential
     }
 
     const images = target ? { backendImage: target.backendImage, frontendImage: target.frontendImage } : {};
-    await session.run(commands.recordRelease(env, {
+    await session.run(commands.recordRelease(env, session.entry({
       time: now(), env: env.name, action: "rollback", result: "success", release: targetId, serving: targetId, ...images, version: target?.version, commit: target?.commit, backup: request.backup ?? safety, holder: caller.holder, runUrl: caller.runUrl,
       message: `safety backup before the rollback: ${safety}`,
-    }));
+    })));
     await session.run(commands.releaseLock(env, info.token));
     const summary =
       `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +
@@ -770,4 +776,25 @@ export function status(env: EnvironmentSettings, credentials: Credentials, calle
 
 export function unlock(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
   return simple(env, credentials, caller, commands.forceUnlock(env, caller.holder), (out) => out.trim());
+}
+
+/** The history and the status of an environment, on one connection: what a job summary shows. */
+export async function historyAndStatus(
+  env: EnvironmentSettings,
+  credentials: Credentials,
+  caller: Caller,
+): Promise<{ history: string; status: string }> {
+  validateCredentials(credentials, env);
+  const session = new Session(env, credentials, caller);
+  try {
+    await session.open();
+    const history = (await session.run(commands.readHistory(env))).stdout;
+    const status = (await session.run(commands.statusReport(env))).stdout.trim();
+    return { history, status };
+  } catch (error) {
+    if (error instanceof HostKeyError) throw session.fail(error.message);
+    throw session.fail(`reading ${env.name}'s history and status failed: ${reason(error)}`);
+  } finally {
+    session.close();
+  }
 }

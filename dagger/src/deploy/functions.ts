@@ -3,8 +3,9 @@
 // deploy/environments/<env>.json", since Dagger function arguments need plain defaults.
 import type { EnvironmentOverrides } from "./environments.js";
 import { loadEnvironment, loadReleaseFiles, type RepoReader } from "./repo-files.js";
-import { deploy, listBackups, listReleases, rollback, status, unlock, DeployError, type Caller, type Credentials } from "./deploy.js";
+import { deploy, historyAndStatus, listBackups, listReleases, rollback, status, unlock, DeployError, type Caller, type Credentials } from "./deploy.js";
 import { formatReport } from "./report.js";
+import { entriesOfRun, renderOperationSummary } from "./summary.js";
 
 export interface TargetArgs {
   env: string;
@@ -142,11 +143,29 @@ export async function rollbackFunction(
   return outcome(rollback(request, await credentials(), callerFrom(args)));
 }
 
-/** Reads publish's output (BACKEND_IMAGE=ref and FRONTEND_IMAGE=ref lines, in any order). */
+/**
+ * Reads publish's output: BACKEND_IMAGE=ref and FRONTEND_IMAGE=ref (plus the informative
+ * TAGS=…), in any order, separated by newlines or spaces. Both forms matter: CI hands the
+ * lines on as they are, and a person pastes them from a job summary or a log, where a
+ * workflow input or a shell may have turned the newline into a space.
+ */
 export function parsePublishOutput(text: string): { backendImage: string; frontendImage: string } {
+  const found = new Map<string, string>();
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    const match = /^(BACKEND_IMAGE|FRONTEND_IMAGE|TAGS)=(.*)$/.exec(word);
+    if (!match) {
+      throw new Error(
+        `--release: "${word.slice(0, 80)}" is not a BACKEND_IMAGE=…, FRONTEND_IMAGE=… or TAGS=… word: pass what \`publish\` printed. Nothing was changed.`,
+      );
+    }
+    const [, name, value] = match as unknown as [string, string, string];
+    if (found.has(name) && found.get(name) !== value) {
+      throw new Error(`--release gives ${name} twice with different values: pass one release. Nothing was changed.`);
+    }
+    found.set(name, value);
+  }
   const value = (name: string) => {
-    const line = text.split(/\r?\n/).find((l) => l.trim().startsWith(`${name}=`));
-    const ref = line?.trim().slice(name.length + 1).trim();
+    const ref = found.get(name);
     if (!ref) {
       throw new Error(`--release has no ${name}=… line: pass what \`publish\` printed (BACKEND_IMAGE=… and FRONTEND_IMAGE=…). Nothing was changed.`);
     }
@@ -180,3 +199,20 @@ export const statusFunction = (read: RepoReader, args: TargetArgs, credentials: 
   queryFunction(status, read, args, credentials);
 export const unlockFunction = (read: RepoReader, args: TargetArgs & CallerArgs, credentials: CredentialSource) =>
   queryFunction(unlock, read, args, credentials);
+
+/** Markdown for a job summary: this run's deploys and rollbacks as the server recorded them, and what serves now. */
+export async function operationSummaryFunction(
+  read: RepoReader,
+  args: TargetArgs & CallerArgs & { outcome?: string },
+  credentials: CredentialSource,
+): Promise<string> {
+  const env = await loadEnvironment(read, args.env, overridesFrom(args));
+  try {
+    const { history, status: now } = await historyAndStatus(env, await credentials(), callerFrom(args));
+    const runUrl = args.runUrl ?? "";
+    return renderOperationSummary({ env: env.name, runUrl, outcome: args.outcome ?? "", entries: entriesOfRun(history, runUrl), status: now });
+  } catch (error) {
+    if (error instanceof DeployError) throw new Error(error.message, { cause: error });
+    throw error;
+  }
+}

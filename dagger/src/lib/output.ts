@@ -9,8 +9,16 @@ function plain(text: string): string[] {
   return text.replace(ANSI, "").split("\n");
 }
 
-/** `label: <vitest's summary lines>` or, for tools without one, the last lines of output. */
-export function summarize(label: string, stdout: string): string {
+/** A duration as people read it in a report: "12.3 s". */
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * `label: ok (duration)` and vitest's summary lines or, for tools without one, the last lines
+ * of output. The job summary reads these lines back (see summary.ts).
+ */
+export function summarize(label: string, stdout: string, durationMs?: number): string {
   const lines = plain(stdout);
   const summary = lines.filter((line) => SUMMARY_LINE.test(line)).map((line) => line.trim());
   const body =
@@ -20,7 +28,8 @@ export function summarize(label: string, stdout: string): string {
           .map((line) => line.trimEnd())
           .filter((line) => line !== "")
           .slice(-3);
-  return [`${label}: ok`, ...body.map((line) => `  ${line}`)].join("\n");
+  const took = durationMs === undefined ? "" : ` (${seconds(durationMs)})`;
+  return [`${label}: ok${took}`, ...body.map((line) => `  ${line}`)].join("\n");
 }
 
 /** The error `test` and `lint` fail with: which command failed and the tail of its output. */

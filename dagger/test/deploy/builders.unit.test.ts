@@ -363,6 +363,16 @@ describe("function arguments", () => {
     expect(() => parsePublishOutput(`BACKEND_IMAGE=${b}`)).toThrow(/--release has no FRONTEND_IMAGE=… line/);
   });
 
+  it("reads publish's output with the newlines turned into spaces (as a workflow input or a paste gives it)", () => {
+    const b = digest("a");
+    const f = digest("b");
+    const expected = { backendImage: b, frontendImage: f };
+    expect(parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} TAGS=abc,develop`)).toEqual(expected);
+    expect(parsePublishOutput(`\r\n  BACKEND_IMAGE=${b}\r\n\tFRONTEND_IMAGE=${f}\n\n`)).toEqual(expected);
+    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} rm -rf`)).toThrow(/"rm" is not a BACKEND_IMAGE=/);
+    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} BACKEND_IMAGE=${f} FRONTEND_IMAGE=${f}`)).toThrow(/BACKEND_IMAGE twice/);
+  });
+
   it("treats empty strings, 0 and [] as 'use the environment file'", () => {
     expect(overridesFrom({ env: "staging", host: "", sshPort: 0, composeFiles: [], migrateCommand: [] })).toEqual({});
     expect(overridesFrom({ env: "staging", host: "h", backendPort: 15001, healthAttempts: 3, migrateCommand: ["node", "m.mjs"] })).toEqual({

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
 import { vpsBox } from "../vps/helpers.js";
-import { deploy, rollback, listBackups, listReleases, status } from "../../src/deploy/deploy.js";
+import { deploy, historyAndStatus, rollback, listBackups, listReleases, status } from "../../src/deploy/deploy.js";
+import { entriesOfRun, renderOperationSummary } from "../../src/deploy/summary.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { ReleaseFile } from "../../src/deploy/commands.js";
 import {
@@ -42,6 +43,7 @@ let slack: Awaited<ReturnType<typeof startSlack>>;
 let credentials: ReturnType<typeof boxCredentials>;
 const lines: string[] = [];
 const caller = () => testCaller("lifecycle", lines);
+const V3_RUN = "https://ci.example.invalid/runs/lifecycle-v3";
 
 // Shared between the ordered tests of this file.
 let shipmentV1 = 0;
@@ -116,7 +118,7 @@ describe("staging on the VPS-in-a-box", () => {
     const before = await databaseFingerprint(box, "staging");
     expect(Object.keys(before)).toContain("_prisma_migrations");
     const backupsBefore = backupsOf(box, "staging");
-    const result = await outcome(deploy({ env, releaseFiles, ...images("v3") }, credentials, caller()));
+    const result = await outcome(deploy({ env, releaseFiles, ...images("v3") }, credentials, { ...caller(), runUrl: V3_RUN }));
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.error.message).toMatch(/Deploy of release r\d{8}_\d{6}_[0-9a-f]{6} \(version v3-box\) to staging failed at step health/);
@@ -135,6 +137,30 @@ describe("staging on the VPS-in-a-box", () => {
     expect(last).toMatchObject({ action: "deploy", result: "rolled-back", failedStep: "health" });
     expect(existsSync(stateFile(box, "staging", "lock"))).toBe(false);
     expect(slack.messages.at(-1)).toMatch(/failed at step health.*Rolled back automatically/);
+  });
+
+  it("the job summary of that run, read back from the server, shows each step, the backup, the automatic rollback and why, and what serves", async () => {
+    const { history: jsonl, status: now } = await historyAndStatus(env, credentials, caller());
+    const entries = entriesOfRun(jsonl, V3_RUN);
+    expect(entries).toHaveLength(1);
+    const markdown = renderOperationSummary({ env: "staging", runUrl: V3_RUN, outcome: "failure", entries, status: now });
+    console.log(markdown);
+    const entry = entries[0]!;
+    expect(markdown).toContain("### Deploy ⚠️ failed, rolled back automatically");
+    expect(markdown).toContain(`| Backup | \`${entry.backup}\` |`);
+    expect(markdown).toMatch(/\| Automatic rollback \| yes: step `health` failed: .*UNHEALTHY/);
+    expect(markdown).toContain(`| Serving after it | \`${entry.serving}\` |`);
+    const stepRows = [...markdown.matchAll(/^\| `([a-z-]+)` \| ([\d.]+) s \| (ok|\*\*failed\*\*) \|$/gm)].map((m) => m[1]);
+    expect(stepRows.slice(0, 3)).toEqual(["lock", "preflight", "backup"]);
+    expect(stepRows).toEqual(expect.arrayContaining(["migrate", "health", "restore-release", "restore-db"]));
+    expect(markdown).toMatch(/\| `health` \| [\d.]+ s \| \*\*failed\*\* \|/);
+    expect(markdown).toContain("### Now on the server");
+    expect(markdown).toMatch(/release: r\d{8}_\d{6}_[0-9a-f]{6}/);
+    expect(markdown).toContain("lock: free");
+    expect(secretLeaks(box, credentials, { "job summary": markdown })).toEqual([]);
+    // A run that recorded nothing (it stopped before the lock) still gets a summary that says so.
+    const none = renderOperationSummary({ env: "staging", runUrl: "https://ci.example.invalid/runs/none", outcome: "failure", entries: entriesOfRun(jsonl, "https://ci.example.invalid/runs/none"), status: now });
+    expect(none).toContain("No deploy or rollback of this run is recorded on staging (step outcome: failure)");
   });
 
   it("rollback --to previous puts v1's release back (database untouched) after a verified backup", async () => {

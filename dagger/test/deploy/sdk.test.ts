@@ -4,12 +4,11 @@
 // files for `source.file(...).contents`, the plaintext of the Secrets the CLI would make from
 // env://); the SSH work, the backup, the migration and the health checks are real.
 // What this does not prove: that the module loads inside the real engine's runtime container.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
 import { vpsBox } from "../vps/helpers.js";
 import { REPO_ROOT, StandInEngine, type CallResult } from "../standin/engine.js";
+import { answerRepositoryFiles } from "../module/fixture.js";
 import { deploy } from "../../src/deploy/deploy.js";
 import {
   boxCredentials,
@@ -38,13 +37,7 @@ beforeAll(async () => {
   slack = await startSlack();
   credentials = boxCredentials(box, slack.url);
   engine = await StandInEngine.start();
-  // What the engine returns for source.file(path).contents: the checkout's file.
-  engine.respond((evaluation) => {
-    if (evaluation.leaf.field !== "contents") return undefined;
-    const file = [...evaluation.chain].reverse().find((step) => step.field === "file");
-    if (!file) return undefined;
-    return readFileSync(join(REPO_ROOT, String(file.args.path)), "utf8");
-  });
+  answerRepositoryFiles(engine);
 });
 
 afterAll(async () => {
@@ -122,12 +115,34 @@ describe("deploy and rollback through the Dagger SDK entrypoint", () => {
     const bad = await daggerCall("rollback", { ...connectionArgs(), backup: "../x" });
     expect(bad.error).toMatch(/Bad backup name "\.\.\/x": give only the file name \(no path parts\)/);
 
-    const result = await daggerCall("rollback", { ...connectionArgs(), to: "previous" });
+    const result = await daggerCall("rollback", { ...connectionArgs(), to: "previous", runUrl: "https://ci.example.invalid/runs/sdk" });
     expect(result.error, result.output).toBeUndefined();
     expect(String(result.returnValue)).toMatch(/Rolled staging back to release r\S+ \(version v1-box\): healthy/);
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
     expect(await shipmentExists(box, "staging", shipment)).toBe(true);
     expect(slack.messages.some((m) => m.includes("Rolled staging back"))).toBe(true);
+  });
+
+  it("dagger call deploy-summary renders the deploy run's record from the server as Markdown for $GITHUB_STEP_SUMMARY", async () => {
+    const result = await daggerCall("deploySummary", {
+      env: "staging",
+      sshKey: engine.secret("env://DEPLOY_SSH_KEY", credentials.privateKey),
+      knownHosts: box.knownHostsLine,
+      host: box.sshHost,
+      sshPort: box.sshPort,
+      appDir: box.stagingAppDir,
+      runUrl: "https://ci.example.invalid/runs/sdk",
+      outcome: "success",
+    });
+    expect(result.error, result.output).toBeUndefined();
+    const file = engine.lookup(String(result.returnValue))!.chain.find((step) => step.field === "withNewFile")!;
+    const markdown = String(file.args.contents);
+    outputs.push(markdown);
+    expect(markdown).toContain("### Deploy ✅ succeeded");
+    expect(markdown).toContain("### Rollback ✅ succeeded");
+    expect(markdown).toMatch(/\| `migrate` \| [\d.]+ s \| ok \|/);
+    expect(markdown).toMatch(/\| Backup \| `backup_staging_\d{8}_\d{6}\.tar\.gz` \|/);
+    expect(markdown).toContain("lock: free");
   });
 
   it("the module processes printed no secret bytes; no server log holds one", () => {

@@ -93,6 +93,7 @@ export const expectedPipelineFunctions: ExpectedFunction[] = [
     args: [
       { name: "gitCommit", type: "String", default: "unknown", doc: "Commit" },
       { name: "appVersion", type: "String", default: "dev", doc: "Version" },
+      { name: "sourceUrl", type: "String", default: "", doc: "publish" },
     ],
   },
   {
@@ -103,6 +104,18 @@ export const expectedPipelineFunctions: ExpectedFunction[] = [
     args: [
       { name: "webhook", type: "Secret", doc: "env://SLACK_WEBHOOK_URL" },
       { name: "message", type: "String", doc: "message text" },
+    ],
+  },
+  {
+    name: "ciSummary",
+    returns: "File",
+    doc: "GITHUB_STEP_SUMMARY",
+    args: [
+      { name: "ci", type: "String", default: "", doc: "What ci printed" },
+      { name: "ciOutcome", type: "String", default: "", doc: "outcome" },
+      { name: "publish", type: "String", default: "", doc: "What publish printed" },
+      { name: "publishOutcome", type: "String", default: "", doc: "outcome" },
+      { name: "runUrl", type: "String", default: "", doc: "URL of the CI run" },
     ],
   },
 ];
@@ -262,6 +275,24 @@ export const expectedDeployFunctions: ExpectedFunction[] = [
       { name: "host", type: "String", default: "", doc: "Server host name or address." },
       { name: "sshPort", type: "Integer", default: 0, doc: "SSH port (0: the" },
       { name: "appDir", type: "String", default: "", doc: "App dir on the server." },
+      { name: "holder", type: "String", default: "", doc: "audit log" },
+    ],
+  },
+  {
+    name: "deploySummary",
+    returns: "File",
+    cache: "never",
+    doc: "GITHUB_STEP_SUMMARY",
+    args: [
+      { name: "env", type: "String", doc: "Environment: staging or" },
+      { name: "sshKey", type: "Secret", doc: "SSH private key of the" },
+      { name: "knownHosts", type: "String", doc: "The server's known_hosts" },
+      { name: "runUrl", type: "String", default: "", doc: "URL of the CI run" },
+      { name: "outcome", type: "String", default: "", doc: "outcome" },
+      { name: "host", type: "String", default: "", doc: "Server host name or address." },
+      { name: "sshPort", type: "Integer", default: 0, doc: "SSH port (0: the" },
+      { name: "appDir", type: "String", default: "", doc: "App dir on the server." },
+      { name: "project", type: "String", default: "", doc: "Compose project name." },
     ],
   },
 ];

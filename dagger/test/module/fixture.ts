@@ -1,5 +1,8 @@
 // Shared set-up for the recorded-chain tests: one stand-in engine per test file, the repository
 // checkout as the contextual source directory, and the zero-invalid-queries check.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 
 import { REPO_ROOT, StandInEngine, type CallResult } from "../standin/engine.js";
@@ -57,4 +60,14 @@ export function everyQueryValid(fixture: Fixture): void {
 export function expectSuccess(result: CallResult): void {
   expect(result.error, result.output).toBeUndefined();
   expect(result.exitCode, result.output).toBe(0);
+}
+
+/** What the engine returns for `source.file(path).contents`: the checkout's file. */
+export function answerRepositoryFiles(engine: StandInEngine): void {
+  engine.respond((evaluation) => {
+    if (evaluation.leaf.field !== "contents") return undefined;
+    const file = [...evaluation.chain].reverse().find((step) => step.field === "file");
+    if (!file) return undefined;
+    return readFileSync(join(REPO_ROOT, String(file.args.path)), "utf8");
+  });
 }

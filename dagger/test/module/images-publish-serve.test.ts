@@ -140,7 +140,7 @@ describe("publish", () => {
     for (const query of result.queries) expect(query.query).not.toContain(token);
   });
 
-  it("returns the digest references the registry answered, without tags", () => {
+  it("returns the digest references the registry answered (no tag in them), then the tags it pushed", () => {
     const answered = (component: string) =>
       String(
         evaluated(result, "publish").find((e) =>
@@ -150,7 +150,8 @@ describe("publish", () => {
     const digest = (published: string) => /@(sha256:[0-9a-f]{64})$/.exec(published)![1];
     expect(result.returnValue).toBe(
       `BACKEND_IMAGE=ghcr.io/acme/qgo-cargo/backend@${digest(answered("backend"))}\n` +
-        `FRONTEND_IMAGE=ghcr.io/acme/qgo-cargo/frontend@${digest(answered("frontend"))}\n`,
+        `FRONTEND_IMAGE=ghcr.io/acme/qgo-cargo/frontend@${digest(answered("frontend"))}\n` +
+        `TAGS=0123abcdef,develop\n`,
     );
   });
 

@@ -2,15 +2,14 @@
 // (its introspection entrypoint in dry-run mode) and the module's registration call through the
 // SDK entrypoint against the stand-in engine. Proves names, arguments, defaults, optionality,
 // doc strings, checks and cache policies as `dagger call --help` will show them.
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { isRef, type Ref } from "../standin/engine.js";
-import { MODULE_DIR, REPO_ROOT, StandInEngine } from "../standin/engine.js";
-import { prepareSdkClientCopy } from "../standin/sdk-copy.js";
+import { REPO_ROOT, StandInEngine } from "../standin/engine.js";
+import { scanModule, typeText, type ScannedArgument, type ScannedModule } from "../standin/introspect.js";
 import {
   expectedConstructor,
   expectedFunctions,
@@ -18,72 +17,10 @@ import {
   type ExpectedArgument,
 } from "./expected-surface.js";
 
-interface ScannedType {
-  kind: string;
-  name?: string;
-  typeDef?: ScannedType;
-}
-interface ScannedArgument {
-  name: string;
-  description: string;
-  type: ScannedType;
-  isOptional: boolean;
-  defaultValue?: unknown;
-  defaultPath?: string;
-  ignore?: string[];
-}
-interface ScannedFunction {
-  name: string;
-  description: string;
-  arguments: Record<string, ScannedArgument>;
-  returnType: ScannedType;
-}
-interface ScannedModule {
-  description: string;
-  objects: Record<
-    string,
-    {
-      description: string;
-      constructor: { arguments: Record<string, ScannedArgument> };
-      methods: Record<string, ScannedFunction>;
-    }
-  >;
-}
-
-function typeText(type: ScannedType): string {
-  switch (type.kind) {
-    case "STRING_KIND":
-      return "String";
-    case "BOOLEAN_KIND":
-      return "Boolean";
-    case "INTEGER_KIND":
-      return "Integer";
-    case "FLOAT_KIND":
-      return "Float";
-    case "VOID_KIND":
-      return "Void";
-    case "LIST_KIND":
-      return `[${typeText(type.typeDef!)}]`;
-    default:
-      return type.name ?? type.kind;
-  }
-}
-
 let scanned: ScannedModule;
 
 beforeAll(async () => {
-  const client = await prepareSdkClientCopy(MODULE_DIR);
-  const scanner = join(
-    MODULE_DIR,
-    "node_modules/@dagger.io/dagger/dist/src/module/entrypoint/introspection_entrypoint.js",
-  );
-  const run = spawnSync(process.execPath, [scanner, "qgo", join(MODULE_DIR, "src"), client], {
-    env: { ...process.env, DRY_RUN: "1" },
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (run.status !== 0) throw new Error(`SDK scanner failed:\n${run.stderr}\n${run.stdout}`);
-  scanned = JSON.parse(run.stdout) as ScannedModule;
+  scanned = await scanModule();
 });
 
 function expectArgument(
@@ -308,7 +245,8 @@ describe("README.md, section \"The pipeline: Dagger functions\"", () => {
   });
 
   const rows = new Map<string, string>();
-  for (const line of docs.split("\n")) {
+  const functionsTable = docs.slice(docs.indexOf("### Functions"), docs.indexOf("\nArguments"));
+  for (const line of functionsTable.split("\n")) {
     const match = /^\|\s*`([a-z][a-z-]*)`\s*\|/.exec(line);
     if (match) rows.set(match[1]!, line);
   }
@@ -318,11 +256,25 @@ describe("README.md, section \"The pipeline: Dagger functions\"", () => {
     expect([...rows.keys()].sort()).toEqual(introspected);
   });
 
-  it("names every argument of every function as a --flag", () => {
+  // "Arguments": one bullet per group of functions, `- \`a\`, \`b\`: --flags…`, wrapped lines indented.
+  const argumentsOf = new Map<string, string>();
+  const bullets = docs.slice(docs.indexOf("\nArguments")).split(/\n(?=- `)/).filter((b) => b.startsWith("- `"));
+  for (const bullet of bullets) {
+    const item = bullet.split(/\n(?! {2})/)[0]!;
+    const names = item.slice(2, item.indexOf(":")).match(/`([a-z-]+)`/g) ?? [];
+    for (const name of names) argumentsOf.set(name.replace(/`/g, ""), item.slice(item.indexOf(":") + 1));
+  }
+
+  it("keeps each function's table row short enough to scan", () => {
+    for (const [name, row] of rows) expect(row.length, name).toBeLessThan(200);
+  });
+
+  it("names every argument of every function as a --flag under Arguments", () => {
     for (const fn of Object.values(scanned.objects.Qgo!.methods)) {
-      const row = rows.get(kebab(fn.name)) ?? "";
-      for (const arg of Object.keys(fn.arguments))
-        expect(row, kebab(fn.name)).toContain(`--${kebab(arg)}`);
+      const text = argumentsOf.get(kebab(fn.name));
+      expect(text, `${kebab(fn.name)} has an Arguments bullet`).toBeDefined();
+      for (const arg of Object.keys(fn.arguments)) expect(text, kebab(fn.name)).toContain(`--${kebab(arg)}`);
+      if (Object.keys(fn.arguments).length === 0) expect(text!.trim(), kebab(fn.name)).toBe("none.");
     }
   });
 

@@ -135,74 +135,48 @@ describe("all workflows in .github/workflows", () => {
 
 describe("ci.yml", () => {
   const ci = workflows.get("ci.yml")!;
-  const argsOf = (job: string) => (ci.jobs[job]?.steps ?? []).map((s) => s.with?.args ?? "");
+  const job = ci.jobs.ci!;
+  const step = (id: string) => job.steps!.find((s) => (s as Step & { id?: string }).id === id)!;
 
-  it("runs on pull requests and on pushes", () => {
+  it("runs on pull requests and on pushes to main and develop", () => {
     expect(Object.keys(ci.on).sort()).toEqual(["pull_request", "push"]);
+    expect((ci.on.push as { branches: string[] }).branches.sort()).toEqual(["develop", "main"]);
   });
 
-  it("the ci job runs `dagger call ci` with the commit, in --lock=pinned mode", () => {
-    const step = ci.jobs.ci!.steps!.find((s) => s.with?.args?.startsWith("ci "))!;
-    expect(step.with!.args).toContain("--git-commit ${{ github.sha }}");
-    expect(step.with!["dagger-flags"]).toContain("--lock=pinned");
+  it("built once: publish runs in the ci job, after ci, on pushes only, with ci's exact build arguments", () => {
+    const steps = job.steps!.map((s) => (s as Step & { id?: string }).id);
+    expect(steps.indexOf("ci")).toBeLessThan(steps.indexOf("publish"));
+    expect(step("publish").if).toBe("github.event_name == 'push'");
+    const buildArgs = (args: string) =>
+      ["--git-commit", "--app-version", "--source-url"].map((flag) => new RegExp(`${flag} (\\S+)`).exec(args)?.[1]);
+    expect(buildArgs(step("publish").with!.args!)).toEqual(buildArgs(step("ci").with!.args!));
+    expect(buildArgs(step("ci").with!.args!)).not.toContain(undefined);
+    expect(job.permissions).toMatchObject({ packages: "write" });
+    expect(step("publish").env).toEqual({ GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
+    expect((job as Job & { outputs?: Record<string, string> }).outputs?.release).toBe("${{ steps.publish.outputs.output }}");
   });
 
-  it("on pushes to develop and main only, after ci, publish runs with GITHUB_TOKEN as env:// and packages: write", () => {
-    const publish = ci.jobs.publish!;
-    expect((publish as { needs?: string }).needs).toBe("ci");
-    expect(publish.if).toContain("github.event_name == 'push'");
-    expect(publish.if).toContain("refs/heads/main");
-    expect(publish.if).toContain("refs/heads/develop");
-    expect(publish.permissions).toMatchObject({ packages: "write" });
-    const step = publish.steps!.find((s) => s.with?.args?.startsWith("publish "))!;
-    expect(step.env).toEqual({ GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
-    expect(step.with!.args).toContain("--password env://GITHUB_TOKEN");
-    expect(step.with!.args).toContain("--tag ${{ github.sha }}");
-    expect(step.with!["dagger-flags"]).toContain("--lock=pinned");
+  it("alerts Slack with `dagger call notify` when the job fails", () => {
+    const notify = job.steps!.find((s) => s.with?.args?.startsWith("notify "));
+    expect(notify?.if).toContain("failure()");
+    expect(notify?.with?.args).toContain("--webhook env://SLACK_WEBHOOK_URL");
   });
 
-  it("each job alerts Slack on failure with `dagger call notify`", () => {
-    for (const job of ["ci", "publish"]) {
-      const notify = ci.jobs[job]!.steps!.find((s) => s.with?.args?.startsWith("notify "));
-      expect(notify?.if, job).toContain("failure()");
-      expect(notify?.with?.args, job).toContain("--webhook env://SLACK_WEBHOOK_URL");
-    }
-    expect(argsOf("ci").length).toBeGreaterThan(0);
+  it("deploys develop to staging through deploy.yml with the release of the same run", () => {
+    const deploy = ci.jobs["deploy-staging"]!;
+    expect(deploy.needs).toBe("ci");
+    expect(deploy.if).toContain("refs/heads/develop");
+    expect(deploy.uses).toBe("./.github/workflows/deploy.yml");
+    expect(deploy.with).toEqual({ environment: "staging", release: "${{ needs.ci.outputs.release }}" });
   });
 });
 
-describe("deploys: ci.yml hands the published digests to deploy.yml", () => {
-  const ci = workflows.get("ci.yml")!;
-  const deploy = workflows.get("deploy.yml")!;
-
-  it.each([
-    ["deploy-staging", "refs/heads/develop", "staging"],
-    ["deploy-production", "refs/heads/main", "production"],
-  ])("%s runs after publish, only on %s, with publish's output as the release", (name, ref, env) => {
-    const job = ci.jobs[name]!;
-    expect(job.needs).toBe("publish");
-    expect(job.if).toBe(`github.ref == '${ref}'`);
-    expect(job.uses).toBe("./.github/workflows/deploy.yml");
-    expect(job.with).toEqual({ environment: env, release: "${{ needs.publish.outputs.release }}" });
-    expect(job.secrets).toBe("inherit");
-  });
-
-  it("publish exposes its digest references as the job output", () => {
-    const publish = ci.jobs.publish as Job & { outputs?: Record<string, string> };
-    const step = publish.steps!.find((s) => s.with?.args?.startsWith("publish "))!;
-    expect((step as Step & { id?: string }).id).toBe("publish");
-    expect(publish.outputs?.release).toBe("${{ steps.publish.outputs.output }}");
-  });
-
-  it("deploy.yml is only callable, runs in the GitHub environment and one deploy per environment at a time", () => {
-    expect(Object.keys(deploy.on)).toEqual(["workflow_call"]);
-    const job = deploy.jobs.deploy!;
-    expect(job.environment).toBe("${{ inputs.environment }}");
-    expect(job.concurrency).toEqual({ group: "deploy-${{ inputs.environment }}", "cancel-in-progress": false });
-    const step = job.steps!.find((s) => s.with?.args?.startsWith("deploy "))!;
-    expect(step.with!.args).toContain('--env ${{ inputs.environment }} --approved --release "${{ inputs.release }}"');
-    expect(step.with!.args).toContain("--ssh-key env://DEPLOY_SSH_KEY");
-    expect(step.with!.args).toContain("--known-hosts");
-    expect(step.with!["dagger-flags"]).toContain("--lock=pinned");
+describe("values enter dagger steps only through env: (a ${{ }} inside args is code)", () => {
+  it("no dagger step has a ${{ }} expression in args, call, dagger-flags or cloud-token", () => {
+    for (const { file, jobName, step } of allSteps().filter(({ step }) => step.uses?.startsWith("dagger/"))) {
+      for (const input of ["args", "call", "dagger-flags", "cloud-token", "module", "workdir"]) {
+        expect(step.with?.[input] ?? "", `${file} ${jobName} "${step.name}" ${input}`).not.toContain("${{");
+      }
+    }
   });
 });
