@@ -42,10 +42,15 @@ function vitestBin(dir) {
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = [];
+// How long each check and suite took, printed at the end (CI's budget is watched with these).
+const durations = [];
+const timed = (name, started) => durations.push(`${name} ${((Date.now() - started) / 1000).toFixed(1)} s`);
 for (const name of selected.filter((name) => name in checks)) {
   const [command, args] = checks[name];
   console.log(`\n=== check ${name} ===`);
+  const started = Date.now();
   const run = spawnSync(command, args, { cwd: root, stdio: "inherit", env: process.env });
+  timed(name, started);
   if (run.status === 0) totals.passed += 1;
   else {
     totals.failed += 1;
@@ -60,11 +65,13 @@ for (const name of selected.filter((name) => name in suites)) {
   rmSync(report, { force: true });
   console.log(`\n=== suite ${name} (${relativeDir}/${config ?? ""}) ===`);
   const configArgs = config ? ["--config", config] : [];
+  const started = Date.now();
   const run = spawnSync(
     vitestBin(dir),
     ["run", ...configArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
     { cwd: dir, stdio: "inherit", env: process.env },
   );
+  timed(name, started);
   if (!existsSync(report)) {
     // The runner died before reporting (config error, crash): count the suite as one failure.
     totals.failed += 1;
@@ -87,6 +94,7 @@ for (const name of selected.filter((name) => name in suites)) {
   }
 }
 
+console.log(`\ndurations: ${durations.join(", ")}`);
 for (const problem of problems) console.log(`problem: ${problem}`);
 console.log(
   `${totals.passed} passed, ${totals.failed} failed` +

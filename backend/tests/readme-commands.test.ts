@@ -68,12 +68,20 @@ beforeAll(() => {
   if (cloned.status !== 0) throw new Error(`git clone failed: ${cloned.stderr}`);
 }, 60_000);
 
-afterAll(() => {
-  // Each dev server runs in its own process group: npm, node --watch and their children go together.
-  for (const server of servers) if (server.pid) spawnSync("kill", ["-TERM", `-${server.pid}`]);
-  void database?.drop();
-  if (clone) rmSync(dirname(clone), { recursive: true, force: true });
-});
+/** Stops a dev server's whole process group (npm, sh, node --watch, vite): TERM, then KILL. */
+async function stopGroup(pgid: number): Promise<void> {
+  const alive = () => spawnSync("kill", ["-0", `-${pgid}`]).status === 0;
+  spawnSync("kill", ["-TERM", `-${pgid}`]);
+  for (let waited = 0; waited < 10_000 && alive(); waited += 250) await new Promise((ok) => setTimeout(ok, 250));
+  if (alive()) spawnSync("kill", ["-KILL", `-${pgid}`]);
+}
+
+afterAll(async () => {
+  // Each dev server was started as the leader of its own process group (detached).
+  for (const server of servers) if (server.pid) await stopGroup(server.pid);
+  await database?.drop();
+  if (clone) rmSync(dirname(clone), { recursive: true, force: true, maxRetries: 5, retryDelay: 500 });
+}, 60_000);
 
 describe("README commands on a fresh clone", () => {
   it("Quick start: the set-up commands run; the packages it installs are installed", () => {

@@ -124,13 +124,9 @@ describe("deploy and rollback through the Dagger SDK entrypoint", () => {
   });
 
   it("dagger call deploy-summary renders the deploy run's record from the server as Markdown for $GITHUB_STEP_SUMMARY", async () => {
+    const { env, sshKey, knownHosts, host, sshPort, appDir } = connectionArgs();
     const result = await daggerCall("deploySummary", {
-      env: "staging",
-      sshKey: engine.secret("env://DEPLOY_SSH_KEY", credentials.privateKey),
-      knownHosts: box.knownHostsLine,
-      host: box.sshHost,
-      sshPort: box.sshPort,
-      appDir: box.stagingAppDir,
+      ...{ env, sshKey, knownHosts, host, sshPort, appDir },
       runUrl: "https://ci.example.invalid/runs/sdk",
       outcome: "success",
     });

@@ -264,11 +264,14 @@ describe("every dagger step of every workflow delivers its values intact", () =>
 });
 
 describe("each function, called through the SDK entrypoint with what its step delivered", () => {
-  it("ci and publish build the same images: identical build chains, so publish pushes what ci tested", async () => {
+  it("ci and publish build identical chains (publish pushes what ci tested), and ci-summary renders their reports", async () => {
     const push = cases.filter((c) => c.title.startsWith("ci.yml on a push to develop"));
     const ci = deliver(push.find((c) => c.step.id === "ci")!);
     const publish = deliver(push.find((c) => c.step.id === "publish")!);
-    fixture.engine.respond((e) => (e.leaf.field === "stdout" ? " Test Files  1 passed (1)\n      Tests  3 passed (3)\n" : undefined));
+    // The stand-in answers every exec with the output of a real vitest run (a small suite of this module).
+    const vitest = spawnSync(process.execPath, ["node_modules/vitest/vitest.mjs", "run", "test/module/helpers.test.ts"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    expect(vitest.status, vitest.stderr).toBe(0);
+    fixture.engine.respond((e) => (e.leaf.field === "stdout" ? vitest.stdout : undefined));
     const ciRun = await fixture.call("ci", engineArgs(ci.received));
     expect(ciRun.error, ciRun.output).toBeUndefined();
     const publishRun = await fixture.call("publish", engineArgs(publish.received));
@@ -281,6 +284,24 @@ describe("each function, called through the SDK entrypoint with what its step de
     expect(built).toHaveLength(2);
     expect(builds(evaluated(publishRun, "publish")).filter((b, i, all) => all.indexOf(b) === i)).toEqual(built);
     expect(String(publishRun.returnValue)).toContain(`TAGS=${SHA},develop`);
+
+    // The job summary rendered from these two reports, as the workflow's ci-summary step does.
+    const summary = await fixture.call("ciSummary", {
+      ci: ciRun.returnValue,
+      ciOutcome: "success",
+      publish: publishRun.returnValue,
+      publishOutcome: "success",
+      runUrl: "https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901",
+    });
+    expect(summary.error, summary.output).toBeUndefined();
+    const markdown = fileContents(String(summary.returnValue));
+    const tests = /Tests\s+(\d+ passed \(\d+\))/.exec(vitest.stdout)![1]!;
+    for (const check of ["lint", "typecheck", "backend tests", "frontend tests", "build"]) {
+      expect(markdown).toMatch(new RegExp(`^\\| ${check} \\| ok \\| [\\d.]+ s \\|`, "m"));
+    }
+    expect(markdown).toContain(`| backend tests | ok |`);
+    expect(markdown).toContain(tests);
+    expect(markdown).toMatch(/\| frontend \| `ghcr\.io\/octo-org\/qgo-cargo\/frontend@sha256:[0-9a-f]{64}` \|/);
   });
 
   it("deploy (as a dry run) plans exactly the released images on the given host", async () => {
