@@ -70,10 +70,18 @@ beforeAll(() => {
 
 /** Stops a dev server's whole process group (npm, sh, node --watch, vite): TERM, then KILL. */
 async function stopGroup(pgid: number): Promise<void> {
-  const alive = () => spawnSync("kill", ["-0", `-${pgid}`]).status === 0;
-  spawnSync("kill", ["-TERM", `-${pgid}`]);
-  for (let waited = 0; waited < 10_000 && alive(); waited += 250) await new Promise((ok) => setTimeout(ok, 250));
-  if (alive()) spawnSync("kill", ["-KILL", `-${pgid}`]);
+  // A negative pid addresses the whole group; signal 0 only asks whether any member is left.
+  const signal = (name: NodeJS.Signals | 0) => {
+    try {
+      process.kill(-pgid, name);
+      return true;
+    } catch {
+      return false; // ESRCH: nobody left in the group
+    }
+  };
+  signal("SIGTERM");
+  for (let waited = 0; waited < 10_000 && signal(0); waited += 250) await new Promise((ok) => setTimeout(ok, 250));
+  signal("SIGKILL");
 }
 
 afterAll(async () => {

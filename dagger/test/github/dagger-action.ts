@@ -10,7 +10,7 @@
 // The runner substitutes `${{ }}` into those scripts as text, which is why a value inside `args`
 // is code. The lines below are this project's model of those steps, not the action's file.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -66,7 +66,7 @@ export function runDaggerAction(inputs: ActionInputs, env: Record<string, string
   try {
     const bin = join(dir, "bin");
     const argvFile = join(dir, "argv");
-    spawnSync("mkdir", ["-p", bin]);
+    mkdirSync(bin);
     writeFileSync(
       join(bin, "dagger"),
       `#!/bin/sh\nprintf '%s\\0' "$@" > '${argvFile}'\nprintf '%s' "\${DAGGER_CLOUD_TOKEN-}" > '${argvFile}.token'\n`,
