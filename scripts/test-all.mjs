@@ -14,9 +14,12 @@ const root = resolve(import.meta.dirname, "..");
 // suite name -> [directory, vitest config (relative to the directory) or null for the default]
 const suites = {
   backend: ["backend", null],
+  readme: ["backend", "vitest.readme.config.ts"],
   frontend: ["frontend", null],
   dagger: ["dagger", "vitest.config.ts"],
   vps: ["dagger", "vitest.vps.config.ts"],
+  // Every Dagger function executed on the executing engine over the box's Docker engine.
+  pipeline: ["dagger", "vitest.pipeline.config.ts"],
 };
 const checks = {
   lint: ["npm", ["run", "lint"]],

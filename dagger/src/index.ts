@@ -19,6 +19,8 @@ import {
   Service,
 } from "@dagger.io/dagger";
 
+import { quote as quoteForSh } from "shell-quote";
+
 import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
 import { failure, seconds, summarize } from "./lib/output.js";
 import { renderCiSummary } from "./lib/ci-summary.js";
@@ -37,6 +39,18 @@ const BACKEND_HOST = "backend";
 const BACKEND_PORT = 5000;
 const MYSQL_PORT = 3306;
 const TEST_DATABASE = "qgo_test";
+const PRISMA_MIGRATE_DEPLOY = ["npx", "--no-install", "prisma", "migrate", "deploy"];
+const PRISMA_DRIFT_CHECK = [
+  "npx",
+  "--no-install",
+  "prisma",
+  "migrate",
+  "diff",
+  "--from-config-datasource",
+  "--to-schema",
+  "prisma/schema.prisma",
+  "--exit-code",
+];
 const SERVE_DATABASE = "qgo";
 
 /** The pipeline of one repository checkout; the constructor arguments fit it to another app layout. */
@@ -44,6 +58,7 @@ const SERVE_DATABASE = "qgo";
 export class Qgo {
   source: Directory;
   nodeImage: string;
+  testImage: string;
   mysqlImage: string;
   nginxImage: string;
   backendPath: string;
@@ -68,7 +83,7 @@ export class Qgo {
       ],
     })
     source: Directory,
-    /** Node.js image for installs, tests and the images' NODE_IMAGE build argument. */
+    /** Node.js image of the app images (NODE_IMAGE build argument) and of notify. */
     nodeImage = "node:22-alpine",
     /** MySQL image of the database service the backend tests and serve use. */
     mysqlImage = "mysql:8.4",
@@ -78,6 +93,11 @@ export class Qgo {
     backendPath = "backend",
     /** The frontend's npm workspace directory (holds its Dockerfile). */
     frontendPath = "frontend",
+    /**
+     * Debian-based Node.js image lint and the tests run in: the frontend's nginx tests run
+     * Debian's nginx-light, which the test container installs with apt-get.
+     */
+    testImage = "node:22-bookworm-slim",
   ) {
     this.source = source;
     this.nodeImage = nodeImage;
@@ -85,6 +105,7 @@ export class Qgo {
     this.nginxImage = nginxImage;
     this.backendPath = backendPath;
     this.frontendPath = frontendPath;
+    this.testImage = testImage;
   }
 
   /**
@@ -94,7 +115,9 @@ export class Qgo {
   @check()
   async lint(): Promise<string> {
     const checked = this.workspace()
-      .withDirectory(`${WORKDIR}/${MODULE_DIR}`, this.source, {
+      // Include patterns keep paths relative to the copied directory: these two land in
+      // /src/dagger/, where `npm ci --prefix dagger` reads them.
+      .withDirectory(WORKDIR, this.source, {
         include: [`${MODULE_DIR}/package.json`, `${MODULE_DIR}/package-lock.json`],
       })
       .withExec(["npm", "ci", "--no-audit", "--no-fund", "--prefix", MODULE_DIR])
@@ -113,8 +136,16 @@ export class Qgo {
    */
   @func()
   @check()
-  async test(): Promise<string> {
-    const [backend, frontend] = await Promise.all([this.testBackend(), this.testFrontend()]);
+  async test(
+    /** Migration command run in the backend workspace (default: npx prisma migrate deploy). */
+    migrateCommand: string[] = [],
+    /** Drift check run after migrating (default: prisma migrate diff ... --exit-code). */
+    driftCheckCommand: string[] = [],
+  ): Promise<string> {
+    const [backend, frontend] = await Promise.all([
+      this.testBackend(migrateCommand, driftCheckCommand),
+      this.testFrontend(),
+    ]);
     return [backend, frontend].join("\n");
   }
 
@@ -123,28 +154,32 @@ export class Qgo {
    * check between schema.prisma and the migrations, then npm test.
    */
   @func()
-  async testBackend(): Promise<string> {
+  async testBackend(
+    /**
+     * Migration command run in the backend workspace (default: npx prisma migrate deploy).
+     * Prisma's CLI downloads its schema engine; where it cannot (offline), e.g.
+     * node scripts/apply-migrations.mjs applies the same migrations.
+     */
+    migrateCommand: string[] = [],
+    /**
+     * Drift check run after migrating (default: prisma migrate diff from the migrated database
+     * to schema.prisma, --exit-code). Offline, e.g. npx vitest run tests/migrations.test.ts.
+     */
+    driftCheckCommand: string[] = [],
+  ): Promise<string> {
     const database = this.mysql(TEST_DATABASE);
-    const migrated = this.workspace()
+    // The suite's own harness test starts a throwaway MariaDB (mariadbd from mariadb-server), as
+    // on CI's machine; every other test uses the MySQL service through DATABASE_URL.
+    const migrated = withDebianPackages(this.workspace(), ["mariadb-server"])
       .withDirectory(WORKDIR, this.source)
       .withExec(["npm", "run", "prisma:generate", "-w", this.backendPath])
       .withServiceBinding(MYSQL_HOST, database.service)
       .withSecretVariable("DATABASE_URL", database.url)
       .withWorkdir(`${WORKDIR}/${this.backendPath}`)
-      .withExec(["npx", "--no-install", "prisma", "migrate", "deploy"])
+      .withExec(migrateCommand.length > 0 ? migrateCommand : PRISMA_MIGRATE_DEPLOY)
       // The freshly migrated database is compared with schema.prisma: any difference means
       // the migrations and the schema disagree (exit code 2).
-      .withExec([
-        "npx",
-        "--no-install",
-        "prisma",
-        "migrate",
-        "diff",
-        "--from-config-datasource",
-        "--to-schema",
-        "prisma/schema.prisma",
-        "--exit-code",
-      ])
+      .withExec(driftCheckCommand.length > 0 ? driftCheckCommand : PRISMA_DRIFT_CHECK)
       .withWorkdir(WORKDIR);
     return run("backend tests", migrated.withExec(["npm", "test", "-w", this.backendPath]));
   }
@@ -154,7 +189,9 @@ export class Qgo {
    */
   @func()
   async testFrontend(): Promise<string> {
-    const tested = this.workspace()
+    // The nginx config tests run the real server (Debian's nginx-light) and make certificates
+    // with openssl, as on CI's machine.
+    const tested = withDebianPackages(this.workspace(), ["nginx-light", "openssl"])
       .withDirectory(WORKDIR, this.source)
       .withExec(["npm", "test", "-w", this.frontendPath]);
     return run("frontend tests", tested);
@@ -275,11 +312,19 @@ export class Qgo {
    * nginx on port 80. Run it with: dagger call serve up --ports 8080:80
    */
   @func()
-  serve(): Service {
+  serve(
+    /**
+     * Migration command run in the backend image before the seed (default: npx prisma migrate
+     * deploy); offline, node scripts/apply-migrations.mjs applies the same migrations.
+     */
+    migrateCommand: string[] = [],
+  ): Service {
     const database = this.mysql(SERVE_DATABASE);
     // The backend image as built for deploys: migrate, seed (compiled to dist/seed.js), then the
     // image's own CMD, which the entrypoint receives as "$@" (kept by keepDefaultArgs).
-    const migrateSeedThenRun = 'npx --no-install prisma migrate deploy && node dist/seed.js && exec "$@"';
+    const migrate = migrateCommand.length > 0 ? migrateCommand : PRISMA_MIGRATE_DEPLOY;
+    // POSIX quoting (shell-quote): the image's sh may be dash, which has no $'...' (zx's quote).
+    const migrateSeedThenRun = `${quoteForSh(migrate)} && node dist/seed.js && exec "$@"`;
     const backend = this.backendImage()
       .withServiceBinding(MYSQL_HOST, database.service)
       .withSecretVariable("DATABASE_URL", database.url)
@@ -295,6 +340,10 @@ export class Qgo {
       // (127.0.0.11), so nginx resolves the backend once at start (see docker-entrypoint.sh).
       .withEnvVariable("QGO_BACKEND", `${BACKEND_HOST}:${BACKEND_PORT}`)
       .withEnvVariable("QGO_BACKEND_RESOLVER", "system")
+      // The image EXPOSEs 443 too, and Dagger health-checks every port a Dockerfile exposes
+      // before a service counts as up; serve has no certificates, so nginx listens on 80 only
+      // and 443 would keep `serve up` waiting (15 minutes) until it failed.
+      .withoutExposedPort(443)
       .withExposedPort(80)
       .asService({ useEntrypoint: true });
   }
@@ -312,6 +361,10 @@ export class Qgo {
     appVersion = "dev",
     /** Repository URL for the OCI source label (pass publish's, so both build the same images). */
     sourceUrl = "",
+    /** Migration command of the backend tests (see test-backend). */
+    migrateCommand: string[] = [],
+    /** Drift check of the backend tests (see test-backend). */
+    driftCheckCommand: string[] = [],
   ): Promise<string> {
     const built = async () => {
       const started = Date.now();
@@ -321,7 +374,7 @@ export class Qgo {
       ]);
       return `build: ok (${seconds(Date.now() - started)})\n  backend image\n  frontend image`;
     };
-    const results = await Promise.all([this.lint(), this.test(), built()]);
+    const results = await Promise.all([this.lint(), this.test(migrateCommand, driftCheckCommand), built()]);
     return results.join("\n");
   }
 
@@ -338,15 +391,26 @@ export class Qgo {
     if (message.trim() === "") {
       throw new Error("--message is empty: pass the text to post, e.g. --message 'CI failed on main'.");
     }
-    return dag
+    const posted = dag
       .container()
       .from(this.nodeImage)
       .withSecretVariable("SLACK_WEBHOOK_URL", webhook)
       .withEnvVariable("SLACK_MESSAGE", message)
       // A value that differs on every call, so the engine never reuses an earlier post.
       .withEnvVariable("NOTIFY_REQUESTED_AT", new Date().toISOString())
-      .withExec(["node", "--input-type=module", "-e", POST_TO_SLACK])
-      .stdout();
+      .withExec(["node", "--input-type=module", "-e", POST_TO_SLACK]);
+    try {
+      return await posted.stdout();
+    } catch (error) {
+      // The engine's own message is only "exit code: N": say what the post script said.
+      if (error instanceof ExecError) {
+        const said = (error.stderr || error.stdout).trim();
+        throw new Error(`notify failed (exit code ${error.exitCode}): ${said || "the post script printed nothing"}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   // --- Deploys over SSH (thin wrappers over src/deploy/, which has no Dagger import) -------
@@ -639,7 +703,7 @@ export class Qgo {
   private workspace(): Container {
     return dag
       .container()
-      .from(this.nodeImage)
+      .from(this.testImage)
       .withMountedCache(NPM_CACHE, dag.cacheVolume("qgo-npm"))
       .withWorkdir(WORKDIR)
       .withDirectory(WORKDIR, this.source, {
@@ -707,6 +771,14 @@ export class Qgo {
 /** A Markdown file for `export --path "$GITHUB_STEP_SUMMARY"`. */
 function markdownFile(markdown: string): File {
   return dag.directory().withNewFile("summary.md", markdown).file("summary.md");
+}
+
+/** Installs Debian packages in a container of the (Debian-based) test image. */
+function withDebianPackages(container: Container, packages: string[]): Container {
+  return container
+    .withEnvVariable("DEBIAN_FRONTEND", "noninteractive")
+    .withExec(["apt-get", "update", "-qq"])
+    .withExec(["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages]);
 }
 
 /** Runs a step; returns its summary, or fails with its output when the command fails. */

@@ -52,6 +52,13 @@ export const expectedConstructor: ExpectedArgument[] = [
   { name: "nginxImage", type: "String", default: "nginx:1.27-alpine", doc: "NGINX_IMAGE" },
   { name: "backendPath", type: "String", default: "backend", doc: "backend's npm workspace" },
   { name: "frontendPath", type: "String", default: "frontend", doc: "frontend's npm workspace" },
+  { name: "testImage", type: "String", default: "node:22-bookworm-slim", doc: "Debian-based Node.js image" },
+];
+
+/** The backend tests' overrides for machines where Prisma's schema engine cannot be downloaded. */
+const testOverrides: ExpectedArgument[] = [
+  { name: "migrateCommand", type: "[String]", default: [], doc: "Migration command" },
+  { name: "driftCheckCommand", type: "[String]", default: [], doc: "Drift check" },
 ];
 
 const imageArgs: ExpectedArgument[] = [
@@ -62,8 +69,8 @@ const imageArgs: ExpectedArgument[] = [
 
 export const expectedPipelineFunctions: ExpectedFunction[] = [
   { name: "lint", returns: "String", check: true, doc: "Lint and typecheck", args: [] },
-  { name: "test", returns: "String", check: true, doc: "MySQL service", args: [] },
-  { name: "testBackend", returns: "String", doc: "drift", args: [] },
+  { name: "test", returns: "String", check: true, doc: "MySQL service", args: testOverrides },
+  { name: "testBackend", returns: "String", doc: "drift", args: testOverrides },
   { name: "testFrontend", returns: "String", doc: "Frontend tests", args: [] },
   { name: "backendImage", returns: "Container", doc: "backend image", args: imageArgs },
   { name: "frontendImage", returns: "Container", doc: "frontend image", args: imageArgs },
@@ -85,7 +92,12 @@ export const expectedPipelineFunctions: ExpectedFunction[] = [
       { name: "sourceUrl", type: "String", default: "", doc: "Repository URL" },
     ],
   },
-  { name: "serve", returns: "Service", doc: "serve up --ports 8080:80", args: [] },
+  {
+    name: "serve",
+    returns: "Service",
+    doc: "serve up --ports 8080:80",
+    args: [{ name: "migrateCommand", type: "[String]", default: [], doc: "Migration command" }],
+  },
   {
     name: "ci",
     returns: "String",
@@ -94,6 +106,7 @@ export const expectedPipelineFunctions: ExpectedFunction[] = [
       { name: "gitCommit", type: "String", default: "unknown", doc: "Commit" },
       { name: "appVersion", type: "String", default: "dev", doc: "Version" },
       { name: "sourceUrl", type: "String", default: "", doc: "publish" },
+      ...testOverrides,
     ],
   },
   {

@@ -216,6 +216,9 @@ describe("serve", () => {
       "frontend/Dockerfile",
     );
     expect(stepsNamed(frontend.chain, "withExposedPort").map((s) => s.args.port)).toEqual([80]);
+    // The Dockerfile EXPOSEs 443 too; Dagger health-checks every port a dockerBuild exposes, and
+    // without certificates nginx listens on 80 only: `serve up` would wait on 443 and fail.
+    expect(stepsNamed(frontend.chain, "withoutExposedPort").map((s) => s.args.port)).toEqual([443]);
     expect(frontend.chain.at(-1)).toMatchObject({
       field: "asService",
       args: { useEntrypoint: true },
@@ -250,7 +253,7 @@ describe("serve", () => {
     }
   });
 
-  it("the backend service is its image (migrated with prisma migrate deploy, seeded with node dist/seed.js, then the image's CMD), bound to MySQL (with its health check), given DATABASE_URL as a Secret, on port 5000", () => {
+  it("the backend service is its image (migrated with prisma migrate deploy, seeded with node dist/seed.js, then the image's CMD), bound to MySQL (with its health check), given DATABASE_URL as a Secret, on port 5000", async () => {
     const backend = refArg(stepsNamed(frontend.chain, "withServiceBinding")[0], "service");
     expect(backend.type).toBe("Service");
     expect(stepsNamed(backend.chain, "dockerBuild")[0]!.args.dockerfile).toBe("backend/Dockerfile");
@@ -279,6 +282,20 @@ describe("serve", () => {
     const [shell, flag, script, name, ...rest] = entrypoint[0]!.args.args as string[];
     expect([shell, flag, name, rest]).toEqual(["sh", "-c", "qgo-serve-backend", []]);
     expect(script).toBe('npx --no-install prisma migrate deploy && node dist/seed.js && exec "$@"');
+    // --migrate-command replaces the migration, each word quoted for sh.
+    const offline = await fixture.call("serve", {
+      migrateCommand: ["node", "scripts/apply migrations.mjs"],
+    });
+    const offlineBackend = refArg(
+      stepsNamed(returned(offline).chain, "withServiceBinding")[0],
+      "service",
+    );
+    const offlineScript = (
+      stepsNamed(offlineBackend.chain, "withEntrypoint")[0]!.args.args as string[]
+    )[2];
+    expect(offlineScript).toBe(
+      `node 'scripts/apply migrations.mjs' && node dist/seed.js && exec "$@"`,
+    );
     expect(backend.chain.at(-1)).toMatchObject({
       field: "asService",
       args: { useEntrypoint: true },

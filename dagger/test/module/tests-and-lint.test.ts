@@ -3,7 +3,7 @@
 // would be asked to run, in which order, with which inputs); they do not run the tests.
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { StandInExecError, type CallResult, type Step } from "../standin/engine.js";
+import { isRef, StandInExecError, type CallResult, type Step } from "../standin/engine.js";
 import {
   evaluated,
   evaluationRunning,
@@ -37,16 +37,19 @@ const VITEST_OUTPUT =
 const isExec = (command: string[]) => (step: Step) =>
   step.field === "withExec" && JSON.stringify(step.args.args) === JSON.stringify(command);
 
-/** The secrets' plaintexts as the module created them (setSecret), by secret name. */
+/** The secrets' plaintexts as the module created them (setSecret), by secret name. The recorded
+ * chain holds only the name: the engine keeps the value (`plaintextOf`), as Dagger does. */
 function createdSecrets(chain: Step[]): Map<string, string> {
   const secrets = new Map<string, string>();
   const visit = (steps: Step[]) => {
     for (const step of steps) {
-      if (step.field === "setSecret")
-        secrets.set(String(step.args.name), String(step.args.plaintext));
       for (const value of Object.values(step.args)) {
-        if (typeof value === "object" && value !== null && "chain" in value)
-          visit((value as { chain: Step[] }).chain);
+        if (!isRef(value)) continue;
+        const created = value.chain.find((s) => s.field === "setSecret");
+        const plaintext = fixture.engine.plaintextOf(value.ref);
+        if (value.type === "Secret" && created && plaintext !== undefined)
+          secrets.set(String(created.args.name), plaintext);
+        visit(value.chain);
       }
     }
   };
@@ -122,7 +125,7 @@ describe("test-backend: MySQL service, migrations and drift check, then the back
   });
 
   it("copies the lockfiles and runs npm ci with the npm cache volume before copying the sources", () => {
-    expect(stepsNamed(chain, "from")[0]!.args.address).toBe("node:22-alpine");
+    expect(stepsNamed(chain, "from")[0]!.args.address).toBe("node:22-bookworm-slim");
     const cache = indexOf(chain, (s) => s.field === "withMountedCache");
     expect(chain[cache]!.args.path).toBe("/root/.npm");
     expect(refArg(chain[cache], "cache").chain.at(-1)).toMatchObject({
@@ -144,7 +147,12 @@ describe("test-backend: MySQL service, migrations and drift check, then the back
       true,
     ]);
     expect(install).toBeLessThan(indexOf(chain, (s) => s === copies[1]));
-    expect(execs(chain)[1]).toEqual(["npm", "run", "prisma:generate", "-w", "backend"]);
+    // The suite's harness test starts a throwaway MariaDB: mariadb-server from apt, as on CI.
+    expect(execs(chain).slice(1, 4)).toEqual([
+      ["apt-get", "update", "-qq"],
+      ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "mariadb-server"],
+      ["npm", "run", "prisma:generate", "-w", "backend"],
+    ]);
   });
 
   it("returns vitest's summary lines", () => {
@@ -255,6 +263,9 @@ describe("lint", () => {
       ["dagger/package.json", "dagger/package-lock.json"],
       "everything",
     ]);
+    // Include patterns keep paths relative to the copied directory (Dagger's layercopy): every
+    // copy targets /src, so the module's manifests land in /src/dagger/, not /src/dagger/dagger/.
+    expect(copies.map((c) => c.args.path)).toEqual(["/src", "/src", "/src"]);
     expect(result.returnValue).toMatch(/^lint: ok(.|\n)*\ntypecheck: ok/);
   });
 });

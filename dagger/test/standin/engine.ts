@@ -96,8 +96,11 @@ export class StandInExecError extends Error {
     readonly stdout: string,
     readonly stderr: string,
     readonly cmd: string[] = [],
+    // What v0.21.8 answers (core/exec_error.go, wrapped by otel's origin tracking): stdout
+    // and stderr travel only in the error's extensions.
+    message = `exit code: ${exitCode} [traceparent:${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}]`,
   ) {
-    super(`process "${cmd.join(" ")}" did not complete successfully: exit code: ${exitCode}`);
+    super(message);
   }
 }
 
@@ -153,7 +156,25 @@ interface CallState {
   maxInFlight: number;
 }
 
+/**
+ * Evaluates leaves for real (the executing engine, test/executor/): given a leaf the module
+ * asked for, with the whole chain behind it, it returns the value the engine would return,
+ * or throws {@link StandInExecError} for a failed exec. Without one, leaves are only recorded.
+ */
+export interface Evaluator {
+  /** True for the leaves it evaluates (stdout, sync, publish, export, contents, up...). */
+  evaluates(evaluation: Evaluation): boolean;
+  /** The leaf's value; undefined means "answer as the recording engine does" (IDs for sync). */
+  evaluate(evaluation: Evaluation, signal: AbortSignal): Promise<unknown>;
+  /** The plaintext of a Secret ID (for secrets passed as arguments). */
+  bindSecrets?(plaintextOf: (id: string) => string | undefined): void;
+}
+
 export interface StartOptions {
+  /** Evaluates leaves for real instead of answering stand-in values. */
+  evaluator?: Evaluator;
+  /** Time a module process may take per call (default 60 s; real builds take minutes). */
+  callTimeoutMs?: number;
   /** Module name as in dagger.json; default "qgo". */
   moduleName?: string;
   /** Module directory (holds package.json, tsconfig.json and src/); default dagger/. */
@@ -177,6 +198,8 @@ export class StandInEngine {
   private current: CallState | undefined;
   private nextId = 1;
   private latencyMs = 0;
+  private evaluator: Evaluator | undefined;
+  private callTimeoutMs = 60_000;
 
   private constructor(
     private readonly server: Server,
@@ -209,7 +232,7 @@ export class StandInEngine {
     });
     await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
     const { port } = server.address() as AddressInfo;
-    holder.engine = new StandInEngine(
+    const engine = new StandInEngine(
       server,
       port,
       schema,
@@ -218,7 +241,11 @@ export class StandInEngine {
       moduleDir,
       clientFile,
     );
-    return holder.engine;
+    engine.evaluator = options.evaluator;
+    engine.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+    engine.evaluator?.bindSecrets?.((id) => engine.plaintextOf(id));
+    holder.engine = engine;
+    return engine;
   }
 
   async stop(): Promise<void> {
@@ -231,6 +258,29 @@ export class StandInEngine {
     return this.register("Secret", [{ type: "Query", field: "secret", args: { uri } }], {
       plaintext,
     });
+  }
+
+  /**
+   * One query from outside the module, as the CLI sends the chained part of a `dagger call`
+   * (e.g. `serve up`: Service.up on the returned ID). Abort the signal to end a blocking `up`.
+   */
+  async request(query: string, signal?: AbortSignal): Promise<{ data?: unknown; errors?: { message: string }[] }> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/query`, {
+      method: "POST",
+      headers: {
+        authorization: "Basic " + Buffer.from(this.token + ":").toString("base64"),
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ query }),
+      ...(signal ? { signal } : {}),
+    });
+    return (await response.json()) as { data?: unknown; errors?: { message: string }[] };
+  }
+
+  /** The value behind a Secret ID: the recorded chain names a secret, it never holds its value. */
+  plaintextOf(id: string): string | undefined {
+    const plaintext = this.ids.get(id)?.data?.plaintext;
+    return typeof plaintext === "string" ? plaintext : undefined;
   }
 
   /** A Directory as the engine loads a contextual argument (defaultPath) from the caller's checkout. */
@@ -335,7 +385,7 @@ export class StandInEngine {
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const timeout = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+    const timeout = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? this.callTimeoutMs);
     const exitCode = await new Promise<number | null>((ok) =>
       child.on("close", (code) => ok(code)),
     );
@@ -370,7 +420,10 @@ export class StandInEngine {
         query: string;
         variables?: Record<string, unknown>;
       };
-      const reply = this.execute(query, variables ?? {});
+      // A client that goes away (e.g. the test ending `Service.up`) aborts what it asked for.
+      const aborted = new AbortController();
+      res.on("close", () => aborted.abort());
+      const reply = await this.execute(query, variables ?? {}, aborted.signal);
       if (this.latencyMs > 0) await new Promise((ok) => setTimeout(ok, this.latencyMs));
       // No keep-alive: a module process that pauses (the SDK's scan takes seconds) must not
       // reuse a socket the server is just closing ("socket hang up").
@@ -382,7 +435,11 @@ export class StandInEngine {
     }
   }
 
-  private execute(query: string, variables: Record<string, unknown>): unknown {
+  private async execute(
+    query: string,
+    variables: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     const recorded: RecordedQuery = { query, invalid: [] };
     const state = this.current;
     const queryIndex = state ? state.queries.length : -1;
@@ -407,10 +464,12 @@ export class StandInEngine {
       return { errors: [{ message: "no operation" }] };
     }
     try {
-      const data = this.selectAll({ type: "Query", chain: [] }, operation.selectionSet, variables, {
-        recorded,
-        queryIndex,
-      });
+      const data = await this.selectAll(
+        { type: "Query", chain: [] },
+        operation.selectionSet,
+        variables,
+        { recorded, queryIndex, signal },
+      );
       return { data };
     } catch (error) {
       if (error instanceof StandInExecError) {
@@ -437,16 +496,16 @@ export class StandInEngine {
     }
   }
 
-  private selectAll(
+  private async selectAll(
     node: Node,
     selectionSet: SelectionSetNode,
     variables: Record<string, unknown>,
-    ctx: { recorded: RecordedQuery; queryIndex: number },
-  ): Record<string, unknown> {
+    ctx: QueryContext,
+  ): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
-        out[selection.alias?.value ?? selection.name.value] = this.resolveField(
+        out[selection.alias?.value ?? selection.name.value] = await this.resolveField(
           node,
           selection,
           variables,
@@ -457,7 +516,7 @@ export class StandInEngine {
         if (on === undefined || on === node.type || !this.schema) {
           Object.assign(
             out,
-            this.selectAll(
+            await this.selectAll(
               on ? { ...node, type: on } : node,
               selection.selectionSet,
               variables,
@@ -472,12 +531,12 @@ export class StandInEngine {
     return out;
   }
 
-  private resolveField(
+  private async resolveField(
     parent: Node,
     field: FieldNode,
     variables: Record<string, unknown>,
-    ctx: { recorded: RecordedQuery; queryIndex: number },
-  ): unknown {
+    ctx: QueryContext,
+  ): Promise<unknown> {
     const name = field.name.value;
     if (name === "__typename") return parent.type;
     const definition = this.fieldDefinition(parent.type, name);
@@ -485,22 +544,30 @@ export class StandInEngine {
     for (const arg of field.arguments ?? [])
       rawArgs[arg.name.value] = valueFromASTUntyped(arg.value, variables);
     const args = this.resolveArgs(parent.type, name, rawArgs, definition);
+    // A secret's value stays out of the chain (the engine identifies setSecret by its name).
+    let secretValue: unknown;
+    if (parent.type === "Query" && name === "setSecret") {
+      secretValue = args.plaintext;
+      args.plaintext = REDACTED;
+    }
     const step: Step = { type: parent.type, field: name, args };
     const chain = [...parent.chain, step];
 
     // Objects: keep walking the chain.
     if (field.selectionSet) {
-      const value = this.objectValue(parent, step, chain, definition);
+      const value = this.objectValue(parent, step, chain, definition, secretValue);
       if (value === null) return null;
       if (Array.isArray(value))
-        return value.map((item: Node) => this.selectAll(item, field.selectionSet!, variables, ctx));
+        return Promise.all(
+          value.map((item: Node) => this.selectAll(item, field.selectionSet!, variables, ctx)),
+        );
       return this.selectAll(value, field.selectionSet, variables, ctx);
     }
 
     // Leaves: record the evaluation, then answer.
     const evaluation: Evaluation = { chain, leaf: step, query: ctx.queryIndex };
     this.current?.evaluations.push(evaluation);
-    evaluation.value = this.leafValue(parent, step, evaluation, definition);
+    evaluation.value = await this.leafValue(parent, step, evaluation, definition, ctx.signal);
     return evaluation.value;
   }
 
@@ -509,6 +576,7 @@ export class StandInEngine {
     step: Step,
     chain: Step[],
     definition: GraphQLField<unknown, unknown> | undefined,
+    secretValue: unknown,
   ): Node | Node[] | null {
     const call = this.current?.options;
     if (parent.type === "Query" && step.field === "node") {
@@ -530,7 +598,7 @@ export class StandInEngine {
       if (isListType(unwrapNonNull(definition.type))) return [];
     }
     if (parent.type === "Query" && step.field === "setSecret") {
-      return { type, chain, data: { plaintext: step.args.plaintext } };
+      return { type, chain, data: { plaintext: secretValue } };
     }
     if (parent.type === "Query" && step.field === "secret") {
       const plaintext = this.secrets.get(String(step.args.uri));
@@ -539,12 +607,13 @@ export class StandInEngine {
     return { type, chain };
   }
 
-  private leafValue(
+  private async leafValue(
     parent: Node,
     step: Step,
     evaluation: Evaluation,
     definition: GraphQLField<unknown, unknown> | undefined,
-  ): unknown {
+    signal: AbortSignal,
+  ): Promise<unknown> {
     const call = this.current?.options;
     const state = this.current;
     // The function-call protocol.
@@ -582,6 +651,11 @@ export class StandInEngine {
 
     for (const responder of this.responders) {
       const answer = responder(evaluation);
+      if (answer !== undefined) return answer;
+    }
+    if (this.evaluator?.evaluates(evaluation)) {
+      const answer = await this.evaluator.evaluate(evaluation, signal);
+      // `sync` and friends answer with the object's own ID, as below.
       if (answer !== undefined) return answer;
     }
 
@@ -684,6 +758,16 @@ export class StandInEngine {
 }
 
 class InvalidQuery extends Error {}
+
+/** What a recorded chain shows instead of a secret's value. */
+export const REDACTED = "***";
+
+interface QueryContext {
+  recorded: RecordedQuery;
+  queryIndex: number;
+  /** Aborted when the client closes the request (a `Service.up` the test ends). */
+  signal: AbortSignal;
+}
 
 function unwrapNonNull(type: GraphQLOutputType): GraphQLOutputType {
   return isNonNullType(type) ? type.ofType : type;

@@ -45,6 +45,8 @@ export interface VpsBox {
   registry: string;
   /** The MySQL-compatible DB image (MariaDB, official mysql env contract), as a digest ref. */
   dbImage: string;
+  /** The box's base images in its engine (local tags): what the pipeline's image table maps to. */
+  baseImages: { node: string; nginx: string; db: string };
   images: Record<ReleaseName, AppImages>;
   /** What v2 adds over v1: one migration that creates one table. */
   v2Migration: { name: string; table: string };

@@ -25,6 +25,7 @@ import { $ } from "zx";
 import { cachePaths, v2Migration, type AppImages, type ReleaseName } from "./box.js";
 import { dockerShell } from "./daemons.js";
 import { debianMirror, log } from "./system.js";
+import { ensureTestCa } from "./test-ca.js";
 
 /** Pinned so every box (and every CI run) builds the same bases. */
 export const nodeVersion = "22.23.3";
@@ -154,7 +155,8 @@ export async function ensureBaseImages(
     await dockerShell(state)`docker import --change ${'CMD ["bash"]'} ${tarball} ${minbase}`;
     built = true;
   }
-  const caBundle = await readFile(hostCaBundle);
+  // The host's CA bundle plus the box's own test CA (test-ca.ts).
+  const caBundle = Buffer.concat([await readFile(hostCaBundle), await readFile(ensureTestCa(cache).caFile)]);
 
   const debian = await ensureBuiltImage(
     state,
@@ -162,7 +164,8 @@ export async function ensureBaseImages(
     [
       `FROM ${minbase}`,
       "ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8",
-      // The host's CA bundle: containers reach the npm registry and HTTPS mirrors like the host.
+      // The host's CA bundle: containers reach the npm registry and HTTPS mirrors like the host;
+      // and the box's test CA, for HTTPS stand-ins on 127.0.0.1.
       "COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt",
       "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
       // Packages installed by the bases must not try to start services.

@@ -276,6 +276,7 @@ export async function bringUp(
       dockerConfigDir: paths.dockerConfig,
       registry,
       dbImage,
+      baseImages: { node: bases.images.node, nginx: bases.images.nginx, db: bases.images.db },
       images,
       v2Migration: { ...v2Migration },
       ...layout,
