@@ -209,7 +209,7 @@ export class ContainerOps {
     step: string,
     change: (container: string) => Promise<void>,
   ): Promise<ContainerState> {
-    const image = this.requireImage(state, step);
+    const image = requireImage(state, step);
     const container = await this.docker.check(["create", "--entrypoint", "", image, "/"]);
     try {
       await change(container);
@@ -235,12 +235,6 @@ export class ContainerOps {
       await rm(temp, { recursive: true, force: true });
     }
   }
-
-  requireImage(state: ContainerState, step: string): string {
-    if (!state.image)
-      throw new Error(`${step} on a container without a filesystem: call from() first`);
-    return state.image;
-  }
 }
 
 /** A tar stream of `entries` under `dir`, every entry owned by root (numeric ids). */
@@ -256,3 +250,10 @@ function tarOf(dir: string, entries: string[]): NodeJS.ReadableStream {
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(5).toString("hex")}`;
+
+/** The state's filesystem image; a step on a container without one says what to call first. */
+export function requireImage(state: ContainerState, step: string): string {
+  if (!state.image)
+    throw new Error(`${step} on a container without a filesystem: call from() first`);
+  return state.image;
+}

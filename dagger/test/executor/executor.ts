@@ -7,28 +7,19 @@
 // Base images are the only substitution (IMAGE_TABLE): the box's images are tagged under the
 // names the module uses, so `from("node:22-alpine")` and a Dockerfile's `FROM ${NODE_IMAGE}`
 // find them without a registry. Commands, files and Dockerfiles are never rewritten.
-import { readFile, rm, mkdir, copyFile, cp, writeFile, mkdtemp, chmod } from "node:fs/promises";
+import { readFile, rm, mkdir, copyFile, cp, mkdtemp, chmod } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Server } from "node:net";
 
-import {
-  isRef,
-  StandInExecError,
-  type Evaluation,
-  type Evaluator,
-  type Step,
-} from "../standin/engine.js";
+import { isRef, type Evaluation, type Evaluator, type Step } from "../standin/engine.js";
 import {
   absolute,
   ContainerOps,
-  envValue,
   inspectConfig,
-  durationMs,
   scratch,
   uniqueName,
-  withEnv,
   type ContainerState,
   type ServiceSpec,
 } from "./containers.js";
@@ -42,7 +33,10 @@ import {
   type DirectoryValue,
   type FileValue,
 } from "./directories.js";
+import { configStep, serviceCommand } from "./config-steps.js";
 import { Docker, type DockerTarget } from "./docker.js";
+import { runExec, type ExecContext } from "./exec.js";
+import { ImageStore, registryHost } from "./images.js";
 import { forward, Services } from "./services.js";
 
 /** What the module's default images stand for here: the box's own base images. */
@@ -95,8 +89,6 @@ export class Executor implements Evaluator {
   readonly counts = { leaves: 0, execs: 0, builds: 0, pushes: 0, cacheHits: 0 };
   private readonly memo = new Map<string, Promise<Value>>();
   private readonly byDigest = new Map<string, Promise<Value>>();
-  private readonly createdImages: string[] = [];
-  private readonly createdTags = new Set<string>();
   /** withRegistryAuth's credentials, by registry host, for the whole run (as per session in Dagger). */
   private readonly registryAuth = new Map<string, { username: string; secretId: string }>();
   /**
@@ -104,7 +96,8 @@ export class Executor implements Evaluator {
    * as Dagger binds a session's secret handle (name-based) to the latest setSecret value.
    */
   private readonly secretValuesByDigest = new Map<string, string>();
-  private readonly ops: ContainerOps;
+  private ops!: ContainerOps;
+  private store!: ImageStore;
   private services!: Services;
   private plaintextOf: (id: string) => string | undefined = () => undefined;
   private workRoot = "";
@@ -114,7 +107,6 @@ export class Executor implements Evaluator {
   private constructor(private readonly options: ExecutorOptions) {
     this.docker = new Docker(options);
     this.log = options.log ?? (() => undefined);
-    this.ops = new ContainerOps(this.docker, (image) => this.createdImages.push(image));
   }
 
   /** Tags the box's images under the module's image names, makes the run's network and work dir. */
@@ -122,6 +114,8 @@ export class Executor implements Evaluator {
     const executor = new Executor(options);
     executor.workRoot = await mkdtemp(join(tmpdir(), "qgo-exec-"));
     executor.network = uniqueName("qgo-exec");
+    executor.store = new ImageStore(executor.docker, executor.workRoot, executor.log);
+    executor.ops = new ContainerOps(executor.docker, (image) => executor.store.track(image));
     await executor.docker.check(["network", "create", executor.network]);
     executor.services = new Services({
       docker: executor.docker,
@@ -142,42 +136,21 @@ export class Executor implements Evaluator {
     await this.services.stopAll();
     await this.docker.run(["network", "rm", this.network]);
     // The image table's names are only tags of the box's images: untagging leaves those.
-    for (const tag of [...this.createdTags, ...Object.keys(this.options.images)])
-      await this.docker.run(["image", "rm", tag]);
-    for (const image of [...this.createdImages].reverse())
-      await this.docker.run(["image", "rm", "-f", image]);
+    await this.store.removeAll(Object.keys(this.options.images));
     await rm(this.workRoot, { recursive: true, force: true });
-  }
-
-  /**
-   * The images this run made (from the `since`-th on, see imageCount) whose config, history
-   * or layers contain `text` (a secret's value must be in none): `docker image inspect`,
-   * `docker history --no-trunc` and the saved layers.
-   */
-  async imagesMentioning(text: string, since = 0): Promise<string[]> {
-    const found: string[] = [];
-    for (const image of new Set(this.createdImages.slice(since))) {
-      const inspect = await this.docker.run(["image", "inspect", image]);
-      if (inspect.exitCode !== 0) continue;
-      const history = await this.docker.check([
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        image,
-      ]);
-      const saved = join(await newTree(this.workRoot, "scan"), "image.tar");
-      await this.docker.check(["save", "-o", saved, image]);
-      const layers = await grepTar(saved, text);
-      await rm(dirname(saved), { recursive: true, force: true });
-      if (inspect.stdout.includes(text) || history.includes(text) || layers) found.push(image);
-    }
-    return found;
   }
 
   /** How many images this run has made so far (a mark for imagesMentioning). */
   get imageCount(): number {
-    return this.createdImages.length;
+    return this.store.created.length;
+  }
+
+  /**
+   * The images this run made (from the `since`-th on) whose config, history or layers contain
+   * `text`: a secret's value must be in none.
+   */
+  imagesMentioning(text: string, since = 0): Promise<string[]> {
+    return this.store.mentioning(text, since);
   }
 
   /** The Docker network the run's services are on. */
@@ -215,7 +188,7 @@ export class Executor implements Evaluator {
       case "Container.publish":
         return this.publish(parent as ContainerState, String(leaf.args.address));
       case "Container.export": {
-        const tarball = await this.tarball(parent as ContainerState);
+        const tarball = await this.store.tarball(parent as ContainerState);
         return this.exportFile(tarball, String(leaf.args.path));
       }
       case "File.export":
@@ -387,11 +360,12 @@ export class Executor implements Evaluator {
         return { kind: "Directory", path: tree };
       }
       case "Directory.dockerBuild":
-        return this.once(await this.stepDigest(parent, step), () =>
-          this.dockerBuild(parent as DirectoryValue, args),
-        );
+        return this.once(await this.stepDigest(parent, step), () => {
+          this.counts.builds += 1;
+          return this.store.build(parent as DirectoryValue, args);
+        });
       case "Container.asTarball":
-        return this.tarball(parent as ContainerState);
+        return this.store.tarball(parent as ContainerState);
       case "Container.asService": {
         // One running instance per service digest (its container and command), as Dagger shares them.
         const command = serviceCommand(parent as ContainerState, args);
@@ -418,6 +392,8 @@ export class Executor implements Evaluator {
   private async containerStep(state: ContainerState, step: Step): Promise<ContainerState> {
     const args = step.args;
     const config = state.config;
+    const configured = configStep(state, step);
+    if (configured) return configured;
     switch (step.field) {
       case "from": {
         const address = String(args.address);
@@ -435,76 +411,6 @@ export class Executor implements Evaluator {
           config: await inspectConfig(this.docker, image),
           ports: [],
           defaultArgs: false,
-        };
-      }
-      case "withWorkdir":
-        return { ...state, config: { ...config, workdir: absolute(config, String(args.path)) } };
-      case "withEnvVariable": {
-        let value = String(args.value);
-        if (args.expand === true)
-          value = value.replace(
-            /\$\{?(\w+)\}?/g,
-            (_, name: string) => envValue(config, name) ?? "",
-          );
-        return { ...state, config: withEnv(config, String(args.name), value) };
-      }
-      case "withLabel":
-        return {
-          ...state,
-          config: {
-            ...config,
-            labels: { ...config.labels, [String(args.name)]: String(args.value) },
-          },
-        };
-      case "withEntrypoint": {
-        // Without keepDefaultArgs the default args are cleared (and no longer "set by the user").
-        const keep = args.keepDefaultArgs === true;
-        return {
-          ...state,
-          config: { ...config, entrypoint: args.args as string[], cmd: keep ? config.cmd : [] },
-          defaultArgs: keep ? state.defaultArgs : false,
-        };
-      }
-      case "withDefaultArgs":
-        return { ...state, config: { ...config, cmd: args.args as string[] }, defaultArgs: true };
-      case "withExposedPort": {
-        if (args.protocol !== undefined && args.protocol !== "TCP")
-          throw new Error("executor: only TCP ports are exposed");
-        const port = Number(args.port);
-        const add = (ports: number[]) => [...ports.filter((p) => p !== port), port];
-        return {
-          ...state,
-          ports: add(state.ports),
-          config: { ...config, exposedPorts: add(config.exposedPorts) },
-        };
-      }
-      case "withoutExposedPort": {
-        const port = Number(args.port);
-        const drop = (ports: number[]) => ports.filter((p) => p !== port);
-        return {
-          ...state,
-          ports: drop(state.ports),
-          config: { ...config, exposedPorts: drop(config.exposedPorts) },
-        };
-      }
-      case "withDockerHealthcheck": {
-        const ms = (name: string) => {
-          const value = args[name];
-          return typeof value === "string" ? { [`${name}Ms`]: durationMs(value) } : {};
-        };
-        return {
-          ...state,
-          config: {
-            ...config,
-            healthcheck: {
-              test: [args.shell === true ? "CMD-SHELL" : "CMD", ...(args.args as string[])],
-              ...ms("interval"),
-              ...ms("timeout"),
-              ...ms("startPeriod"),
-              ...ms("startInterval"),
-              ...(typeof args.retries === "number" ? { retries: args.retries } : {}),
-            },
-          },
         };
       }
       case "withMountedCache": {
@@ -560,83 +466,36 @@ export class Executor implements Evaluator {
         return this.ops.copyFileIn(state, join(tree, name), absolute(config, String(args.path)));
       }
       case "withExec":
-        return this.exec(state, args);
+        this.counts.execs += 1;
+        return runExec(this.execContext(), state, args);
     }
     throw new Error(
       `executor: Container.${step.field} is not implemented (the module does not use it)`,
     );
   }
 
-  /**
-   * withExec: the argv runs as is (no shell; the entrypoint only with useEntrypoint) in a
-   * container of the state's filesystem, with its env, workdir, user, caches, secrets and
-   * services; the resulting filesystem is committed. A non-zero exit fails like ExecError.
-   */
-  private async exec(
-    state: ContainerState,
-    args: Record<string, unknown>,
-  ): Promise<ContainerState> {
-    const image = this.ops.requireImage(state, "withExec");
-    const given = (args.args as string[] | undefined) ?? [];
-    const command = [
-      ...(args.useEntrypoint === true ? state.config.entrypoint : []),
-      ...(given.length > 0 ? given : state.config.cmd),
-    ];
-    if (command.length === 0) throw new Error("no command has been set");
-    const expect = typeof args.expect === "string" ? args.expect : "SUCCESS";
-    this.counts.execs += 1;
-    const started = Date.now();
-    const bound = await this.services.bind(state.bindings);
-    const workdir = state.config.workdir || "/";
-    const create = ["create", "--network", "host"];
-    for (const host of bound.hosts) create.push("--add-host", host);
-    for (const cache of state.caches)
-      create.push("--mount", `type=volume,src=${cache.volume},dst=${cache.path},volume-nocopy`);
-    // `sleep` keeps the container up while the command runs through `docker exec`, whose env
-    // (and so every secret) is never part of the container's config, hence of any commit.
-    create.push("--workdir", workdir, "--entrypoint", "sleep", image, "infinity");
-    let container = "";
-    try {
-      container = await this.docker.check(create);
-      await this.docker.check(["start", container]);
-      const secrets = this.secretValues(state);
-      const execArgs = ["exec", "--workdir", workdir];
-      if (state.config.user) execArgs.push("--user", state.config.user);
-      for (const entry of state.config.env) execArgs.push("--env", entry);
-      for (const name of Object.keys(secrets)) execArgs.push("--env", name);
-      const raw = await this.docker.run([...execArgs, container, ...command], { env: secrets });
-      // Dagger scrubs secret values from what a command prints.
-      const result = {
-        ...raw,
-        stdout: scrub(raw.stdout, secrets),
-        stderr: scrub(raw.stderr, secrets),
-      };
-      const shown = command.map((word) =>
-        word.length > 40 ? `${word.slice(0, 37).replace(/\s+/g, " ")}…` : word,
-      );
-      this.log(
-        `exec ${shown.join(" ")}: exit ${result.exitCode} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
-      );
-      const failed = result.exitCode !== 0;
-      if ((expect === "SUCCESS" && failed) || (expect === "FAILURE" && !failed)) {
-        throw new StandInExecError(
-          result.exitCode,
-          errorOutput(result.stdout),
-          errorOutput(result.stderr),
-          command,
-        );
-      }
-      const committed = await this.docker.check(["commit", container]);
-      this.createdImages.push(committed);
-      return {
-        ...state,
-        image: committed,
-        lastExec: { args: command, stdout: result.stdout, stderr: result.stderr },
-      };
-    } finally {
-      if (container) await this.docker.run(["rm", "-f", container]);
-      await bound.release();
-    }
+  /** Pushes with withRegistryAuth's credentials for the address's registry host, if any. */
+  private publish(state: ContainerState, address: string): Promise<string> {
+    const credentials = this.registryAuth.get(registryHost(address));
+    this.counts.pushes += 1;
+    return this.store.push(
+      state,
+      address,
+      credentials && {
+        username: credentials.username,
+        password: this.secretValuesByDigest.get(credentials.secretId) ?? "",
+      },
+    );
+  }
+
+  private execContext(): ExecContext {
+    return {
+      docker: this.docker,
+      services: this.services,
+      secretValues: (state) => this.secretValues(state),
+      log: this.log,
+      track: (image) => this.store.track(image),
+    };
   }
 
   /** Secret variables' values, for the docker CLI's environment (never its argv, never a config). */
@@ -651,140 +510,11 @@ export class Executor implements Evaluator {
     return values;
   }
 
-  private async dockerBuild(
-    context: DirectoryValue,
-    args: Record<string, unknown>,
-  ): Promise<ContainerState> {
-    const dockerfile = cleanRelative(
-      typeof args.dockerfile === "string" ? args.dockerfile : "Dockerfile",
-    );
-    const iidFile = join(await newTree(this.workRoot, "build"), "iid");
-    const build = [
-      "build",
-      "--network",
-      "host",
-      "--pull=false",
-      "-f",
-      join(context.path, dockerfile),
-      "--iidfile",
-      iidFile,
-    ];
-    for (const arg of (args.buildArgs as { name: string; value: string }[] | undefined) ?? [])
-      build.push("--build-arg", `${arg.name}=${arg.value}`);
-    if (typeof args.target === "string" && args.target !== "") build.push("--target", args.target);
-    build.push(context.path);
-    this.counts.builds += 1;
-    const started = Date.now();
-    const result = await this.docker.run(build);
-    if (result.exitCode !== 0) {
-      throw new Error(
-        `dockerBuild ${dockerfile} failed (exit ${result.exitCode}):\n${result.stderr.slice(-4000)}`,
-      );
-    }
-    const image = (await readFile(iidFile, "utf8")).trim();
-    this.createdImages.push(image);
-    this.log(
-      `dockerBuild ${dockerfile}: ${image.slice(0, 19)} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
-    );
-    // dockerBuild replays the image config as API calls: EXPOSE becomes withExposedPort (health-
-    // checked ports) and a CMD becomes withDefaultArgs.
-    const config = await inspectConfig(this.docker, image);
-    return {
-      ...scratch(),
-      image,
-      config,
-      ports: [...config.exposedPorts],
-      defaultArgs: config.cmd.length > 0,
-    };
-  }
-
-  /**
-   * The image as it leaves the engine: the filesystem with the state's config written in
-   * (env, labels, workdir, user, ports, health check, entrypoint, default args). Secret
-   * variables are not config: they never reach an image.
-   */
-  private async finalImage(state: ContainerState): Promise<string> {
-    const image = this.ops.requireImage(state, "publish");
-    // A tag to build FROM; it stays until stop(): untagging an image BuildKit made (no parent
-    // link to the final image) would delete it while later chains still use it.
-    const base = `qgo-exec/fs:${image.replace(/^sha256:/, "").slice(0, 24)}`;
-    await this.docker.check(["tag", image, base]);
-    this.createdTags.add(base);
-    const c = state.config;
-    const lines = [`FROM ${base}`];
-    for (const entry of c.env) {
-      const at = entry.indexOf("=");
-      lines.push(`ENV ${entry.slice(0, at)}=${JSON.stringify(entry.slice(at + 1))}`);
-    }
-    for (const [name, value] of Object.entries(c.labels))
-      lines.push(`LABEL ${JSON.stringify(name)}=${JSON.stringify(value)}`);
-    if (c.workdir) lines.push(`WORKDIR ${c.workdir}`);
-    if (c.user) lines.push(`USER ${c.user}`);
-    for (const port of c.exposedPorts) lines.push(`EXPOSE ${port}/tcp`);
-    lines.push(`ENTRYPOINT ${JSON.stringify(c.entrypoint)}`, `CMD ${JSON.stringify(c.cmd)}`);
-    const dir = await newTree(this.workRoot, "final");
-    await writeFile(join(dir, "Dockerfile"), lines.join("\n") + "\n");
-    const iidFile = join(dir, "iid");
-    const result = await this.docker.run([
-      "build",
-      "--network",
-      "host",
-      "--pull=false",
-      "--iidfile",
-      iidFile,
-      dir,
-    ]);
-    if (result.exitCode !== 0)
-      throw new Error(`writing the image config failed:\n${result.stderr.slice(-3000)}`);
-    const final = (await readFile(iidFile, "utf8")).trim();
-    this.createdImages.push(final);
-    return final;
-  }
-
-  private async tarball(state: ContainerState): Promise<FileValue> {
-    const image = await this.finalImage(state);
-    const path = join(await newTree(this.workRoot, "tarball"), "image.tar");
-    await this.docker.check(["save", "-o", path, image]);
-    return { kind: "File", path };
-  }
-
   private async exportFile(file: FileValue, path: string): Promise<string> {
     const target = resolve(path);
     await mkdir(dirname(target), { recursive: true });
     await copyFile(file.path, target);
     return target;
-  }
-
-  /** Pushes to the registry with the state's registry credentials (a throwaway DOCKER_CONFIG). */
-  private async publish(state: ContainerState, address: string): Promise<string> {
-    const image = await this.finalImage(state);
-    await this.docker.check(["tag", image, address]);
-    const config = await mkdtemp(join(tmpdir(), "qgo-exec-auth-"));
-    try {
-      const host = registryHost(address);
-      const credentials = this.registryAuth.get(host);
-      if (credentials) {
-        const password = this.secretValuesByDigest.get(credentials.secretId) ?? "";
-        const auth = Buffer.from(`${credentials.username}:${password}`).toString("base64");
-        await writeFile(
-          join(config, "config.json"),
-          JSON.stringify({ auths: { [host]: { auth } } }),
-          { mode: 0o600 },
-        );
-      }
-      this.counts.pushes += 1;
-      const pushed = await this.docker.run(["push", address], { env: { DOCKER_CONFIG: config } });
-      if (pushed.exitCode !== 0)
-        throw new Error(`publish ${address} failed: ${pushed.stderr.trim().slice(-2000)}`);
-      const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
-      if (!digest)
-        throw new Error(`publish ${address}: the registry gave no digest:\n${pushed.stdout}`);
-      this.log(`publish ${address}@${digest}`);
-      return `${address}@${digest}`;
-    } finally {
-      await rm(config, { recursive: true, force: true });
-      await this.docker.run(["image", "rm", address]);
-    }
   }
 
   /** Service.up: the service runs and its ports answer on 127.0.0.1 until the caller goes away. */
@@ -837,63 +567,3 @@ export class Executor implements Evaluator {
 const SERVICE_GRACE_MS = 10_000;
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
-/** True when any file in the tarball (or any nested layer tarball) contains `text`. */
-async function grepTar(tarball: string, text: string): Promise<boolean> {
-  const { spawnSync } = await import("node:child_process");
-  // tar -xO streams every member's content; layers are tarballs themselves, so their members'
-  // bytes appear uncompressed in that stream (docker save writes uncompressed layers).
-  const run = spawnSync(
-    "sh",
-    ["-c", 'tar -xOf "$1" | grep -c -F -a -e "$2"', "grep-tar", tarball, text],
-    { encoding: "utf8" },
-  );
-  return Number(run.stdout.trim() || "0") > 0;
-}
-
-/** Secret values in a command's output become "***", as Dagger's secret scrubbing does. */
-function scrub(text: string, secrets: Record<string, string>): string {
-  let out = text;
-  for (const value of Object.values(secrets)) if (value !== "") out = out.split(value).join("***");
-  return out;
-}
-
-/** An ExecError's stdout/stderr: the last 100 KiB (marked "[omitting N bytes]..."), trimmed. */
-export function errorOutput(text: string): string {
-  const max = 100 * 1024;
-  const bytes = Buffer.from(text);
-  if (bytes.length <= max) return text.trim();
-  const omitted = bytes.length - max;
-  const marker = Buffer.from(`[omitting ${omitted} bytes]...`);
-  const kept = bytes.subarray(omitted);
-  return Buffer.concat([marker, kept.subarray(marker.length)])
-    .toString()
-    .trim();
-}
-
-/** The registry host of an image address or registry URL ("127.0.0.1:5000/a/b:t" -> "127.0.0.1:5000"). */
-export function registryHost(address: string): string {
-  const bare = address.replace(/^[a-z]+:\/\//, "");
-  const first = bare.split("/")[0]!;
-  return bare.includes("/") && /[.:]|^localhost$/.test(first) ? first : "docker.io";
-}
-
-/**
- * The argv a service runs (Dagger's AsService): args if given, else the default args; the
- * entrypoint goes first when asked, or when the image has one and no default args were set
- * explicitly (like `docker run`).
- */
-export function serviceCommand(state: ContainerState, args: Record<string, unknown>): string[] {
-  const { entrypoint, cmd } = state.config;
-  const given = Array.isArray(args.args) ? (args.args as string[]) : [];
-  if (given.length === 0 && cmd.length === 0 && entrypoint.length === 0)
-    throw new Error("no service command has been set");
-  let useEntrypoint = args.useEntrypoint === true;
-  if (entrypoint.length > 0 && !state.defaultArgs) useEntrypoint = true;
-  let command = cmd;
-  if (given.length > 0) {
-    command = given;
-    if (args.useEntrypoint !== true) useEntrypoint = false;
-  }
-  return entrypoint.length > 0 && useEntrypoint ? [...entrypoint, ...command] : command;
-}
