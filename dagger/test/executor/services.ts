@@ -176,14 +176,8 @@ export class Services {
       for (const name of Object.keys(secrets)) exec.push("--env", name);
       const result = await this.env.docker.run([...exec, container, ...argv], { env: secrets });
       if (result.exitCode === 0) return;
-      const status = await this.env.docker.check([
-        "inspect",
-        "--format",
-        "{{.State.Status}} {{.State.ExitCode}}",
-        container,
-      ]);
-      if (!status.startsWith("running"))
-        throw new Error(`service exited before healthcheck (${status})`);
+      const status = await this.exitStatus(container);
+      if (status) throw new Error(`service exited before healthcheck (${status})`);
       if (Date.now() - started >= (check.startPeriodMs ?? 0)) failures += 1;
       if (failures >= retries)
         throw new Error(
@@ -193,20 +187,25 @@ export class Services {
     }
   }
 
+  /** "" while the container runs; else its status and exit code, for the error. */
+  private async exitStatus(container: string): Promise<string> {
+    const status = await this.env.docker.check([
+      "inspect",
+      "--format",
+      "{{.State.Status}} {{.State.ExitCode}}",
+      container,
+    ]);
+    return status.startsWith("running") ? "" : status;
+  }
+
   /** Without a health check: every port added with withExposedPort accepts a TCP connection. */
   private async waitPorts(container: string, ip: string, ports: number[]): Promise<void> {
     const deadline = Date.now() + this.env.readyTimeoutMs;
     for (const port of ports) {
       for (;;) {
         if (await accepts(ip, port)) break;
-        const state = await this.env.docker.check([
-          "inspect",
-          "--format",
-          "{{.State.Status}} {{.State.ExitCode}}",
-          container,
-        ]);
-        if (!state.startsWith("running"))
-          throw new Error(`the service exited before port ${port} answered (${state})`);
+        const exited = await this.exitStatus(container);
+        if (exited) throw new Error(`the service exited before port ${port} answered (${exited})`);
         if (Date.now() > deadline)
           throw new Error(
             `the service's port ${port} did not answer within ${this.env.readyTimeoutMs / 1000} s`,
