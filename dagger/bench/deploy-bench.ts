@@ -29,7 +29,7 @@ const started = runningBox();
 const box = started ?? (await bringUp());
 try {
   const { env, releaseFiles } = await boxEnvironment(box, "staging");
-  const credentials = { privateKey: readFileSync(box.privateKeyPath, "utf8"), knownHosts: box.knownHostsLine };
+  const credentials = { privateKey: readFileSync(box.privateKeyPath, "utf8") };
   const caller = { holder: "bench" };
   const images = (r: "v1" | "v2") => ({ backendImage: box.images[r].backend, frontendImage: box.images[r].frontend });
 

@@ -25,6 +25,7 @@ import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.j
 import { failure, seconds, summarize } from "./lib/output.js";
 import { renderCiSummary } from "./lib/ci-summary.js";
 import * as deployCore from "./deploy/index.js";
+import { Environment, environmentOf, type EnvironmentContext } from "./environment.js";
 
 /** The module's own directory in the repository (dagger.json "source"). */
 const MODULE_DIR = "dagger";
@@ -67,7 +68,7 @@ export class Qgo {
   constructor(
     /**
      * The repository to work on. Defaults to the checkout that holds dagger.json, without
-     * node_modules, build output, .git, uploads and logs.
+     * node_modules, build output, .git, uploads, logs and every .env file.
      */
     @argument({
       defaultPath: "/",
@@ -80,6 +81,8 @@ export class Qgo {
         "**/coverage",
         ".test-results",
         "**/*.tar",
+        // Saved arguments (Dagger local defaults) and app secrets never enter a container.
+        "**/.env",
       ],
     })
     source: Directory,
@@ -413,45 +416,22 @@ export class Qgo {
     }
   }
 
-  // --- Deploys over SSH (thin wrappers over src/deploy/, which has no Dagger import) -------
+  // --- Deploys over SSH: the Environment object (./environment.ts) and its short forms -------
 
   /**
-   * Deploy a release to a server over SSH: lock, preflight, verified backup, upload, pull,
-   * migrate with the new backend image, up -d, health checks; an automatic rollback (release
-   * and, when migrations ran, database) when anything after the backup fails.
+   * One deploy environment (any deploy/environments/<name>.json) with the caller's overrides and
+   * SSH access; chain an operation: environment --name staging --ssh-key env://KEY deploy --release ...
    */
-  @func({ cache: "never" })
-  async deploy(
-    /** Environment: staging or production (settings in deploy/environments/<env>.json). */
-    env: string,
-    /** SSH private key of the deploy user, e.g. env://DEPLOY_SSH_KEY. */
+  @func()
+  environment(
+    /** Environment name: a file deploy/environments/<name>.json (e.g. staging, production, qa). */
+    name: string,
+    /** SSH private key of the deploy user (ed25519, ECDSA or RSA), e.g. env://DEPLOY_SSH_KEY. */
     sshKey: Secret,
-    /** The server's known_hosts line(s); the host key is verified before any command runs. */
-    knownHosts: string,
-    /** Backend image digest reference (what publish printed). */
-    backendImage = "",
-    /** Frontend image digest reference (what publish printed). */
-    frontendImage = "",
-    /** Publish's whole output (BACKEND_IMAGE=… and FRONTEND_IMAGE=… lines), instead of the two refs. */
-    release = "",
-    /** Deploy exactly the images this environment runs now (e.g. staging), instead of refs. */
-    promoteFrom = "",
-    /** Print the exact plan (steps and remote commands) and change nothing. */
-    dryRun = false,
-    /** Confirms the deploy where the environment requires an approval (production). */
-    approved = false,
-    /** Registry password or token, given to docker login --password-stdin on the server. */
-    registryPassword?: Secret,
-    /** Registry user name for docker login. */
-    registryUsername = "",
-    /** Slack incoming-webhook URL for the outcome. */
-    slackWebhook?: Secret,
-    /** Who deploys (recorded in the lock and the history), e.g. the GitHub actor. */
-    holder = "",
-    /** Commit being deployed (recorded in the lock). */
-    commit = "",
-    /** URL of the CI run (recorded in the lock, so a stuck lock names its run). */
-    runUrl = "",
+    /** The key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
+    /** The server's known_hosts line(s), replacing the file's knownHosts. */
+    knownHosts = "",
     /** Server host name or address (overrides the environment file). */
     host = "",
     /** SSH port (0: the environment's). */
@@ -482,161 +462,170 @@ export class Qgo {
     healthAttempts = 0,
     /** Migration command run in the new backend image (default: npx prisma migrate deploy). */
     migrateCommand: string[] = [],
-  ): Promise<string> {
-    return deployCore.deployFunction(
-      this.repoReader(),
-      {
-        env, backendImage, frontendImage, release, promoteFrom, dryRun, approved, holder, commit, runUrl, host, sshPort, sshUser,
-        appDir, backupsDir, project, composeFiles, backendPort, frontendPort, httpsPort, backendHealthUrl,
-        frontendHealthUrl, backupRetention, healthAttempts, migrateCommand,
-      },
-      credentialSource(sshKey, knownHosts, registryPassword, registryUsername, slackWebhook),
-    );
+    /** Who operates (recorded in the lock, the history and the audit log), e.g. the GitHub actor. */
+    holder = "",
+    /** URL of the CI run (recorded in the lock and the history; summary shows this run). */
+    runUrl = "",
+    /** Slack incoming-webhook URL for the outcome of deploys and rollbacks. */
+    slackWebhook?: Secret,
+  ): Environment {
+    // Dagger arguments need plain defaults: "", 0 and [] mean "the environment file's value".
+    const overrides: deployCore.EnvironmentOverrides = {
+      ...(knownHosts.trim() ? { knownHosts: knownHosts.split(/\r?\n/).filter((line) => line.trim() !== "") } : {}),
+      ...(host ? { host } : {}),
+      ...(sshPort ? { sshPort } : {}),
+      ...(sshUser ? { sshUser } : {}),
+      ...(appDir ? { appDir } : {}),
+      ...(backupsDir ? { backupsDir } : {}),
+      ...(project ? { project } : {}),
+      ...(composeFiles.length > 0 ? { composeFiles } : {}),
+      ports: { ...(backendPort ? { backend: backendPort } : {}), ...(frontendPort ? { frontend: frontendPort } : {}), ...(httpsPort ? { https: httpsPort } : {}) },
+      healthUrls: { ...(backendHealthUrl ? { backend: backendHealthUrl } : {}), ...(frontendHealthUrl ? { frontend: frontendHealthUrl } : {}) },
+      ...(backupRetention ? { backupRetention } : {}),
+      ...(healthAttempts ? { health: { attempts: healthAttempts } } : {}),
+      ...(migrateCommand.length > 0 ? { migrateCommand } : {}),
+    };
+    return environmentOf(this.source, name, sshKey, { sshKeyPassphrase, holder, runUrl, slackWebhook, overrides });
   }
 
-  /**
-   * Roll an environment back: to a named backup (database, uploads and the release it
-   * belonged to) or to the previous release. A verified backup of the current state comes first.
-   */
+  /** Short form of environment --name ENV deploy: deploy a release (see Environment.deploy). */
+  @func({ cache: "never" })
+  async deploy(
+    /** Environment name (deploy/environments/<env>.json). */
+    env: string,
+    /** SSH private key of the deploy user, e.g. file://${HOME}/.ssh/qgo_deploy. */
+    sshKey: Secret,
+    /** Publish's whole output (BACKEND_IMAGE=… and FRONTEND_IMAGE=… lines). */
+    release = "",
+    /** Backend image digest reference, instead of --release. */
+    backendImage = "",
+    /** Frontend image digest reference, instead of --release. */
+    frontendImage = "",
+    /** Deploy exactly the images another environment runs now, read from its own server. */
+    promoteFrom = "",
+    /** Print the exact plan and change nothing. */
+    dryRun = false,
+    /** Confirms the deploy where the environment file sets approvalRequired. */
+    approved = false,
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
+    /** Who deploys (recorded in the lock and the history). */
+    holder = "",
+    /** Slack incoming-webhook URL for the outcome. */
+    slackWebhook?: Secret,
+  ): Promise<string> {
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder, slackWebhook }).deploy(release, backendImage, frontendImage, promoteFrom, dryRun, approved);
+  }
+
+  /** Short form of environment --name ENV rollback: to a backup or the previous release. */
   @func({ cache: "never" })
   async rollback(
-    /** Environment: staging or production. */
+    /** Environment name. */
     env: string,
-    /** SSH private key of the deploy user, e.g. env://DEPLOY_SSH_KEY. */
+    /** SSH private key of the deploy user. */
     sshKey: Secret,
-    /** The server's known_hosts line(s). */
-    knownHosts: string,
     /** Backup file name of this environment, as listed by backups (no path). */
     backup = "",
     /** "previous": the release that served before the current one. */
     to = "",
     /** Print the plan and change nothing. */
     dryRun = false,
-    /** Slack incoming-webhook URL for the outcome. */
-    slackWebhook?: Secret,
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
     /** Who rolls back (recorded in the lock and the history). */
     holder = "",
-    /** URL of the CI run. */
-    runUrl = "",
-    /** Server host name or address (overrides the environment file). */
-    host = "",
-    /** SSH port (0: the environment's). */
-    sshPort = 0,
-    /** SSH user. */
-    sshUser = "",
-    /** App dir on the server. */
-    appDir = "",
-    /** Backups dir on the server. */
-    backupsDir = "",
-    /** Compose project name. */
-    project = "",
-    /** Published backend port (0: the environment's). */
-    backendPort = 0,
-    /** Published frontend port (0: the environment's). */
-    frontendPort = 0,
-    /** Published HTTPS port (0: the environment's). */
-    httpsPort = 0,
-    /** Backups of this environment to keep (0: the environment's). */
-    backupRetention = 0,
-    /** Health-check attempts per URL (0: the environment's). */
-    healthAttempts = 0,
+    /** Slack incoming-webhook URL for the outcome. */
+    slackWebhook?: Secret,
   ): Promise<string> {
-    return deployCore.rollbackFunction(
-      this.repoReader(),
-      {
-        env, backup, to, dryRun, holder, runUrl, host, sshPort, sshUser, appDir, backupsDir, project, backendPort,
-        frontendPort, httpsPort, backupRetention, healthAttempts,
-      },
-      credentialSource(sshKey, knownHosts, undefined, "", slackWebhook),
-    );
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder, slackWebhook }).rollback(backup, to, dryRun);
   }
 
-  /** List the backups of an environment on its server, newest first, with their sizes. */
+  /** Short form of environment --name ENV backups: the backups on the server, newest first. */
   @func({ cache: "never" })
   async backups(
-    /** Environment: staging or production. */
+    /** Environment name. */
     env: string,
     /** SSH private key of the deploy user. */
     sshKey: Secret,
-    /** The server's known_hosts line(s). */
-    knownHosts: string,
-    /** Server host name or address. */
-    host = "",
-    /** SSH port (0: the environment's). */
-    sshPort = 0,
-    /** Backups dir on the server. */
-    backupsDir = "",
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
   ): Promise<string> {
-    return deployCore.backupsFunction(this.repoReader(), { env, host, sshPort, backupsDir }, credentialSource(sshKey, knownHosts));
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase }).backups();
   }
 
-  /** The release history of an environment: every deploy and rollback with its result. */
+  /** Short form of environment --name ENV releases: every deploy and rollback with its result. */
   @func({ cache: "never" })
   async releases(
-    /** Environment: staging or production. */
+    /** Environment name. */
     env: string,
     /** SSH private key of the deploy user. */
     sshKey: Secret,
-    /** The server's known_hosts line(s). */
-    knownHosts: string,
-    /** Server host name or address. */
-    host = "",
-    /** SSH port (0: the environment's). */
-    sshPort = 0,
-    /** App dir on the server. */
-    appDir = "",
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
   ): Promise<string> {
-    return deployCore.releasesFunction(this.repoReader(), { env, host, sshPort, appDir }, credentialSource(sshKey, knownHosts));
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase }).releases();
   }
 
-  /** What an environment runs now, its containers, its health and its deploy lock. */
+  /** Short form of environment --name ENV status: what runs, its health and its deploy lock. */
   @func({ cache: "never" })
   async status(
-    /** Environment: staging or production. */
+    /** Environment name. */
     env: string,
     /** SSH private key of the deploy user. */
     sshKey: Secret,
-    /** The server's known_hosts line(s). */
-    knownHosts: string,
-    /** Server host name or address. */
-    host = "",
-    /** SSH port (0: the environment's). */
-    sshPort = 0,
-    /** App dir on the server. */
-    appDir = "",
-    /** Compose project name. */
-    project = "",
-    /** Published backend port (0: the environment's). */
-    backendPort = 0,
-    /** Published frontend port (0: the environment's). */
-    frontendPort = 0,
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
   ): Promise<string> {
-    return deployCore.statusFunction(
-      this.repoReader(),
-      { env, host, sshPort, appDir, project, backendPort, frontendPort },
-      credentialSource(sshKey, knownHosts),
-    );
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase }).status();
   }
 
-  /** Remove an environment's deploy lock (after checking with status that nothing runs). */
+  /** Short form of environment --name ENV unlock: remove the deploy lock. */
   @func({ cache: "never" })
   async unlock(
-    /** Environment: staging or production. */
+    /** Environment name. */
     env: string,
     /** SSH private key of the deploy user. */
     sshKey: Secret,
-    /** The server's known_hosts line(s). */
-    knownHosts: string,
-    /** Server host name or address. */
-    host = "",
-    /** SSH port (0: the environment's). */
-    sshPort = 0,
-    /** App dir on the server. */
-    appDir = "",
-    /** Who removes the lock (recorded in the audit log), e.g. the GitHub actor. */
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
+    /** Who removes the lock (recorded in the audit log). */
     holder = "",
   ): Promise<string> {
-    return deployCore.unlockFunction(this.repoReader(), { env, host, sshPort, appDir, holder }, credentialSource(sshKey, knownHosts));
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder }).unlock();
+  }
+
+  /** Short form of environment --name ENV logs: the app's recent container logs, redacted. */
+  @func({ cache: "never" })
+  async logs(
+    /** Environment name. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** How many recent lines per service. */
+    lines = 200,
+    /** Only this service: backend, frontend or db (empty: all). */
+    service = "",
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
+  ): Promise<string> {
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase }).logs(lines, service);
+  }
+
+  /** Short form of environment --name ENV --run-url URL summary: a deploy run's job summary. */
+  @func({ cache: "never" })
+  async deploySummary(
+    /** Environment name. */
+    env: string,
+    /** SSH private key of the deploy user. */
+    sshKey: Secret,
+    /** URL of the CI run whose operations to show (empty: the last one recorded). */
+    runUrl = "",
+    /** The deploy step's outcome, shown when the server recorded nothing for the run. */
+    outcome = "",
+    /** The SSH key's passphrase, when it is encrypted. */
+    sshKeyPassphrase?: Secret,
+  ): Promise<File> {
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, runUrl }).summary(outcome);
   }
 
   /**
@@ -660,43 +649,9 @@ export class Qgo {
     return markdownFile(renderCiSummary({ ci, ciOutcome, publish, publishOutcome, runUrl }));
   }
 
-  /**
-   * A Markdown job summary of this run's deploy or rollback as the server recorded it (each step
-   * with its duration, release, backup, automatic rollback and why) and what serves now. Works
-   * after a failed deploy too. For GitHub: deploy-summary ... export --path "$GITHUB_STEP_SUMMARY".
-   */
-  @func({ cache: "never" })
-  async deploySummary(
-    /** Environment: staging or production. */
-    env: string,
-    /** SSH private key of the deploy user. */
-    sshKey: Secret,
-    /** The server's known_hosts line(s). */
-    knownHosts: string,
-    /** URL of the CI run whose operations to show (empty: the last one recorded). */
-    runUrl = "",
-    /** The deploy step's outcome, shown when the server recorded nothing for the run. */
-    outcome = "",
-    /** Server host name or address. */
-    host = "",
-    /** SSH port (0: the environment's). */
-    sshPort = 0,
-    /** App dir on the server. */
-    appDir = "",
-    /** Compose project name. */
-    project = "",
-  ): Promise<File> {
-    const markdown = await deployCore.operationSummaryFunction(
-      this.repoReader(),
-      { env, runUrl, outcome, host, sshPort, appDir, project },
-      credentialSource(sshKey, knownHosts),
-    );
-    return markdownFile(markdown);
-  }
-
-  /** Reads repository files (environment settings, compose files) from the source directory. */
-  private repoReader(): deployCore.RepoReader {
-    return (path: string) => this.source.file(path).contents();
+  /** An Environment with only its file's settings: what the short forms use. */
+  private operatorOf(env: string, sshKey: Secret, context: EnvironmentContext): Environment {
+    return environmentOf(this.source, env, sshKey, context);
   }
 
   /** Node container with the workspaces' dependencies installed (lockfiles copied first). */
@@ -813,27 +768,3 @@ if (!response.ok) {
 }
 console.log("Slack notified (HTTP " + response.status + ").");
 `;
-
-/**
- * The deploy functions' credentials, read from their Secrets only when the core asks for
- * them, after every plain argument was validated.
- */
-function credentialSource(
-  sshKey: Secret,
-  knownHosts: string,
-  registryPassword?: Secret,
-  registryUsername = "",
-  slackWebhook?: Secret,
-): deployCore.CredentialSource {
-  return async () => {
-    // An unset CI secret arrives as an empty value: for the optional Slack hook that means "off".
-    const webhook = slackWebhook ? (await slackWebhook.plaintext()).trim() : "";
-    return {
-      privateKey: await sshKey.plaintext(),
-      knownHosts,
-      ...(registryPassword ? { registryPassword: await registryPassword.plaintext() } : {}),
-      ...(registryUsername ? { registryUsername } : {}),
-      ...(webhook ? { slackWebhook: webhook } : {}),
-    };
-  };
-}

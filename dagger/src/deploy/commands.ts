@@ -55,7 +55,7 @@ export function stateDir(env: EnvironmentSettings): string {
   return `${env.appDir.replace(/\/+$/, "")}/${STATE_DIR_NAME}`;
 }
 
-export const BACKUP_NAME = /^backup_(staging|production)_(\d{8})_(\d{6})\.tar\.gz$/;
+export const BACKUP_NAME = /^backup_([a-z][a-z0-9-]{0,30})_(\d{8})_(\d{6})\.tar\.gz$/;
 export const RELEASE_ID = /^r\d{8}_\d{6}_[0-9a-f]{6}$/;
 const DIGEST_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
 const LABEL_VALUE = /^[A-Za-z0-9._+-]*$/;
@@ -281,11 +281,12 @@ export function pruneBackups(env: EnvironmentSettings, justMade: string): Remote
     timeoutMs: 60 * SECOND,
     script: script([
       `cd ${q(env.backupsDir)}`,
-      `ls -1 | { grep -E ${q(others)} || true; } | { grep -vxF ${q(justMade)} || true; } | sort -r | tail -n +${env.backupRetention} | while IFS= read -r old; do`,
+      `names() { find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(others)} || true; }; }`,
+      `names | { grep -vxF ${q(justMade)} || true; } | sort -r | tail -n +${env.backupRetention} | while IFS= read -r old; do`,
       `  rm -f -- "$old"`,
       `  echo "removed $old"`,
       `done`,
-      `echo "kept=$(ls -1 | { grep -cE ${q(others)} || true; })"`,
+      `echo "kept=$(names | wc -l)"`,
     ]),
   };
 }
@@ -556,7 +557,7 @@ export function recordRelease(
       // Old release directories go, except the live one and the one saved for a rollback.
       `cd ${q(`${state}/releases`)}`,
       `current=$(cat ../current 2>/dev/null || true); previous=$(cat ../rollback/current 2>/dev/null || true)`,
-      `ls -1 | { grep -E '^r[0-9]{8}_[0-9]{6}_[0-9a-f]{6}$' || true; } | sort -r | tail -n +${keep + 1} | while IFS= read -r old; do`,
+      `find . -mindepth 1 -maxdepth 1 -type d -printf '%f\\n' | { grep -E '^r[0-9]{8}_[0-9]{6}_[0-9a-f]{6}$' || true; } | sort -r | tail -n +${keep + 1} | while IFS= read -r old; do`,
       `  [ "$old" = "$current" ] || [ "$old" = "$previous" ] || rm -rf -- "$old"`,
       `done`,
       `echo recorded`,
@@ -573,8 +574,8 @@ export function stopApp(env: EnvironmentSettings): RemoteCommand {
     description: "stop the backend and frontend containers",
     timeoutMs: 2 * MINUTE,
     script: script([
-      `ids=$(docker ps -q --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter label=com.docker.compose.service=backend; docker ps -q --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter label=com.docker.compose.service=frontend)`,
-      `if [ -n "$ids" ]; then docker stop $ids >/dev/null; echo "stopped: $(echo $ids | wc -w) container(s)"; else echo "nothing running"; fi`,
+      `mapfile -t ids < <(for service in backend frontend; do docker ps -q --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter "label=com.docker.compose.service=$service"; done)`,
+      `if [ "\${#ids[@]}" -gt 0 ]; then docker stop "\${ids[@]}" >/dev/null; echo "stopped: \${#ids[@]} container(s)"; else echo "nothing running"; fi`,
     ]),
   };
 }
@@ -695,7 +696,7 @@ export function listBackups(env: EnvironmentSettings): RemoteCommand {
     script: script([
       `[ -d ${q(env.backupsDir)} ] || exit 0`,
       `cd ${q(env.backupsDir)}`,
-      `ls -1 | { grep -E ${q(`^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`)} || true; } | sort -r | while IFS= read -r f; do echo "$f $(wc -c < "$f")"; done`,
+      `find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(`^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`)} || true; } | sort -r | while IFS= read -r f; do echo "$f $(wc -c < "$f")"; done`,
     ]),
   };
 }
@@ -744,12 +745,42 @@ export function statusReport(env: EnvironmentSettings): RemoteCommand {
       `id=$(cat ${q(`${state}/current`)} 2>/dev/null || true)`,
       `[ -z "$id" ] || echo "release_json: $(cat ${q(`${state}/releases/`)}"$id/release.json" 2>/dev/null || echo '{}')"`,
       `echo "containers:"`,
-      `ids=$(docker ps -aq --filter ${q(`label=com.docker.compose.project=${env.project}`)})`,
-      `[ -z "$ids" ] || docker inspect --format '- {{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}} {{.State.Status}}{{if .State.Health}} ({{.State.Health.Status}}){{end}}' $ids`,
+      `mapfile -t ids < <(docker ps -aq --filter ${q(`label=com.docker.compose.project=${env.project}`)})`,
+      `[ "\${#ids[@]}" -eq 0 ] || docker inspect --format '- {{index .Config.Labels "com.docker.compose.service"}} {{.Config.Image}} {{.State.Status}}{{if .State.Health}} ({{.State.Health.Status}}){{end}}' "\${ids[@]}"`,
       `for url in ${q(env.healthUrls.backend)} ${q(env.healthUrls.frontend)}; do`,
       `  if out=$(curl -fsS --max-time ${env.health.timeoutSeconds} "$url" 2>&1); then echo "health: $url ok $(head -c 200 <<<"$out" | tr -d '\\n')"; else echo "health: $url FAILING $(head -c 200 <<<"$out")"; fi`,
       `done`,
       `if [ -d ${q(`${state}/lock`)} ]; then echo "lock: held"; sed 's/^/  /' ${q(`${state}/lock/info`)} 2>/dev/null || true; else echo "lock: free"; fi`,
+    ]),
+  };
+}
+
+/** Services `logs` may name (the compose files' app services). */
+export const LOG_SERVICES = ["backend", "frontend", "db"] as const;
+
+/**
+ * The app's recent container logs, redacted on the server before they leave it: every value of
+ * the server's .env (six characters or longer) and any password in a URL become ***.
+ */
+export function appLogs(env: EnvironmentSettings, lines: number, service?: string): RemoteCommand {
+  const redactEnvValues = [
+    `FILENAME == ARGV[1] {`,
+    `  line = $0; sub(/^[ \\t]*export[ \\t]+/, "", line); at = index(line, "=")`,
+    `  if (at > 1) { v = substr(line, at + 1); gsub(/^["']|["']$/, "", v); if (length(v) >= 6) secret[++n] = v }`,
+    `  next`,
+    `}`,
+    `{ for (k = 1; k <= n; k++) while ((p = index($0, secret[k])) > 0) $0 = substr($0, 1, p - 1) "***" substr($0, p + length(secret[k])); print }`,
+  ].join("\n");
+  return {
+    step: "logs",
+    description: `the last ${lines} log lines of ${service ?? "every service"} in ${env.name} (redacted)`,
+    timeoutMs: 60 * SECOND,
+    script: script([
+      `cd ${q(env.appDir)}`,
+      `secrets=${q(`${env.appDir}/.env`)}; [ -f "$secrets" ] || secrets=/dev/null`,
+      `${composeCommand(env)} logs --no-color --timestamps --tail ${q(lines)}${service ? ` ${q(service)}` : ""} 2>&1 \\`,
+      `  | awk ${q(redactEnvValues)} "$secrets" - \\`,
+      `  | sed -E 's#(://[^:/@[:space:]]+:)[^@[:space:]]+@#\\1***@#g'`,
     ]),
   };
 }

@@ -6,16 +6,16 @@ import * as commands from "./commands.js";
 import type { HistoryEntry, ReleaseFile, ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
 import { ConnectionLostError, RemoteCommandError, SshExecutor, type LogLine, type StepRecord } from "./executor.js";
-import { HostKeyError } from "./known-hosts.js";
+import { HostKeyError, parseKnownHosts } from "./known-hosts.js";
+import { checkPrivateKey } from "./keys.js";
 import { Redactor } from "./redact.js";
 import { notifySlack } from "./slack.js";
 
 export interface Credentials {
-  /** OpenSSH private key text (the deploy key). */
+  /** OpenSSH or PEM private key text (the deploy key): ed25519, ECDSA or RSA. */
   privateKey: string;
+  /** The key's passphrase, when it is encrypted. */
   passphrase?: string;
-  /** known_hosts text holding the server's host key line. Required. */
-  knownHosts: string;
   /** Given to `docker login --password-stdin` on the server. */
   registryPassword?: string;
   registryUsername?: string;
@@ -106,23 +106,15 @@ export function validateBackupName(name: string, env: EnvironmentSettings): void
 }
 
 function validateCredentials(credentials: Credentials, env: EnvironmentSettings): void {
-  const key = credentials.privateKey ?? "";
-  if (key.trim() === "") {
+  checkPrivateKey(credentials.privateKey, credentials.passphrase);
+  if (env.knownHosts.every((line) => line.trim() === "")) {
     throw new DeployConfigError(
-      `Missing secret: the SSH deploy key (--ssh-key env://DEPLOY_SSH_KEY) is empty. Nothing was changed.`,
+      `Missing known_hosts for ${env.name}: without the server's verified host key line no connection is made. ` +
+        `Add it to knownHosts in deploy/environments/${env.name}.json or pass --known-hosts ` +
+        `(get it with ssh-keyscan -p ${env.sshPort} ${env.host || "HOST"} and check its fingerprint out of band). Nothing was changed.`,
     );
   }
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
-    throw new DeployConfigError(
-      `The SSH deploy key (--ssh-key) is not an OpenSSH/PEM private key. Nothing was changed.`,
-    );
-  }
-  if ((credentials.knownHosts ?? "").trim() === "") {
-    throw new DeployConfigError(
-      `Missing --known-hosts: without the server's verified host key line no connection is made ` +
-        `(get it with ssh-keyscan -p ${env.sshPort} ${env.host || "HOST"} and check it out of band). Nothing was changed.`,
-    );
-  }
+  for (const line of env.knownHosts) parseKnownHosts(line);
   if (credentials.registryPassword !== undefined && credentials.registryPassword.trim() === "") {
     throw new DeployConfigError(`Missing secret: --registry-password was given but is empty. Nothing was changed.`);
   }
@@ -194,7 +186,7 @@ class Session {
         port: env.sshPort,
         username: env.sshUser,
         privateKey: this.credentials.privateKey,
-        knownHosts: this.credentials.knownHosts,
+        knownHosts: env.knownHosts.join("\n"),
         ...(this.credentials.passphrase ? { passphrase: this.credentials.passphrase } : {}),
       },
       { log: this.log, redactor: this.redactor },
@@ -797,4 +789,20 @@ export async function historyAndStatus(
   } finally {
     session.close();
   }
+}
+
+/** The app's recent container logs (redacted on the server, then by the operation's redactor). */
+export function recentLogs(
+  env: EnvironmentSettings,
+  credentials: Credentials,
+  caller: Caller,
+  args: { lines: number; service?: string },
+) {
+  if (!Number.isInteger(args.lines) || args.lines < 1 || args.lines > 10_000) {
+    throw new DeployConfigError(`--lines must be a whole number from 1 to 10000 (got ${args.lines}). Nothing was changed.`);
+  }
+  if (args.service && !(commands.LOG_SERVICES as readonly string[]).includes(args.service)) {
+    throw new DeployConfigError(`--service must be one of ${commands.LOG_SERVICES.join(", ")} (got "${args.service}"). Nothing was changed.`);
+  }
+  return simple(env, credentials, caller, commands.appLogs(env, args.lines, args.service || undefined), (out) => out.trimEnd() || `no logs in ${env.name}`);
 }

@@ -1,35 +1,68 @@
-// Environment settings: the repository keeps one JSON file per environment
-// (deploy/environments/<name>.json); every field can be overridden by the caller.
-// Validation happens here, before any connection, so bad settings change nothing.
+// Environment settings are data: every deploy/environments/<name>.json is an environment
+// (adding qa.json adds `--env qa`). The file's shape is a zod schema (unknown keys rejected by
+// name; deploy/environments/environment.schema.json is generated from it for editors), the
+// caller's overrides are merged in, and the result is validated before any connection, so bad
+// settings change nothing.
+import { z } from "zod";
 
-export interface HealthSettings {
-  /** How many times each URL is tried before the release counts as unhealthy. */
-  attempts: number;
-  /** First wait between attempts; doubles each time up to maxDelaySeconds. */
-  initialDelaySeconds: number;
-  maxDelaySeconds: number;
-  /** Time limit of one HTTP request. */
-  timeoutSeconds: number;
-}
+/** Where the environment files live in the repository. */
+export const ENVIRONMENTS_DIR = "deploy/environments";
+/** The JSON Schema editors read through each file's "$schema". */
+export const ENVIRONMENT_SCHEMA_FILE = "environment.schema.json";
+/** Environment names: they become file names, compose project suffixes and backup names. */
+export const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
-export interface EnvironmentSettings {
-  name: string;
-  host: string;
-  sshPort: number;
-  sshUser: string;
-  appDir: string;
-  backupsDir: string;
-  composeFiles: string[];
-  project: string;
-  ports: { backend: number; frontend: number; https?: number };
+const port = z.number().int().min(1).max(65535);
+const positive = z.number().int().min(1);
+
+const healthSchema = z.strictObject({
+  attempts: positive.describe("How many times each URL is tried before the release counts as unhealthy."),
+  initialDelaySeconds: positive.describe("First wait between attempts; doubles each time up to maxDelaySeconds."),
+  maxDelaySeconds: positive,
+  timeoutSeconds: positive.describe("Time limit of one HTTP request."),
+});
+
+export const DEFAULT_HEALTH = { attempts: 12, initialDelaySeconds: 2, maxDelaySeconds: 10, timeoutSeconds: 5 };
+
+/** One environment file. Omitted fields take the defaults written here. */
+export const environmentFileSchema = z.strictObject({
+  $schema: z.string().optional().describe("Path of the JSON Schema, for editor completion."),
+  "//": z.string().optional().describe("A comment for people; ignored."),
+  name: z.string().describe("The environment's name; must equal the file name without .json."),
+  host: z.string().default("").describe("The server's host name or address (public; --host overrides it)."),
+  knownHosts: z
+    .array(z.string())
+    .default([])
+    .describe("The server's known_hosts lines (public keys, checked out of band); --known-hosts overrides them."),
+  sshPort: port.default(22),
+  sshUser: z.string().default("root"),
+  appDir: z.string().describe("Absolute path of the app dir on the server (compose files, .env)."),
+  backupsDir: z.string().default("/root/backups"),
+  composeFiles: z.array(z.string()).min(1).describe("Compose files, in deploy/ and in the app dir, in order."),
+  project: z.string().describe("Docker Compose project name."),
+  ports: z.strictObject({ backend: port, frontend: port, https: port.optional() }),
+  healthUrls: z
+    .strictObject({ backend: z.string(), frontend: z.string() })
+    .optional()
+    .describe("As seen on the server; default http://127.0.0.1:<port>/health and http://127.0.0.1:<port>/."),
+  backupRetention: positive.default(5).describe("Backups of this environment to keep."),
+  releaseRetention: z.number().int().min(2).default(10),
+  approvalRequired: z
+    .boolean()
+    .default(false)
+    .describe("Deploys need --approved (CI passes it only when a person dispatches the deploy)."),
+  migrateCommand: z.array(z.string().min(1)).min(1).default(["npx", "prisma", "migrate", "deploy"]),
+  health: healthSchema.default(DEFAULT_HEALTH),
+  minFreeDiskMb: z.number().min(0).default(1024),
+});
+
+export type HealthSettings = z.infer<typeof healthSchema>;
+type EnvironmentFile = z.infer<typeof environmentFileSchema>;
+
+/** The settings an operation runs with: the file, the caller's overrides, every default filled. */
+export type EnvironmentSettings = Omit<EnvironmentFile, "$schema" | "//" | "healthUrls"> & {
   healthUrls: { backend: string; frontend: string };
-  backupRetention: number;
-  releaseRetention: number;
-  approvalRequired: boolean;
-  migrateCommand: string[];
-  health: HealthSettings;
-  minFreeDiskMb: number;
-}
+};
 
 /** Fields a caller may override; nested objects are merged field by field. */
 export type EnvironmentOverrides = Partial<
@@ -40,36 +73,69 @@ export type EnvironmentOverrides = Partial<
   health?: Partial<HealthSettings>;
 };
 
-export const KNOWN_ENVIRONMENTS = ["staging", "production"] as const;
-export type EnvironmentName = (typeof KNOWN_ENVIRONMENTS)[number];
+/** The JSON Schema of an environment file, as committed for editors. */
+export function environmentJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(environmentFileSchema, { io: "input" });
+}
 
 export class DeployConfigError extends Error {
   override name = "DeployConfigError";
 }
 
-export function assertEnvironmentName(name: string): asserts name is EnvironmentName {
-  if (!(KNOWN_ENVIRONMENTS as readonly string[]).includes(name)) {
+export function environmentFilePath(name: string): string {
+  return `${ENVIRONMENTS_DIR}/${name}.json`;
+}
+
+export function assertEnvironmentName(name: string, known: string[] = []): void {
+  if (!ENVIRONMENT_NAME.test(name)) {
     throw new DeployConfigError(
-      `Unknown environment "${name}". Known environments: ${KNOWN_ENVIRONMENTS.join(", ")} ` +
-        `(settings in deploy/environments/<name>.json). Nothing was changed.`,
+      `Bad environment name "${name.slice(0, 40)}": use lower-case letters, digits and - ` +
+        `(a file ${ENVIRONMENTS_DIR}/<name>.json). Nothing was changed.`,
+    );
+  }
+  if (known.length > 0 && !known.includes(name)) {
+    throw new DeployConfigError(
+      `Unknown environment "${name}". Known environments: ${known.join(", ")}. To add one, ` +
+        `add ${environmentFilePath(name)} (copy staging.json and edit it). Nothing was changed.`,
     );
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function withoutUndefined<T extends object>(value: T | undefined): Partial<T> {
   if (!value) return {};
-  return Object.fromEntries(
-    Object.entries(value).filter(([, v]) => v !== undefined),
-  ) as Partial<T>;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A zod issue in words: the field's path, what is wrong, and the keys that are allowed. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.join(".") || "(the file)";
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length > 0 ? ` in ${path}` : "";
+    return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}${where} (a typo? the schema is ${ENVIRONMENT_SCHEMA_FILE})`;
+  }
+  return `${path}: ${issue.message}`;
+}
+
+/** Parses and checks the shape of an environment file; throws DeployConfigError naming the field. */
+export function parseEnvironmentFile(name: string, fileText: string): EnvironmentFile {
+  const file = environmentFilePath(name);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fileText);
+  } catch (error) {
+    throw new DeployConfigError(`${file} is not valid JSON: ${(error as Error).message}. Nothing was changed.`);
+  }
+  const result = environmentFileSchema.safeParse(parsed);
+  if (!result.success) {
+    const problems = result.error.issues.map(describeIssue);
+    throw new DeployConfigError(`${file}: ${problems.join("; ")}. Nothing was changed.`);
+  }
+  return result.data;
 }
 
 /**
- * Builds the settings of environment `name` from the repository file's JSON text and the
- * caller's overrides, then validates them. Throws DeployConfigError naming the bad field.
+ * Builds the settings of environment `name` from its file's JSON text and the caller's
+ * overrides, then validates them. Throws DeployConfigError naming the bad field.
  */
 export function resolveEnvironment(
   name: string,
@@ -77,59 +143,49 @@ export function resolveEnvironment(
   overrides: EnvironmentOverrides = {},
 ): EnvironmentSettings {
   assertEnvironmentName(name);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fileText);
-  } catch (error) {
-    throw new DeployConfigError(
-      `deploy/environments/${name}.json is not valid JSON: ${(error as Error).message}`,
-    );
-  }
-  if (!isRecord(parsed)) {
-    throw new DeployConfigError(`deploy/environments/${name}.json must hold a JSON object`);
-  }
-  const base = parsed as unknown as EnvironmentSettings;
+  const { healthUrls: fileUrls, ...base } = parseEnvironmentFile(name, fileText);
+  // Keys only editors and people read are not settings.
+  delete base.$schema;
+  delete base["//"];
   const { ports, healthUrls, health, ...flat } = overrides;
-  const merged: EnvironmentSettings = {
-    ...base,
-    ...withoutUndefined(flat),
-    ports: { ...base.ports, ...withoutUndefined(ports) },
-    healthUrls: { ...base.healthUrls, ...withoutUndefined(healthUrls) },
-    health: { ...base.health, ...withoutUndefined(health) },
+  const merged = { ...base, ...withoutUndefined(flat) };
+  merged.ports = { ...base.ports, ...withoutUndefined(ports) };
+  merged.health = { ...base.health, ...withoutUndefined(health) };
+  // A URL given wins; otherwise an overridden port moves the default URL along with it.
+  const url = (key: "backend" | "frontend", path: string) =>
+    healthUrls?.[key] ??
+    (ports?.[key] === undefined ? fileUrls?.[key] : undefined) ??
+    `http://127.0.0.1:${merged.ports[key]}${path}`;
+  const settings: EnvironmentSettings = {
+    ...merged,
+    healthUrls: { backend: url("backend", "/health"), frontend: url("frontend", "/") },
   };
-  // Ports given without URLs move the default health URLs along with them.
-  if (ports?.backend !== undefined && healthUrls?.backend === undefined) {
-    merged.healthUrls.backend = `http://127.0.0.1:${ports.backend}/health`;
-  }
-  if (ports?.frontend !== undefined && healthUrls?.frontend === undefined) {
-    merged.healthUrls.frontend = `http://127.0.0.1:${ports.frontend}/`;
-  }
-  validateEnvironment(merged, name);
-  return merged;
+  validateEnvironment(settings, name);
+  return settings;
 }
 
 function problem(env: string, field: string, message: string): DeployConfigError {
   return new DeployConfigError(
-    `Environment ${env}: ${field} ${message} (set it in deploy/environments/${env}.json ` +
+    `Environment ${env}: ${field} ${message} (set it in ${environmentFilePath(env)} ` +
       `or pass it as an argument). Nothing was changed.`,
   );
 }
 
-const positiveInt = (value: unknown): value is number =>
-  typeof value === "number" && Number.isInteger(value) && value > 0;
-const port = (value: unknown): value is number => positiveInt(value) && value <= 65535;
+const positiveInt = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value > 0;
+const isPort = (value: unknown): value is number => positiveInt(value) && value <= 65535;
 // File names of compose files: plain names in the app dir, no path parts.
 const plainFileName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // A compose project name as Docker Compose accepts it.
 const projectName = /^[a-z0-9][a-z0-9_-]*$/;
 
+/** The rules the merged settings must meet (overrides are plain values, so checked here too). */
 export function validateEnvironment(env: EnvironmentSettings, name: string): void {
-  if (env.name !== name) throw problem(name, "name", `must be "${name}", found "${env.name}"`);
+  if (env.name !== name) throw problem(name, "name", `must be "${name}" (the file name), found "${env.name}"`);
   if (typeof env.host !== "string" || env.host.trim() === "") {
     throw problem(name, "host", "is not set: pass --host with the server's name or address");
   }
   if (/[\s@/]/.test(env.host)) throw problem(name, "host", `"${env.host}" is not a host name`);
-  if (!port(env.sshPort)) throw problem(name, "sshPort", "must be a TCP port number");
+  if (!isPort(env.sshPort)) throw problem(name, "sshPort", "must be a TCP port number");
   if (typeof env.sshUser !== "string" || !/^[a-z_][a-z0-9_.-]*$/i.test(env.sshUser)) {
     throw problem(name, "sshUser", "must be a user name");
   }
@@ -141,6 +197,9 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
     if (/[\n\r\0]/.test(dir)) throw problem(name, field, "must not contain control characters");
     if (dir.replace(/\/+$/, "") === "") throw problem(name, field, "must not be /");
   }
+  if (!Array.isArray(env.knownHosts) || !env.knownHosts.every((line) => typeof line === "string" && !/[\r\n]/.test(line))) {
+    throw problem(name, "knownHosts", "must list known_hosts lines, one per entry");
+  }
   if (
     !Array.isArray(env.composeFiles) ||
     env.composeFiles.length === 0 ||
@@ -151,10 +210,10 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
   if (typeof env.project !== "string" || !projectName.test(env.project)) {
     throw problem(name, "project", "must be a compose project name (a-z, 0-9, _ and -)");
   }
-  if (!port(env.ports?.backend) || !port(env.ports?.frontend)) {
+  if (!isPort(env.ports?.backend) || !isPort(env.ports?.frontend)) {
     throw problem(name, "ports", "must give backend and frontend TCP ports");
   }
-  if (env.ports.https !== undefined && !port(env.ports.https)) {
+  if (env.ports.https !== undefined && !isPort(env.ports.https)) {
     throw problem(name, "ports.https", "must be a TCP port");
   }
   for (const key of ["backend", "frontend"] as const) {
@@ -163,15 +222,11 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
       throw problem(name, `healthUrls.${key}`, "must be an http(s) URL");
     }
   }
-  if (!positiveInt(env.backupRetention)) {
-    throw problem(name, "backupRetention", "must be a positive whole number");
-  }
+  if (!positiveInt(env.backupRetention)) throw problem(name, "backupRetention", "must be a positive whole number");
   if (!positiveInt(env.releaseRetention) || env.releaseRetention < 2) {
     throw problem(name, "releaseRetention", "must be a whole number of at least 2");
   }
-  if (typeof env.approvalRequired !== "boolean") {
-    throw problem(name, "approvalRequired", "must be true or false");
-  }
+  if (typeof env.approvalRequired !== "boolean") throw problem(name, "approvalRequired", "must be true or false");
   if (
     !Array.isArray(env.migrateCommand) ||
     env.migrateCommand.length === 0 ||
@@ -180,13 +235,7 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
     throw problem(name, "migrateCommand", "must be a non-empty list of words");
   }
   const h = env.health;
-  if (
-    !h ||
-    !positiveInt(h.attempts) ||
-    !positiveInt(h.initialDelaySeconds) ||
-    !positiveInt(h.maxDelaySeconds) ||
-    !positiveInt(h.timeoutSeconds)
-  ) {
+  if (!h || !positiveInt(h.attempts) || !positiveInt(h.initialDelaySeconds) || !positiveInt(h.maxDelaySeconds) || !positiveInt(h.timeoutSeconds)) {
     throw problem(name, "health", "needs positive whole attempts, delays and timeout");
   }
   if (typeof env.minFreeDiskMb !== "number" || env.minFreeDiskMb < 0) {

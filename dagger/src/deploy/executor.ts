@@ -2,7 +2,8 @@
 // handshake against the given known_hosts text, every command a bash script, output
 // streamed line by line through the redactor, each step recorded with its duration.
 import { Client, type ConnectConfig } from "ssh2";
-import { hostKeyAlgorithms, hostKeyIsKnown, HostKeyError, keysForHost, knownHostsName } from "./known-hosts.js";
+import { hostKeyAlgorithms, hostKeyIsKnown, HostKeyError, keysForHost, knownHostsName, type KnownHostKey } from "./known-hosts.js";
+import { fingerprint, keyTypeOf } from "./keys.js";
 import { LineSink, type Redactor } from "./redact.js";
 import type { RemoteCommand } from "./commands.js";
 
@@ -69,6 +70,19 @@ export interface ExecutorOptions {
   keepaliveCountMax?: number;
 }
 
+/** What failed, both fingerprints, and how to check which one is right. */
+export function hostKeyMismatchMessage(name: string, presented: Buffer, expected: KnownHostKey[]): string {
+  const listed = expected.map((entry) => `${entry.keyType} ${fingerprint(entry.key)}`).join(", ");
+  const type = keyTypeOf(presented);
+  const publicKeyFile = `/etc/ssh/ssh_host_${type.replace(/^ssh-/, "").replace(/^ecdsa-sha2-.*/, "ecdsa")}_key.pub`;
+  return (
+    `Host key verification failed for ${name}: the server presented ${type} ${fingerprint(presented)}, ` +
+    `but known_hosts expects ${listed}. Connection refused before any command ran. ` +
+    `Check out of band which one is right, e.g. on the server's console: ssh-keygen -lf ${publicKeyFile}. ` +
+    `If the server's key really changed, update knownHosts (the environment file or --known-hosts).`
+  );
+}
+
 /** Encodes a script so that any login shell (sh, dash, bash) hands it to bash untouched. */
 export function remoteInvocation(scriptText: string): string {
   const encoded = Buffer.from(scriptText, "utf8").toString("base64");
@@ -102,7 +116,8 @@ export class SshExecutor {
     const entries = keysForHost(target.knownHosts, target.host, target.port);
     const name = knownHostsName(target.host, target.port);
     const client = new Client();
-    let hostKeyRejected = false;
+    // The key the server presented, kept for the error message when it is not a known one.
+    let rejectedKey: Buffer | undefined;
     const config: ConnectConfig = {
       host: target.host,
       port: target.port,
@@ -115,7 +130,7 @@ export class SshExecutor {
       algorithms: { serverHostKey: hostKeyAlgorithms(entries) as never },
       hostVerifier: (key: Buffer) => {
         const known = hostKeyIsKnown(entries, key);
-        if (!known) hostKeyRejected = true;
+        if (!known) rejectedKey = key;
         return known;
       },
     };
@@ -125,14 +140,8 @@ export class SshExecutor {
       const onError = (error: Error) => {
         client.removeListener("ready", onReady);
         client.end();
-        if (hostKeyRejected) {
-          reject(
-            new HostKeyError(
-              `Host key verification failed for ${name}: the server's key is not the one in ` +
-                `--known-hosts. Connection refused before any command ran. If the server's key ` +
-                `really changed, check it out of band and update the known_hosts value.`,
-            ),
-          );
+        if (rejectedKey) {
+          reject(new HostKeyError(hostKeyMismatchMessage(name, rejectedKey, entries)));
         } else {
           reject(new SshConnectError(`Cannot connect to ${target.username}@${name}: ${options.redactor.redact(error.message)}`));
         }

@@ -1,77 +1,71 @@
-// What each Dagger function does, with plain values: the methods in ../index.ts only turn
-// their arguments and Secrets into these calls. Empty strings, 0 and [] mean "the value in
-// deploy/environments/<env>.json", since Dagger function arguments need plain defaults.
-import type { EnvironmentOverrides } from "./environments.js";
-import { loadEnvironment, loadReleaseFiles, type RepoReader } from "./repo-files.js";
-import { deploy, historyAndStatus, listBackups, listReleases, rollback, status, unlock, DeployError, type Caller, type Credentials } from "./deploy.js";
+// What each method of the Dagger `Environment` object does, with plain values: the module
+// layer (../environment.ts) only turns its arguments and Secrets into these calls. A Target is
+// an environment's name plus the caller's overrides; an Operator is who operates and with
+// which credentials (read from their Secrets only once the plain arguments are known valid).
+import { parseEnvironmentFile, resolveEnvironment, type EnvironmentOverrides, type EnvironmentSettings } from "./environments.js";
+import { environmentFileText, loadEnvironment, loadReleaseFiles, type RepoReader } from "./repo-files.js";
+import {
+  deploy,
+  historyAndStatus,
+  listBackups,
+  listReleases,
+  recentLogs,
+  rollback,
+  status,
+  unlock,
+  DeployError,
+  type Caller,
+  type Credentials,
+  type OperationReport,
+} from "./deploy.js";
 import { formatReport } from "./report.js";
 import { entriesOfRun, renderOperationSummary } from "./summary.js";
 
-export interface TargetArgs {
-  env: string;
-  host?: string;
-  sshPort?: number;
-  sshUser?: string;
-  appDir?: string;
-  backupsDir?: string;
-  project?: string;
-  composeFiles?: string[];
-  backendPort?: number;
-  frontendPort?: number;
-  httpsPort?: number;
-  backendHealthUrl?: string;
-  frontendHealthUrl?: string;
-  backupRetention?: number;
-  healthAttempts?: number;
-  migrateCommand?: string[];
+export interface Target {
+  name: string;
+  overrides: EnvironmentOverrides;
 }
 
-export interface CallerArgs {
+export interface Operator {
+  credentials: () => Promise<Credentials>;
+  /** Who operates (recorded in the lock, the history and the audit log). */
   holder?: string;
-  commit?: string;
+  /** URL of the CI run (recorded in the lock, so a stuck lock names its run). */
   runUrl?: string;
 }
 
-/** Secrets are read through this only once the arguments are known to be valid. */
-export type CredentialSource = () => Promise<Credentials>;
-
-const set = <T>(value: T | undefined, empty: T): value is T => value !== undefined && value !== empty;
-
-export function overridesFrom(args: TargetArgs): EnvironmentOverrides {
-  const o: EnvironmentOverrides = {};
-  if (set(args.host, "")) o.host = args.host;
-  if (set(args.sshPort, 0)) o.sshPort = args.sshPort;
-  if (set(args.sshUser, "")) o.sshUser = args.sshUser;
-  if (set(args.appDir, "")) o.appDir = args.appDir;
-  if (set(args.backupsDir, "")) o.backupsDir = args.backupsDir;
-  if (set(args.project, "")) o.project = args.project;
-  if (args.composeFiles && args.composeFiles.length > 0) o.composeFiles = args.composeFiles;
-  const ports: NonNullable<EnvironmentOverrides["ports"]> = {};
-  if (set(args.backendPort, 0)) ports.backend = args.backendPort;
-  if (set(args.frontendPort, 0)) ports.frontend = args.frontendPort;
-  if (set(args.httpsPort, 0)) ports.https = args.httpsPort;
-  if (Object.keys(ports).length > 0) o.ports = ports;
-  const urls: NonNullable<EnvironmentOverrides["healthUrls"]> = {};
-  if (set(args.backendHealthUrl, "")) urls.backend = args.backendHealthUrl;
-  if (set(args.frontendHealthUrl, "")) urls.frontend = args.frontendHealthUrl;
-  if (Object.keys(urls).length > 0) o.healthUrls = urls;
-  if (set(args.backupRetention, 0)) o.backupRetention = args.backupRetention;
-  if (set(args.healthAttempts, 0)) o.health = { attempts: args.healthAttempts };
-  if (args.migrateCommand && args.migrateCommand.length > 0) o.migrateCommand = args.migrateCommand;
-  return o;
+export interface DeployArgs {
+  backendImage?: string;
+  frontendImage?: string;
+  /** What `publish` printed: BACKEND_IMAGE=… and FRONTEND_IMAGE=… lines. */
+  release?: string;
+  /** Another environment whose running release is deployed (read from its own server). */
+  promoteFrom?: string;
+  dryRun?: boolean;
+  approved?: boolean;
+  commit?: string;
 }
 
-function callerFrom(args: CallerArgs): Caller {
+export interface RollbackArgs {
+  backup?: string;
+  to?: string;
+  dryRun?: boolean;
+}
+
+function callerOf(operator: Operator, commit?: string): Caller {
   return {
-    holder: args.holder || "dagger call",
-    ...(args.commit ? { commit: args.commit } : {}),
-    ...(args.runUrl ? { runUrl: args.runUrl } : {}),
+    holder: operator.holder || "dagger call",
+    ...(commit ? { commit } : {}),
+    ...(operator.runUrl ? { runUrl: operator.runUrl } : {}),
     // Progress goes to stderr (the engine shows it live); the result is the returned text.
     log: (line) => process.stderr.write(`${line}\n`),
   };
 }
 
-async function outcome(run: Promise<Parameters<typeof formatReport>[0]>): Promise<string> {
+const load = (repo: RepoReader, target: Target) => loadEnvironment(repo, target.name, target.overrides);
+
+/** Runs an operation; a failure carries what ran, so the caller sees how far it got. */
+async function reported(run: Promise<OperationReport>): Promise<string> {
   try {
     return formatReport(await run);
   } catch (error) {
@@ -82,55 +76,46 @@ async function outcome(run: Promise<Parameters<typeof formatReport>[0]>): Promis
   }
 }
 
-export async function deployFunction(
-  read: RepoReader,
-  args: TargetArgs & CallerArgs & {
-    backendImage?: string;
-    frontendImage?: string;
-    /** What `publish` printed: BACKEND_IMAGE=… and FRONTEND_IMAGE=… lines. */
-    release?: string;
-    promoteFrom?: string;
-    dryRun?: boolean;
-    approved?: boolean;
-  },
-  credentials: CredentialSource,
-): Promise<string> {
-  const env = await loadEnvironment(read, args.env, overridesFrom(args));
-  const releaseFiles = await loadReleaseFiles(read, env);
+/**
+ * The environment a promotion reads from, reached on its own server with its own known_hosts;
+ * when its file names no host (one server for both, --host given), as the target is reached.
+ */
+async function promotionSource(repo: RepoReader, name: string, target: EnvironmentSettings): Promise<EnvironmentSettings> {
+  const text = await environmentFileText(repo, name);
+  if (parseEnvironmentFile(name, text).host.trim() !== "") return resolveEnvironment(name, text);
+  return resolveEnvironment(name, text, {
+    host: target.host,
+    sshPort: target.sshPort,
+    sshUser: target.sshUser,
+    knownHosts: target.knownHosts,
+  });
+}
+
+export async function deployFunction(repo: RepoReader, target: Target, args: DeployArgs, operator: Operator): Promise<string> {
+  const env = await load(repo, target);
+  const releaseFiles = await loadReleaseFiles(repo, env);
+  let images = { backendImage: args.backendImage ?? "", frontendImage: args.frontendImage ?? "" };
   if (args.release) {
-    if (args.backendImage || args.frontendImage) {
+    if (images.backendImage || images.frontendImage) {
       throw new Error("Give either --release (publish's output) or --backend-image/--frontend-image, not both. Nothing was changed.");
     }
-    const published = parsePublishOutput(args.release);
-    args = { ...args, ...published };
+    images = parsePublishOutput(args.release);
   }
-  // The source environment is reached with the same connection settings unless it has its own host.
-  const promoteFrom = args.promoteFrom
-    ? await loadEnvironment(read, args.promoteFrom, {
-        host: env.host,
-        sshPort: env.sshPort,
-        sshUser: env.sshUser,
-        ...(args.backupsDir ? { backupsDir: args.backupsDir } : {}),
-      })
-    : undefined;
+  const promoteFrom = args.promoteFrom ? await promotionSource(repo, args.promoteFrom, env) : undefined;
   const request = {
     env,
     releaseFiles,
-    ...(args.backendImage ? { backendImage: args.backendImage } : {}),
-    ...(args.frontendImage ? { frontendImage: args.frontendImage } : {}),
+    ...(images.backendImage ? { backendImage: images.backendImage } : {}),
+    ...(images.frontendImage ? { frontendImage: images.frontendImage } : {}),
     ...(promoteFrom ? { promoteFrom } : {}),
     dryRun: Boolean(args.dryRun),
     approved: Boolean(args.approved),
   };
-  return outcome(deploy(request, await credentials(), callerFrom(args)));
+  return reported(deploy(request, await operator.credentials(), callerOf(operator, args.commit)));
 }
 
-export async function rollbackFunction(
-  read: RepoReader,
-  args: TargetArgs & CallerArgs & { backup?: string; to?: string; dryRun?: boolean },
-  credentials: CredentialSource,
-): Promise<string> {
-  const env = await loadEnvironment(read, args.env, overridesFrom(args));
+export async function rollbackFunction(repo: RepoReader, target: Target, args: RollbackArgs, operator: Operator): Promise<string> {
+  const env = await load(repo, target);
   if (args.to && args.to !== "previous") {
     throw new Error(`--to accepts only "previous" (got "${args.to}"); to restore a backup use --backup NAME. Nothing was changed.`);
   }
@@ -140,7 +125,7 @@ export async function rollbackFunction(
     toPrevious: args.to === "previous",
     dryRun: Boolean(args.dryRun),
   };
-  return outcome(rollback(request, await credentials(), callerFrom(args)));
+  return reported(rollback(request, await operator.credentials(), callerOf(operator)));
 }
 
 /**
@@ -174,42 +159,40 @@ export function parsePublishOutput(text: string): { backendImage: string; fronte
   return { backendImage: value("BACKEND_IMAGE"), frontendImage: value("FRONTEND_IMAGE") };
 }
 
-type Query = typeof listBackups;
+type Query = (env: EnvironmentSettings, credentials: Credentials, caller: Caller) => Promise<OperationReport>;
 
-async function queryFunction(
-  query: Query,
-  read: RepoReader,
-  args: TargetArgs & CallerArgs,
-  credentials: CredentialSource,
-): Promise<string> {
-  const env = await loadEnvironment(read, args.env, overridesFrom(args));
+async function queryFunction(query: Query, repo: RepoReader, target: Target, operator: Operator): Promise<string> {
+  const env = await load(repo, target);
   try {
-    return `${(await query(env, await credentials(), callerFrom(args))).summary}\n`;
+    return `${(await query(env, await operator.credentials(), callerOf(operator))).summary}\n`;
   } catch (error) {
     if (error instanceof DeployError) throw new Error(error.message, { cause: error });
     throw error;
   }
 }
 
-export const backupsFunction = (read: RepoReader, args: TargetArgs, credentials: CredentialSource) =>
-  queryFunction(listBackups, read, args, credentials);
-export const releasesFunction = (read: RepoReader, args: TargetArgs, credentials: CredentialSource) =>
-  queryFunction(listReleases, read, args, credentials);
-export const statusFunction = (read: RepoReader, args: TargetArgs, credentials: CredentialSource) =>
-  queryFunction(status, read, args, credentials);
-export const unlockFunction = (read: RepoReader, args: TargetArgs & CallerArgs, credentials: CredentialSource) =>
-  queryFunction(unlock, read, args, credentials);
+export const backupsFunction = (repo: RepoReader, target: Target, operator: Operator) =>
+  queryFunction(listBackups, repo, target, operator);
+export const releasesFunction = (repo: RepoReader, target: Target, operator: Operator) =>
+  queryFunction(listReleases, repo, target, operator);
+export const statusFunction = (repo: RepoReader, target: Target, operator: Operator) =>
+  queryFunction(status, repo, target, operator);
+export const unlockFunction = (repo: RepoReader, target: Target, operator: Operator) =>
+  queryFunction(unlock, repo, target, operator);
+export const logsFunction = (repo: RepoReader, target: Target, args: { lines: number; service?: string }, operator: Operator) =>
+  queryFunction((env, credentials, caller) => recentLogs(env, credentials, caller, args), repo, target, operator);
 
 /** Markdown for a job summary: this run's deploys and rollbacks as the server recorded them, and what serves now. */
 export async function operationSummaryFunction(
-  read: RepoReader,
-  args: TargetArgs & CallerArgs & { outcome?: string },
-  credentials: CredentialSource,
+  repo: RepoReader,
+  target: Target,
+  args: { outcome?: string },
+  operator: Operator,
 ): Promise<string> {
-  const env = await loadEnvironment(read, args.env, overridesFrom(args));
+  const env = await load(repo, target);
   try {
-    const { history, status: now } = await historyAndStatus(env, await credentials(), callerFrom(args));
-    const runUrl = args.runUrl ?? "";
+    const { history, status: now } = await historyAndStatus(env, await operator.credentials(), callerOf(operator));
+    const runUrl = operator.runUrl ?? "";
     return renderOperationSummary({ env: env.name, runUrl, outcome: args.outcome ?? "", entries: entriesOfRun(history, runUrl), status: now });
   } catch (error) {
     if (error instanceof DeployError) throw new Error(error.message, { cause: error });

@@ -2,7 +2,6 @@
 // bash (`bash -n`) and the ones that only touch files are run for real against a temporary
 // directory whose path contains a space, the way production's "/root/NEW START" does.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,15 +14,13 @@ import { hostKeyIsKnown, keysForHost, parseKnownHosts, hostKeyAlgorithms } from 
 import { LineSink, Redactor } from "../../src/deploy/redact.js";
 import { previousServing, validateBackupName, deploy, rollback } from "../../src/deploy/deploy.js";
 import { loadRepoFiles } from "../../src/deploy/repo-files.js";
-import { overridesFrom, parsePublishOutput } from "../../src/deploy/functions.js";
+import { parsePublishOutput } from "../../src/deploy/functions.js";
+import { sshKeygen } from "./ssh-keys.js";
 
 const repoRoot = resolve(import.meta.dirname, "../../..");
-/** A throwaway private key in PEM form, made at test time (no key is kept in the repository). */
-const throwawayKey = (): string =>
-  generateKeyPairSync("ed25519", {
-    privateKeyEncoding: { type: "pkcs8", format: "pem" },
-    publicKeyEncoding: { type: "spki", format: "pem" },
-  }).privateKey;
+const throwawayKey = (): string => sshKeygen().privateKey;
+/** A known_hosts line for the unit tests' offline environments (never connected to). */
+const someKnownHosts = [`192.0.2.1 ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`];
 const stagingJson = readFileSync(join(repoRoot, "deploy/environments/staging.json"), "utf8");
 const productionJson = readFileSync(join(repoRoot, "deploy/environments/production.json"), "utf8");
 const digest = (c: string) => `127.0.0.1:5000/qgo/backend@sha256:${c.repeat(64)}`;
@@ -87,8 +84,9 @@ describe("environments", () => {
     expect(env.migrateCommand).toEqual(["node", "scripts/apply-migrations.mjs"]);
   });
 
-  it("refuses unknown environments and bad settings with a clear message", () => {
-    expect(() => resolveEnvironment("prod", "{}")).toThrow(/Unknown environment "prod".*staging, production/);
+  it("refuses unknown environments and bad settings with a clear message", async () => {
+    await expect(loadRepoFiles(repoRoot, "prod")).rejects.toThrow(/Unknown environment "prod"\. Known environments: production, staging\. To add one, add deploy\/environments\/prod\.json/);
+    expect(() => resolveEnvironment("Prod; rm", "{}")).toThrow(/Bad environment name "Prod; rm": use lower-case letters, digits and -/);
     expect(() => resolveEnvironment("staging", stagingJson)).toThrow(/host is not set: pass --host/);
     expect(() => resolveEnvironment("staging", stagingJson, { host: "h", appDir: "relative/dir" })).toThrow(/appDir must be an absolute path/);
     expect(() => resolveEnvironment("staging", stagingJson, { host: "h", composeFiles: ["../x.yaml"] })).toThrow(DeployConfigError);
@@ -149,7 +147,7 @@ describe("redaction", () => {
 });
 
 describe("input validation", () => {
-  const env = resolveEnvironment("staging", stagingJson, { host: "h" });
+  const env = resolveEnvironment("staging", stagingJson, { host: "h", knownHosts: someKnownHosts });
   it("accepts only plain backup names of the environment itself", () => {
     expect(() => validateBackupName("backup_staging_20260101_120000.tar.gz", env)).not.toThrow();
     expect(() => validateBackupName("../x", env)).toThrow(/no path parts/);
@@ -163,12 +161,12 @@ describe("input validation", () => {
     const caller = { holder: "unit" };
     const key = throwawayKey();
     const images = { backendImage: digest("a"), frontendImage: digest("b") };
-    await expect(deploy({ env, releaseFiles: files, ...images }, { privateKey: "", knownHosts: "x" }, caller)).rejects.toThrow(/Missing secret: the SSH deploy key/);
-    await expect(deploy({ env, releaseFiles: files, ...images }, { privateKey: key, knownHosts: " " }, caller)).rejects.toThrow(/Missing --known-hosts/);
-    await expect(deploy({ env, releaseFiles: files, ...images, frontendImage: "nginx:latest" }, { privateKey: key, knownHosts: "x" }, caller)).rejects.toThrow(/not a digest reference/);
-    await expect(deploy({ env, releaseFiles: files.slice(0, 1), ...images }, { privateKey: key, knownHosts: "x" }, caller)).rejects.toThrow(/compose.staging.yaml .* was not found/);
-    await expect(rollback({ env, backup: "../x" }, { privateKey: key, knownHosts: "x" }, caller)).rejects.toThrow(/no path parts/);
-    await expect(rollback({ env }, { privateKey: key, knownHosts: "x" }, caller)).rejects.toThrow(/exactly one of --backup NAME or --to previous/);
+    await expect(deploy({ env, releaseFiles: files, ...images }, { privateKey: "" }, caller)).rejects.toThrow(/Missing secret: the SSH deploy key/);
+    await expect(deploy({ env: { ...env, knownHosts: [] }, releaseFiles: files, ...images }, { privateKey: key }, caller)).rejects.toThrow(/Missing known_hosts for staging: .*Add it to knownHosts in deploy\/environments\/staging.json or pass --known-hosts/);
+    await expect(deploy({ env, releaseFiles: files, ...images, frontendImage: "nginx:latest" }, { privateKey: key }, caller)).rejects.toThrow(/not a digest reference/);
+    await expect(deploy({ env, releaseFiles: files.slice(0, 1), ...images }, { privateKey: key }, caller)).rejects.toThrow(/compose.staging.yaml .* was not found/);
+    await expect(rollback({ env, backup: "../x" }, { privateKey: key }, caller)).rejects.toThrow(/no path parts/);
+    await expect(rollback({ env }, { privateKey: key }, caller)).rejects.toThrow(/exactly one of --backup NAME or --to previous/);
   });
 
   it("prints an exact plan on --dry-run without connecting anywhere", async () => {
@@ -176,10 +174,10 @@ describe("input validation", () => {
     const key = throwawayKey();
     const keyMaterial = key.split("\n")[1]!;
     // Port 1 on a documentation address: a connection attempt would fail the test.
-    const offline = resolveEnvironment("staging", stagingJson, { host: "192.0.2.1", sshPort: 1 });
+    const offline = resolveEnvironment("staging", stagingJson, { host: "192.0.2.1", sshPort: 1, knownHosts: someKnownHosts });
     const report = await deploy(
       { env: offline, releaseFiles: files, backendImage: digest("a"), frontendImage: digest("b"), dryRun: true },
-      { privateKey: key, knownHosts: "x", registryPassword: "registry-pass-123" },
+      { privateKey: key, registryPassword: "registry-pass-123" },
       { holder: "unit" },
     );
     expect(report.ok).toBe(true);
@@ -193,7 +191,7 @@ describe("input validation", () => {
 });
 
 describe("command builders", () => {
-  it("every script starts with set -euo pipefail and parses with bash", () => {
+  it("every script starts with set -euo pipefail, passes shellcheck and parses with bash", () => {
     const env = envIn(scratch);
     const images = { backendImage: digest("a"), frontendImage: digest("b") };
     const all = [
@@ -220,13 +218,21 @@ describe("command builders", () => {
       commands.readCurrentRelease(env),
       commands.statusReport(env),
       commands.recordRelease(env, { time: "t", env: "staging", action: "deploy", result: "success", release: "r1", serving: "r1", holder: "it's me" }),
+      commands.appLogs(env, 200, "backend"),
+      commands.appLogs(env, 10),
     ];
+    const findings: string[] = [];
     for (const command of all) {
       expect(command.script.startsWith("set -euo pipefail\n"), command.step).toBe(true);
+      // ShellCheck (Debian's package) on the exact script the server receives.
+      const lint = spawnSync("shellcheck", ["--shell=bash", "--format=gcc", "-"], { input: command.script, encoding: "utf8" });
+      if (lint.error) throw new Error(`shellcheck is not installed (Debian package shellcheck): ${lint.error.message}`);
+      if (lint.status !== 0) findings.push(`${command.step}:\n${lint.stdout}${lint.stderr}`);
       const check = spawnSync("bash", ["-n"], { input: command.script, encoding: "utf8" });
       expect(check.stderr, command.step).toBe("");
       expect(check.status, command.step).toBe(0);
     }
+    expect(findings).toEqual([]);
     // The secret goes on stdin, never into the script.
     const login = commands.registryLogin("r", "u", "pa55word");
     expect(login.script).not.toContain("pa55word");
@@ -372,14 +378,36 @@ describe("function arguments", () => {
     expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} rm -rf`)).toThrow(/"rm" is not a BACKEND_IMAGE=/);
     expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} BACKEND_IMAGE=${f} FRONTEND_IMAGE=${f}`)).toThrow(/BACKEND_IMAGE twice/);
   });
+});
 
-  it("treats empty strings, 0 and [] as 'use the environment file'", () => {
-    expect(overridesFrom({ env: "staging", host: "", sshPort: 0, composeFiles: [], migrateCommand: [] })).toEqual({});
-    expect(overridesFrom({ env: "staging", host: "h", backendPort: 15001, healthAttempts: 3, migrateCommand: ["node", "m.mjs"] })).toEqual({
-      host: "h",
-      ports: { backend: 15001 },
-      health: { attempts: 3 },
-      migrateCommand: ["node", "m.mjs"],
-    });
+describe("logs", () => {
+  it("replaces every value of the server's .env and any URL password with *** before the logs leave the server", () => {
+    const env = envIn(join(scratch, "logs"));
+    mkdirSync(env.appDir, { recursive: true });
+    writeFileSync(
+      join(env.appDir, ".env"),
+      ["# server secrets", "MYSQL_ROOT_PASSWORD=r00t-S3cret", "export MYSQL_PASSWORD='app-S3cret'", "MYSQL_DATABASE=qgo", "SHORT=abc", ""].join("\n"),
+    );
+    // A stand-in `docker` on PATH prints what `docker compose logs` would, secrets included.
+    const bin = join(scratch, "logs-bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, "docker"),
+      [
+        "#!/bin/bash",
+        'echo "args: $*"',
+        "echo 'backend-1  | connecting with r00t-S3cret twice: r00t-S3cret'",
+        "echo 'backend-1  | DATABASE_URL=mysql://qgo:app-S3cret@db:3306/qgo'",
+        "echo 'backend-1  | redis://u:other-pass@cache:6379 database qgo abc'",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    const out = bash(`PATH='${bin}':"$PATH"\n${commands.appLogs(env, 50, "backend").script}`);
+    expect(out.stderr).toBe("");
+    expect(out.stdout).toContain("logs --no-color --timestamps --tail 50 backend");
+    expect(out.stdout).toContain("connecting with *** twice: ***");
+    expect(out.stdout).toContain("mysql://qgo:***@db:3306/qgo");
+    expect(out.stdout).toContain("redis://u:***@cache:6379 database qgo abc");
+    expect(out.stdout).not.toMatch(/S3cret|other-pass/);
   });
 });

@@ -2,6 +2,7 @@
 // errors and a wrong host key change nothing; a concurrent deploy is refused; a deploy whose
 // SSH connection is cut leaves a stale lock that `unlock` clears, and the rerun loses nothing;
 // retention keeps five backups of this environment only; no secret reaches any log.
+import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -54,6 +55,12 @@ const images = (release: "v1" | "v2") => ({ backendImage: box.images[release].ba
 const acceptedLogins = () => (readFileSync(join(box.stateDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 const serverUntouched = () => !existsSync(join(env.appDir, ".qgo-deploy", "lock")) && history(box, "production").length === 0;
 
+/** The SHA256 fingerprint of a known_hosts line's key, as OpenSSH's ssh-keygen -lf prints it. */
+function fingerprintByOpenSsh(line: string): string {
+  const printed = execFileSync("ssh-keygen", ["-lf", "-"], { input: `${line}\n`, encoding: "utf8" });
+  return printed.split(/\s+/)[1] ?? "";
+}
+
 /** The known_hosts line of a freshly generated key: the right host and port, the wrong key. */
 function wrongKnownHostsLine(): string {
   const { publicKey } = generateKeyPairSync("ed25519");
@@ -63,47 +70,54 @@ function wrongKnownHostsLine(): string {
   return `[127.0.0.1]:${box.sshPort} ssh-ed25519 ${blob.toString("base64")}`;
 }
 
-/** Functions-level arguments for the box's production (what the Dagger wrappers pass). */
-const functionArgs = () => ({
-  host: box.sshHost,
-  sshPort: box.sshPort,
-  appDir: env.appDir,
-  backupsDir: box.backupsDir,
-  backendPort: box.ports.production.backend,
-  frontendPort: box.ports.production.frontend,
-  httpsPort: box.ports.production.https,
-  migrateCommand: boxMigrateCommand,
-  healthAttempts: 5,
+/** The overrides the Environment object carries for the box's production (what `environment --host ...` passes). */
+const target = (name = "production") => ({
+  name,
+  overrides: {
+    host: box.sshHost,
+    sshPort: box.sshPort,
+    knownHosts: [box.knownHostsLine],
+    appDir: env.appDir,
+    backupsDir: box.backupsDir,
+    ports: { backend: box.ports.production.backend, frontend: box.ports.production.frontend, https: box.ports.production.https },
+    migrateCommand: boxMigrateCommand,
+    health: { attempts: 5 },
+  },
 });
+const operator = (secrets: Partial<typeof credentials> = {}) => ({ credentials: () => Promise.resolve({ ...credentials, ...secrets }) });
 
 describe("production safety on the VPS-in-a-box", () => {
   it("refuses unknown environments, missing secrets and an unapproved production deploy, changing nothing", async () => {
-    const read = diskReader(repoRoot);
-    const creds = () => Promise.resolve(credentials);
-    await expect(deployFunction(read, { env: "prod", ...functionArgs(), ...images("v1") }, creds)).rejects.toThrow(
-      /Unknown environment "prod"\. Known environments: staging, production.*Nothing was changed/,
+    const repo = diskReader(repoRoot);
+    await expect(deployFunction(repo, target("prod"), images("v1"), operator())).rejects.toThrow(
+      /Unknown environment "prod"\. Known environments: production, staging.*Nothing was changed/,
     );
-    await expect(
-      deployFunction(read, { env: "production", ...functionArgs(), ...images("v1"), approved: true }, () => Promise.resolve({ ...credentials, privateKey: "" })),
-    ).rejects.toThrow(/Missing secret: the SSH deploy key \(--ssh-key env:\/\/DEPLOY_SSH_KEY\) is empty/);
-    await expect(
-      deployFunction(read, { env: "production", ...functionArgs(), ...images("v1"), approved: true }, () => Promise.resolve({ ...credentials, registryPassword: "" })),
-    ).rejects.toThrow(/Missing secret: --registry-password was given but is empty/);
-    await expect(deployFunction(read, { env: "production", ...functionArgs(), ...images("v1") }, creds)).rejects.toThrow(
-      /production requires an approval: pass --approved/,
+    await expect(deployFunction(repo, target(), { ...images("v1"), approved: true }, operator({ privateKey: "" }))).rejects.toThrow(
+      /Missing secret: the SSH deploy key \(--ssh-key env:\/\/DEPLOY_SSH_KEY\) is empty/,
     );
-    await expect(rollbackFunction(read, { env: "production", ...functionArgs(), backup: "backup_staging_20260101_000000.tar.gz" }, creds)).rejects.toThrow(
+    await expect(deployFunction(repo, target(), { ...images("v1"), approved: true }, operator({ registryPassword: "" }))).rejects.toThrow(
+      /Missing secret: --registry-password was given but is empty/,
+    );
+    await expect(deployFunction(repo, target(), images("v1"), operator())).rejects.toThrow(/production requires an approval: pass --approved/);
+    await expect(rollbackFunction(repo, target(), { backup: "backup_staging_20260101_000000.tar.gz" }, operator())).rejects.toThrow(
       /belongs to staging, not production/,
     );
     expect(serverUntouched()).toBe(true);
   });
 
-  it("a wrong host key is refused during the handshake, before any command", async () => {
+  it("a wrong host key is refused during the handshake, before any command, showing both fingerprints", async () => {
     const logins = acceptedLogins();
+    const wrong = wrongKnownHostsLine();
     const result = await outcome(
-      deploy({ env, releaseFiles, ...images("v1"), approved: true }, { ...credentials, knownHosts: wrongKnownHostsLine() }, testCaller("safety", lines)),
+      deploy({ env: { ...env, knownHosts: [wrong] }, releaseFiles, ...images("v1"), approved: true }, credentials, testCaller("safety", lines)),
     );
-    expect(!result.ok && result.error.message).toMatch(/Host key verification failed for \[127\.0\.0\.1\]:\d+.*before any command ran/);
+    const message = result.ok ? "" : result.error.message;
+    expect(message).toMatch(/Host key verification failed for \[127\.0\.0\.1\]:\d+.*before any command ran/);
+    // OpenSSH's ssh-keygen is the ground truth for both fingerprints.
+    const presented = fingerprintByOpenSsh(box.knownHostsLine);
+    const expected = fingerprintByOpenSsh(wrong);
+    expect(message).toContain(`the server presented ssh-ed25519 ${presented}, but known_hosts expects ssh-ed25519 ${expected}`);
+    expect(message).toContain("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub");
     expect(result.ok ? -1 : result.report?.roundTrips).toBe(0);
     expect(acceptedLogins()).toBe(logins);
     expect(serverUntouched()).toBe(true);

@@ -34,6 +34,7 @@ export function boxOverrides(box: VpsBox, env: EnvName, extra: EnvironmentOverri
     sshUser: box.sshUser,
     appDir: appDir(box, env),
     backupsDir: box.backupsDir,
+    knownHosts: [box.knownHostsLine],
     ports,
     migrateCommand: boxMigrateCommand,
     // Short but real retries: v3 must be declared unhealthy in seconds, not minutes.
@@ -54,7 +55,6 @@ export async function boxEnvironment(
 export function boxCredentials(box: VpsBox, slackUrl?: string): Credentials & { registryPassword: string } {
   return {
     privateKey: readFileSync(box.privateKeyPath, "utf8"),
-    knownHosts: box.knownHostsLine,
     registryPassword: `reg-${randomBytes(12).toString("hex")}`,
     registryUsername: "qgo-ci",
     ...(slackUrl ? { slackWebhook: slackUrl } : {}),

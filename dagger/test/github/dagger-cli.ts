@@ -6,7 +6,7 @@
 // arguments' names in kebab-case, String/Integer/Boolean are pflag's own types, [String] is
 // pflag's StringSlice (each value read as one CSV record), and a Secret is an address such as
 // env://NAME resolved from the caller's environment (a missing variable is an error).
-import type { ScannedArgument, ScannedObject } from "../standin/introspect.js";
+import type { ScannedArgument, ScannedModule } from "../standin/introspect.js";
 import { typeText } from "../standin/introspect.js";
 
 export const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -20,7 +20,9 @@ export interface ParsedCommand {
   constructorArgs: RawArgs;
   fn: string;
   args: RawArgs;
-  /** Functions chained on the result, e.g. export --path. */
+  /** Functions of the module's own objects chained on the result, e.g. environment --name x deploy. */
+  calls: { object: string; fn: string; args: RawArgs }[];
+  /** Functions of core types chained on the result, e.g. export --path. */
   chained: { fn: string; args: RawArgs }[];
 }
 
@@ -69,8 +71,13 @@ function parseFlags(
   return { raw, next: i };
 }
 
-/** Parses the argv a `dagger` binary receives, against the module's introspected surface. */
-export function parseDaggerArgv(argv: string[], main: ScannedObject): ParsedCommand {
+/**
+ * Parses the argv a `dagger` binary receives, against the module's introspected surface: the
+ * main object's function, then functions of the module's objects it returns (each with its own
+ * flags), then functions of core types (export).
+ */
+export function parseDaggerArgv(argv: string[], module: ScannedModule): ParsedCommand {
+  const main = module.objects.Qgo!;
   const globals: Record<string, ScannedArgument> = Object.fromEntries(
     Object.entries(GLOBAL_FLAGS).map(([name, takesValue]) => [name, takesValue ? stringArg(name) : boolArg(name)]),
   );
@@ -78,13 +85,20 @@ export function parseDaggerArgv(argv: string[], main: ScannedObject): ParsedComm
   const verb = argv[global.next];
   if (verb !== "call") throw new Error(`only \`dagger call\` is modelled, got: ${verb}`);
   const ctor = parseFlags(argv, global.next + 1, main.constructor.arguments, "dagger call");
-  const fnWord = argv[ctor.next];
-  const fn = Object.values(main.methods).find((m) => kebab(m.name) === fnWord);
-  if (!fn) throw new Error(`dagger call: unknown function "${fnWord}"`);
-  const fnArgs = parseFlags(argv, ctor.next + 1, fn.arguments, kebab(fn.name));
+  const calls: ParsedCommand["calls"] = [];
+  let i = ctor.next;
+  let type = "Qgo";
+  while (i < argv.length && module.objects[type]) {
+    const object = type;
+    const fn = Object.values(module.objects[object]!.methods).find((m) => kebab(m.name) === argv[i]);
+    if (!fn) throw new Error(`dagger call: ${object} has no function "${argv[i]}"`);
+    const parsed = parseFlags(argv, i + 1, fn.arguments, kebab(fn.name));
+    calls.push({ object, fn: fn.name, args: parsed.raw });
+    i = parsed.next;
+    type = typeText(fn.returnType);
+  }
+  if (calls.length === 0) throw new Error("dagger call: no function named");
   const chained: ParsedCommand["chained"] = [];
-  let type = typeText(fn.returnType);
-  let i = fnArgs.next;
   while (i < argv.length) {
     const chain = CORE_CHAINS[type]?.[argv[i]!];
     if (!chain) throw new Error(`${type} has no function "${argv[i]}" the CLI could chain`);
@@ -93,7 +107,8 @@ export function parseDaggerArgv(argv: string[], main: ScannedObject): ParsedComm
     i = parsed.next;
     type = "String";
   }
-  return { global: global.raw, verb, constructorArgs: ctor.raw, fn: fn.name, args: fnArgs.raw, chained };
+  const [first, ...rest] = calls;
+  return { global: global.raw, verb, constructorArgs: ctor.raw, fn: first!.fn, args: first!.args, calls: rest, chained };
 }
 
 /** Go's csv.Reader.Read of one flag value: the first record's fields ("" gives none). */
@@ -157,4 +172,27 @@ export function typedArgs(
     } else throw new Error(`--${kebab(name)}: type ${type} is not modelled`);
   }
   return typed;
+}
+
+/**
+ * What a command does, as one operation: the last module function called (`deploy` for both
+ * `deploy --env x` and `environment --name x deploy`) with the typed values of every module
+ * function in the chain; the environment's name is `env` however it was given.
+ */
+export function operationOf(
+  parsed: ParsedCommand,
+  module: ScannedModule,
+  env: Record<string, string>,
+): { fn: string; args: Record<string, TypedValue> } {
+  const links = [{ object: "Qgo", fn: parsed.fn, args: parsed.args }, ...parsed.calls];
+  const args: Record<string, TypedValue> = {};
+  for (const link of links) {
+    const typed = typedArgs(link.args, module.objects[link.object]!.methods[link.fn]!.arguments, env);
+    if (link.object === "Qgo" && link.fn === "environment" && "name" in typed) {
+      typed.env = typed.name!;
+      delete typed.name;
+    }
+    Object.assign(args, typed);
+  }
+  return { fn: links.at(-1)!.fn, args };
 }

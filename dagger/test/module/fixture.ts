@@ -1,6 +1,6 @@
 // Shared set-up for the recorded-chain tests: one stand-in engine per test file, the repository
 // checkout as the contextual source directory, and the zero-invalid-queries check.
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
@@ -62,12 +62,23 @@ export function expectSuccess(result: CallResult): void {
   expect(result.exitCode, result.output).toBe(0);
 }
 
-/** What the engine returns for `source.file(path).contents`: the checkout's file. */
+/**
+ * What the engine returns for files and listings of a host directory (the contextual source):
+ * `source.file(path).contents` and `source.directory(dir).entries`, read from that directory.
+ */
 export function answerRepositoryFiles(engine: StandInEngine): void {
   engine.respond((evaluation) => {
-    if (evaluation.leaf.field !== "contents") return undefined;
-    const file = [...evaluation.chain].reverse().find((step) => step.field === "file");
-    if (!file) return undefined;
-    return readFileSync(join(REPO_ROOT, String(file.args.path)), "utf8");
+    if (evaluation.leaf.field !== "contents" && evaluation.leaf.field !== "entries") return undefined;
+    const host = evaluation.chain.findIndex((step) => step.type === "Host" && step.field === "directory");
+    if (host < 0) return undefined;
+    const parts = [String(evaluation.chain[host]!.args.path)];
+    for (const step of evaluation.chain.slice(host + 1, -1)) {
+      if (step.field !== "directory" && step.field !== "file") return undefined;
+      parts.push(String(step.args.path));
+    }
+    const path = join(...parts);
+    // The engine fails a lookup of a missing path ("no such file or directory").
+    if (!existsSync(path)) throw new Error(`lstat ${parts.slice(1).join("/")}: no such file or directory`);
+    return evaluation.leaf.field === "entries" ? readdirSync(path).sort() : readFileSync(path, "utf8");
   });
 }

@@ -12,12 +12,15 @@ import { REPO_ROOT, StandInEngine } from "../standin/engine.js";
 import { scanModule, typeText, type ScannedArgument, type ScannedModule } from "../standin/introspect.js";
 import {
   expectedConstructor,
+  expectedEnvironmentFunctions,
   expectedFunctions,
   kebab,
   type ExpectedArgument,
 } from "./expected-surface.js";
 
 let scanned: ScannedModule;
+/** The module's objects and their functions: Qgo (the main object) and Environment. */
+const expectedObjects = { Qgo: expectedFunctions, Environment: expectedEnvironmentFunctions };
 
 beforeAll(async () => {
   scanned = await scanModule();
@@ -39,10 +42,11 @@ function expectArgument(
 }
 
 describe("CLI surface read by the SDK's scanner (dagger call --help)", () => {
-  it("the main object is Qgo with a module description and a class doc string", () => {
-    expect(Object.keys(scanned.objects)).toEqual(["Qgo"]);
+  it("the main object is Qgo, with the Environment object its environment function returns; both documented", () => {
+    expect(Object.keys(scanned.objects)).toEqual(["Qgo", "Environment"]);
     expect(scanned.description).toMatch(/CI\/CD pipeline/);
     expect(scanned.objects.Qgo!.description).not.toBe("");
+    expect(scanned.objects.Environment!.description).toMatch(/deploy environment/);
   });
 
   it("the constructor takes the repository (defaultPath / with ignores) and the app-layout options", () => {
@@ -52,21 +56,21 @@ describe("CLI surface read by the SDK's scanner (dagger call --help)", () => {
       expectArgument("constructor", args[expected.name], expected);
   });
 
-  it("exposes exactly the expected functions", () => {
-    expect(Object.keys(scanned.objects.Qgo!.methods).sort()).toEqual(
-      expectedFunctions.map((f) => f.name).sort(),
-    );
-  });
-
-  for (const expected of expectedFunctions) {
-    it(`${kebab(expected.name)}: return type, doc string, and every argument's type, default, optionality and doc`, () => {
-      const actual = scanned.objects.Qgo!.methods[expected.name]!;
-      expect(typeText(actual.returnType)).toBe(expected.returns);
-      expect(actual.description).toContain(expected.doc);
-      expect(Object.keys(actual.arguments)).toEqual(expected.args.map((a) => a.name));
-      for (const arg of expected.args)
-        expectArgument(kebab(expected.name), actual.arguments[arg.name], arg);
+  for (const [object, functions] of Object.entries(expectedObjects)) {
+    it(`${object} exposes exactly the expected functions`, () => {
+      expect(Object.keys(scanned.objects[object]!.methods).sort()).toEqual(functions.map((f) => f.name).sort());
     });
+
+    for (const expected of functions) {
+      const where = object === "Qgo" ? kebab(expected.name) : `environment ... ${kebab(expected.name)}`;
+      it(`${where}: return type, doc string, and every argument's type, default, optionality and doc`, () => {
+        const actual = scanned.objects[object]!.methods[expected.name]!;
+        expect(typeText(actual.returnType)).toBe(expected.returns);
+        expect(actual.description).toContain(expected.doc);
+        expect(Object.keys(actual.arguments)).toEqual(expected.args.map((a) => a.name));
+        for (const arg of expected.args) expectArgument(where, actual.arguments[arg.name], arg);
+      });
+    }
   }
 });
 
@@ -126,9 +130,11 @@ function registeredFunction(ref: Ref): RegisteredFunction {
 
 describe("registration through the SDK entrypoint (what the engine is told when it loads the module)", () => {
   let engine: StandInEngine;
-  const functions = new Map<string, RegisteredFunction>();
+  /** Every registered object: its functions and its constructor (if any). */
+  const objects = new Map<string, { functions: Map<string, RegisteredFunction>; ctor?: RegisteredFunction }>();
+  // The main object's, which most checks read.
+  let functions = new Map<string, RegisteredFunction>();
   let constructor: RegisteredFunction | undefined;
-  let objectName = "";
 
   beforeAll(async () => {
     engine = await StandInEngine.start();
@@ -137,30 +143,42 @@ describe("registration through the SDK entrypoint (what the engine is told when 
       throw new Error(`registration failed (exit ${result.exitCode}):\n${result.output}`);
     }
     const moduleChain = engine.lookup(result.returnValue)?.chain ?? [];
-    const object = moduleChain.find((s) => s.field === "withObject")?.args.object;
-    if (!isRef(object)) throw new Error(`no object registered: ${JSON.stringify(moduleChain)}`);
-    for (const step of object.chain) {
-      if (step.field === "withObject") objectName = String(step.args.name);
-      if (step.field === "withFunction" && isRef(step.args.function)) {
-        const name = String(
-          step.args.function.chain.find((s) => s.field === "function")?.args.name,
-        );
-        functions.set(name, registeredFunction(step.args.function));
+    for (const registered of moduleChain.filter((s) => s.field === "withObject")) {
+      const object = registered.args.object;
+      if (!isRef(object)) throw new Error(`not an object: ${JSON.stringify(registered)}`);
+      const entry: { functions: Map<string, RegisteredFunction>; ctor?: RegisteredFunction } = { functions: new Map() };
+      let name = "";
+      for (const step of object.chain) {
+        if (step.field === "withObject") name = String(step.args.name);
+        if (step.field === "withFunction" && isRef(step.args.function)) {
+          const fnName = String(step.args.function.chain.find((s) => s.field === "function")?.args.name);
+          entry.functions.set(fnName, registeredFunction(step.args.function));
+        }
+        if (step.field === "withConstructor" && isRef(step.args.function)) entry.ctor = registeredFunction(step.args.function);
       }
-      if (step.field === "withConstructor" && isRef(step.args.function)) {
-        constructor = registeredFunction(step.args.function);
-      }
+      objects.set(name, entry);
     }
+    functions = objects.get("Qgo")?.functions ?? new Map<string, RegisteredFunction>();
+    constructor = objects.get("Qgo")?.ctor;
   });
 
   afterAll(async () => {
     await engine?.stop();
   });
 
-  it("registers the object Qgo with every expected function and a constructor", () => {
-    expect(objectName).toBe("Qgo");
+  it("registers Qgo with every expected function and a constructor, and Environment with its methods and none", () => {
+    expect([...objects.keys()]).toEqual(["Qgo", "Environment"]);
     expect([...functions.keys()].sort()).toEqual(expectedFunctions.map((f) => f.name).sort());
     expect(constructor).toBeDefined();
+    const environment = objects.get("Environment")!;
+    expect([...environment.functions.keys()].sort()).toEqual(expectedEnvironmentFunctions.map((f) => f.name).sort());
+    // Only the module's own functions make an Environment: no constructor for the engine to call.
+    expect(environment.ctor).toBeUndefined();
+    for (const expected of expectedEnvironmentFunctions) {
+      const registered = environment.functions.get(expected.name)!;
+      expect(registered.cachePolicies, expected.name).toEqual(["Never"]);
+      expect([...registered.args.keys()], expected.name).toEqual(expected.args.map((a) => a.name));
+    }
   });
 
   it("side-effecting functions are registered with cache policy Never, all others with the engine's Default", () => {

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 
 import { scanModule } from "../standin/introspect.js";
-import { parseDaggerArgv, typedArgs } from "../github/dagger-cli.js";
+import { operationOf, parseDaggerArgv } from "../github/dagger-cli.js";
 import { condition, substitute, type Context } from "../github/expressions.js";
 import { intendedWords, loadWorkflows, stepEnv, type Job, type Workflow } from "../github/workflows.js";
 import * as commands from "../../src/deploy/commands.js";
@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../standin/engine.js";
 
 const workflows = loadWorkflows();
-const main = (await scanModule()).objects.Qgo!;
+const scanned = await scanModule();
 const ENVIRONMENTS = ["staging", "production"];
 
 interface Reached {
@@ -52,9 +52,8 @@ function daggerCalls(reached: Reached) {
     .filter((step) => step.uses?.startsWith("dagger/"))
     .map((step) => {
       const env = stepEnv(reached.workflow, reached.job, step, reached.context);
-      const parsed = parseDaggerArgv(["call", ...intendedWords(String(step.with?.args ?? ""), env, reached.context)], main);
-      const method = main.methods[parsed.fn]!;
-      return { fn: parsed.fn, args: typedArgs(parsed.args, method.arguments, { ...env, DEPLOY_SSH_KEY: "k", GITHUB_TOKEN: "t", SLACK_WEBHOOK_URL: "" }) };
+      const parsed = parseDaggerArgv(["call", ...intendedWords(String(step.with?.args ?? ""), env, reached.context)], scanned);
+      return operationOf(parsed, scanned, { ...env, DEPLOY_SSH_KEY: "k", GITHUB_TOKEN: "t", SLACK_WEBHOOK_URL: "" });
     });
 }
 

@@ -13,16 +13,16 @@ import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { scanModule, type ScannedObject } from "../standin/introspect.js";
+import { scanModule, type ScannedModule } from "../standin/introspect.js";
 import { evaluated, stepsNamed } from "../standin/chains.js";
 import { runDaggerAction } from "../github/dagger-action.js";
-import { parseDaggerArgv, typedArgs, type TypedValue } from "../github/dagger-cli.js";
+import { operationOf, parseDaggerArgv, typedArgs, type TypedValue } from "../github/dagger-cli.js";
 import { substitute, type Context } from "../github/expressions.js";
 import { intendedWords, loadWorkflows, stepEnv, type Job, type Step, type Workflow } from "../github/workflows.js";
 import { answerRepositoryFiles, everyQueryValid, useStandIn } from "./fixture.js";
 
 const fixture = useStandIn();
-let main: ScannedObject;
+let scanned: ScannedModule;
 const keyDir = mkdtempSync(join(tmpdir(), "qgo-seam-keys-"));
 
 /** A fresh OpenSSH key of one type: [private key text, public key line]. */
@@ -133,8 +133,12 @@ function casesOf(workflows: Map<string, Workflow>): SeamCase[] {
 }
 
 interface Delivered {
+  /** The operation: the last module function of the chain (deploy for environment ... deploy). */
   fn: string;
+  /** What every module function of the chain received, as one set (the environment's name as env). */
   received: Record<string, TypedValue>;
+  /** Each module function of the chain with what it received, to call it through the SDK. */
+  links: { object: string; fn: string; received: Record<string, TypedValue> }[];
   meant: Record<string, TypedValue>;
   chained: { fn: string; args: Record<string, string[]> }[];
   cloudToken: string;
@@ -160,18 +164,24 @@ function runThroughSeam(c: SeamCase): Delivered {
   );
   const run = runDaggerAction({ args: withInputs.args ?? "", ...withInputs }, env);
   expect(run.exitCode, `bash failed on the step: ${run.stderr}`).toBe(0);
-  const parsed = parseDaggerArgv(run.argv, main);
+  const parsed = parseDaggerArgv(run.argv, scanned);
   const meantArgv = [
     ...intendedWords(String(c.step.with?.["dagger-flags"] ?? "--progress plain"), env, c.context),
     "call",
     ...intendedWords(String(c.step.with?.args ?? ""), env, c.context),
   ];
-  const meant = parseDaggerArgv(meantArgv, main);
-  const fn = main.methods[parsed.fn]!;
+  const meant = parseDaggerArgv(meantArgv, scanned);
+  const operation = operationOf(parsed, scanned, env);
+  const links = [{ object: "Qgo", fn: parsed.fn, args: parsed.args }, ...parsed.calls].map((link) => ({
+    object: link.object,
+    fn: link.fn,
+    received: typedArgs(link.args, scanned.objects[link.object]!.methods[link.fn]!.arguments, env),
+  }));
   return {
-    fn: parsed.fn,
-    received: typedArgs(parsed.args, fn.arguments, env),
-    meant: typedArgs(meant.args, fn.arguments, env),
+    fn: operation.fn,
+    received: operation.args,
+    links,
+    meant: operationOf(meant, scanned, env).args,
     chained: parsed.chained,
     cloudToken: run.cloudToken,
     env,
@@ -188,11 +198,32 @@ function engineArgs(values: Record<string, TypedValue>): Record<string, unknown>
   );
 }
 
+/**
+ * `dagger call` of a delivered chain through the SDK entrypoint: the first function on Qgo, each
+ * next one on the object the previous returned (e.g. environment ... deploy); `extra` goes to the last.
+ */
+async function callChain(d: Delivered, extra: Record<string, TypedValue> = {}) {
+  const [first, ...rest] = d.links;
+  const last = rest.length === 0;
+  let result = await fixture.call(first!.fn, engineArgs({ ...first!.received, ...(last ? extra : {}) }));
+  for (const [index, link] of rest.entries()) {
+    if (result.error !== undefined) return result;
+    result = await fixture.engine.call({
+      parentName: link.object,
+      fnName: link.fn,
+      parent: result.returnValue as Record<string, unknown>,
+      args: engineArgs({ ...link.received, ...(index === rest.length - 1 ? extra : {}) }),
+    });
+    expect(result.invalidQueries).toEqual([]);
+  }
+  return result;
+}
+
 let workflows: Map<string, Workflow>;
 let cases: SeamCase[];
 
 beforeAll(async () => {
-  main = (await scanModule()).objects.Qgo!;
+  scanned = await scanModule();
   const [clientKey] = sshKey("ed25519", "deploy@ci");
   const hostLines = ["ed25519", "ecdsa", "rsa"].map((type) => sshKey(type, "host")[1].split(" ").slice(0, 2).join(" "));
   secrets = {
@@ -269,7 +300,8 @@ describe("every dagger step of every workflow delivers its values intact", () =>
     expect(d.received.backup).toBe(HOSTILE_BACKUP);
     expect(existsPwned()).toBe(false);
     answerRepositoryFiles(fixture.engine);
-    const result = await fixture.call("rollback", engineArgs({ ...d.received, dryRun: true }));
+    expect(d.links.map((l) => l.fn)).toEqual(["environment", "rollback"]);
+    const result = await callChain(d, { dryRun: true });
     expect(result.error).toMatch(/Bad backup name .*Nothing was changed/);
   });
 });
@@ -319,7 +351,8 @@ describe("each function, called through the SDK entrypoint with what its step de
     answerRepositoryFiles(fixture.engine);
     for (const c of cases.filter((x) => x.title.startsWith("deploy.yml") && x.step.id === "deploy")) {
       const d = deliver(c);
-      const result = await fixture.call("deploy", engineArgs({ ...d.received, dryRun: true }));
+      expect(d.links.map((l) => l.fn)).toEqual(["environment", "deploy"]);
+      const result = await callChain(d, { dryRun: true });
       expect(result.error, `${c.title}\n${result.output}`).toBeUndefined();
       expect(String(result.returnValue), c.title).toContain(BACKEND);
       expect(result.output, c.title).toContain(`deploy of ${BACKEND} + ${FRONTEND}`);
@@ -341,11 +374,13 @@ describe("each function, called through the SDK entrypoint with what its step de
     for (const secret of Object.values(secrets)) expect(markdown).not.toContain(secret.trim());
   });
 
-  it("deploy-summary steps run even when the deploy failed, and export to $GITHUB_STEP_SUMMARY", () => {
-    for (const c of cases.filter((x) => x.step.name?.includes("deploy-summary"))) {
+  it("the deploy and rollback summary steps run even when the operation failed, and export to $GITHUB_STEP_SUMMARY", () => {
+    const summaries = cases.filter((x) => x.step.name?.includes("environment ... summary"));
+    expect(summaries.length).toBeGreaterThanOrEqual(2);
+    for (const c of summaries) {
       expect(c.step.if, c.title).toBe("always()");
       const d = deliver(c);
-      expect(d.fn).toBe("deploySummary");
+      expect(d.fn).toBe("summary");
       expect(d.received.runUrl).toBe("https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901");
       expect(d.chained).toEqual([{ fn: "export", args: { path: [d.env.GITHUB_STEP_SUMMARY] } }]);
     }
