@@ -5,7 +5,11 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/module/**/*.test.ts", "test/deploy/**/*.unit.test.ts", "test/executor/**/*.unit.test.ts"],
+    include: [
+      "test/module/**/*.test.ts",
+      "test/deploy/**/*.unit.test.ts",
+      "test/executor/**/*.unit.test.ts",
+    ],
     // Each function call starts a fresh module process (as the engine does): seconds, not ms.
     testTimeout: 180_000,
     hookTimeout: 120_000,

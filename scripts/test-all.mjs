@@ -47,7 +47,8 @@ const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = [];
 // How long each check and suite took, printed at the end (CI's budget is watched with these).
 const durations = [];
-const timed = (name, started) => durations.push(`${name} ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const timed = (name, started) =>
+  durations.push(`${name} ${((Date.now() - started) / 1000).toFixed(1)} s`);
 for (const name of selected.filter((name) => name in checks)) {
   const [command, args] = checks[name];
   console.log(`\n=== check ${name} ===`);
@@ -90,7 +91,8 @@ for (const name of selected.filter((name) => name in suites)) {
     (file) => file.status === "failed" && file.assertionResults.length === 0,
   );
   totals.failed += brokenFiles.length;
-  if (brokenFiles.length > 0) problems.push(`${name}: ${brokenFiles.length} test file(s) failed to load`);
+  if (brokenFiles.length > 0)
+    problems.push(`${name}: ${brokenFiles.length} test file(s) failed to load`);
   if (run.status !== 0 && result.numFailedTests === 0 && brokenFiles.length === 0) {
     totals.failed += 1;
     problems.push(`${name}: vitest exited ${run.status ?? run.signal} without a failed test`);

@@ -21,7 +21,9 @@ function appThrowing(error: unknown) {
 
 describe("errorHandler", () => {
   it("answers an unexpected error with a plain 500 and logs it, leaking nothing", async () => {
-    const { app, logged } = appThrowing(new Error("ER_ACCESS_DENIED for root@10.0.0.5 at db.js:12"));
+    const { app, logged } = appThrowing(
+      new Error("ER_ACCESS_DENIED for root@10.0.0.5 at db.js:12"),
+    );
     const response = await request(app).get("/boom").expect(500);
     expect(response.body).toEqual({ error: "Internal server error.", code: "INTERNAL" });
     expect(response.text).not.toMatch(/ER_ACCESS|10\.0\.0\.5|db\.js/);
@@ -32,7 +34,9 @@ describe("errorHandler", () => {
     const error = new Prisma.PrismaClientKnownRequestError("Database error", {
       code: "P2039",
       clientVersion: "7",
-      meta: { driverAdapterError: { cause: { message: "Deadlock found when trying to get lock" } } },
+      meta: {
+        driverAdapterError: { cause: { message: "Deadlock found when trying to get lock" } },
+      },
     });
     const response = await request(appThrowing(error).app).get("/boom").expect(500);
     expect(response.body).toEqual({ error: "Internal server error.", code: "INTERNAL" });

@@ -41,7 +41,9 @@ function run(line: string, timeoutMs = 600_000): string {
     env: { ...process.env, CI: "true", npm_config_audit: "false", npm_config_fund: "false" },
   });
   if (result.status !== 0) {
-    throw new Error(`\`${line}\` failed (exit ${result.status}):\n${(result.stdout ?? "").slice(-3000)}\n${(result.stderr ?? "").slice(-3000)}`);
+    throw new Error(
+      `\`${line}\` failed (exit ${result.status}):\n${(result.stdout ?? "").slice(-3000)}\n${(result.stderr ?? "").slice(-3000)}`,
+    );
   }
   return result.stdout;
 }
@@ -64,7 +66,9 @@ async function answers(url: string, timeoutMs: number): Promise<Response> {
 
 beforeAll(() => {
   clone = join(mkdtempSync(join(tmpdir(), "qgo-readme-")), "qgo");
-  const cloned = spawnSync("git", ["clone", "-q", "--no-hardlinks", repo, clone], { encoding: "utf8" });
+  const cloned = spawnSync("git", ["clone", "-q", "--no-hardlinks", repo, clone], {
+    encoding: "utf8",
+  });
   if (cloned.status !== 0) throw new Error(`git clone failed: ${cloned.stderr}`);
 }, 60_000);
 
@@ -80,7 +84,8 @@ async function stopGroup(pgid: number): Promise<void> {
     }
   };
   signal("SIGTERM");
-  for (let waited = 0; waited < 10_000 && signal(0); waited += 250) await new Promise((ok) => setTimeout(ok, 250));
+  for (let waited = 0; waited < 10_000 && signal(0); waited += 250)
+    await new Promise((ok) => setTimeout(ok, 250));
   signal("SIGKILL");
 }
 
@@ -88,7 +93,8 @@ afterAll(async () => {
   // Each dev server was started as the leader of its own process group (detached).
   for (const server of servers) if (server.pid) await stopGroup(server.pid);
   await database?.drop();
-  if (clone) rmSync(dirname(clone), { recursive: true, force: true, maxRetries: 5, retryDelay: 500 });
+  if (clone)
+    rmSync(dirname(clone), { recursive: true, force: true, maxRetries: 5, retryDelay: 500 });
 }, 60_000);
 
 describe("README commands on a fresh clone", () => {
@@ -96,9 +102,14 @@ describe("README commands on a fresh clone", () => {
     for (const line of commandsUnder("Quick start")) {
       const skip = SKIPPED.find(([pattern]) => pattern.test(line.trim()));
       if (skip?.[0].source === SKIPPED[0]![0].source) {
-        const packages = line.split("#")[0]!.replace(/^\s*apt-get install\s+/, "").split(/\s+/).filter((p) => p !== "" && !p.startsWith("-"));
+        const packages = line
+          .split("#")[0]!
+          .replace(/^\s*apt-get install\s+/, "")
+          .split(/\s+/)
+          .filter((p) => p !== "" && !p.startsWith("-"));
         expect(packages.length).toBeGreaterThan(0);
-        for (const name of packages) expect(spawnSync("dpkg-query", ["-W", name]).status, `package ${name}`).toBe(0);
+        for (const name of packages)
+          expect(spawnSync("dpkg-query", ["-W", name]).status, `package ${name}`).toBe(0);
       } else if (!skip) {
         run(line);
       }
@@ -109,7 +120,11 @@ describe("README commands on a fresh clone", () => {
     database = await createEmptyDatabase();
     for (const line of commandsUnder("Running the app locally")) {
       if (/^npm run dev /.test(line)) {
-        const server = spawn("bash", ["-c", `exec ${line.split("#")[0]}`], { cwd: clone, detached: true, stdio: "ignore" });
+        const server = spawn("bash", ["-c", `exec ${line.split("#")[0]}`], {
+          cwd: clone,
+          detached: true,
+          stdio: "ignore",
+        });
         servers.push(server);
         continue;
       }
@@ -129,7 +144,10 @@ describe("README commands on a fresh clone", () => {
     const page = await (await answers("http://127.0.0.1:5173/", 120_000)).text();
     expect(page).toContain('<div id="root">');
     // The dashboard's dev server proxies the API to the backend, which serves the seeded data.
-    const list = (await (await answers("http://127.0.0.1:5173/api/shipments", 30_000)).json()) as { total: number; items: { trackingNumber: string }[] };
+    const list = (await (await answers("http://127.0.0.1:5173/api/shipments", 30_000)).json()) as {
+      total: number;
+      items: { trackingNumber: string }[];
+    };
     expect(list.total).toBeGreaterThan(0);
     expect(list.items[0]?.trackingNumber).toMatch(/\S/);
   }, 900_000);

@@ -31,19 +31,32 @@ try {
   const { env, releaseFiles } = await boxEnvironment(box, "staging");
   const credentials = { privateKey: readFileSync(box.privateKeyPath, "utf8") };
   const caller = { holder: "bench" };
-  const images = (r: "v1" | "v2") => ({ backendImage: box.images[r].backend, frontendImage: box.images[r].frontend });
+  const images = (r: "v1" | "v2") => ({
+    backendImage: box.images[r].backend,
+    frontendImage: box.images[r].frontend,
+  });
 
   await resetEnvironment(box, "staging");
-  const first = await (deploy({ env, releaseFiles, ...images("v1") }, credentials, caller));
-  console.log(`first deploy (empty server, database initialised): ${seconds(first.durationMs)} s, ${first.roundTrips} round trips`);
+  const first = await deploy({ env, releaseFiles, ...images("v1") }, credentials, caller);
+  console.log(
+    `first deploy (empty server, database initialised): ${seconds(first.durationMs)} s, ${first.roundTrips} round trips`,
+  );
 
   // Fill the database to about dbMb MB of row data (random, so gzip cannot cheat).
   const project = box.projects.staging;
-  await dbQuery(box, project, "CREATE TABLE bench_payload (id INT AUTO_INCREMENT PRIMARY KEY, payload TEXT NOT NULL) ENGINE=InnoDB;");
+  await dbQuery(
+    box,
+    project,
+    "CREATE TABLE bench_payload (id INT AUTO_INCREMENT PRIMARY KEY, payload TEXT NOT NULL) ENGINE=InnoDB;",
+  );
   const batches = Math.ceil(dbMb);
   for (let i = 0; i < batches; i += 1) {
     // 1 MB per batch: 256 rows of 4 KB of hex (MariaDB's sequence engine gives the rows).
-    await dbQuery(box, project, "INSERT INTO bench_payload (payload) SELECT CONCAT(HEX(RANDOM_BYTES(1024)), HEX(RANDOM_BYTES(1024))) FROM seq_1_to_256;");
+    await dbQuery(
+      box,
+      project,
+      "INSERT INTO bench_payload (payload) SELECT CONCAT(HEX(RANDOM_BYTES(1024)), HEX(RANDOM_BYTES(1024))) FROM seq_1_to_256;",
+    );
   }
   // InnoDB's size statistics lag behind the inserts: refresh them before reading.
   await dbQuery(box, project, "ANALYZE TABLE bench_payload;");
@@ -53,18 +66,32 @@ try {
     "SELECT (SELECT ROUND(SUM(data_length + index_length) / 1048576, 1) FROM information_schema.tables WHERE table_schema = DATABASE()), " +
       "(SELECT ROUND(SUM(LENGTH(payload)) / 1048576, 1) FROM bench_payload);",
   )) as [[string, string]];
-  console.log(`database: ${sizeMb} MB on disk (InnoDB data + indexes), ${payloadMb} MB of row data`);
+  console.log(
+    `database: ${sizeMb} MB on disk (InnoDB data + indexes), ${payloadMb} MB of row data`,
+  );
 
   const deploys: OperationReport[] = [];
   const rollbacks: OperationReport[] = [];
   for (let round = 0; round < rounds; round += 1) {
-    deploys.push(await (deploy({ env, releaseFiles, ...images(round % 2 === 0 ? "v2" : "v1") }, credentials, caller)));
-    rollbacks.push(await (rollback({ env, toPrevious: true }, credentials, caller)));
+    deploys.push(
+      await deploy(
+        { env, releaseFiles, ...images(round % 2 === 0 ? "v2" : "v1") },
+        credentials,
+        caller,
+      ),
+    );
+    rollbacks.push(await rollback({ env, toPrevious: true }, credentials, caller));
   }
 
   // Plain mysqldump | gzip of the same database, on the same server, over the same kind of connection.
   const executor = await SshExecutor.connect(
-    { host: box.sshHost, port: box.sshPort, username: box.sshUser, privateKey: credentials.privateKey, knownHosts: box.knownHostsLine },
+    {
+      host: box.sshHost,
+      port: box.sshPort,
+      username: box.sshUser,
+      privateKey: credentials.privateKey,
+      knownHosts: box.knownHostsLine,
+    },
     { log: () => undefined, redactor: new Redactor() },
   );
   const plainTimes: number[] = [];
@@ -91,7 +118,8 @@ try {
     executor.close();
   }
 
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
   const backupTimes = [...deploys, ...rollbacks].map((r) => stepTime(r, "backup"));
   const archiveBytes = deploys
     .flatMap((r) => r.log)
@@ -103,7 +131,20 @@ try {
     `deploy wall time (median): ${seconds(median(deploys.map((r) => r.durationMs)))} s  [${deploys.map((r) => seconds(r.durationMs)).join(", ")}]`,
     `rollback --to previous wall time (median): ${seconds(median(rollbacks.map((r) => r.durationMs)))} s  [${rollbacks.map((r) => seconds(r.durationMs)).join(", ")}]`,
     `SSH round trips per deploy: ${deploys.map((r) => r.roundTrips).join(", ")} (one connection each)`,
-    `deploy steps (median s): ${["lock", "preflight", "backup", "retention", "upload", "pull", "migrate", "switch", "up", "health", "record", "unlock"]
+    `deploy steps (median s): ${[
+      "lock",
+      "preflight",
+      "backup",
+      "retention",
+      "upload",
+      "pull",
+      "migrate",
+      "switch",
+      "up",
+      "health",
+      "record",
+      "unlock",
+    ]
       .map((step) => `${step} ${seconds(median(deploys.map((r) => stepTime(r, step))))}`)
       .join(", ")}`,
     `verified backup (dump + config + uploads + logs, tar.gz, verified) median: ${seconds(median(backupTimes))} s, archive ${archiveBytes ?? "?"} bytes`,

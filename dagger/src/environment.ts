@@ -21,7 +21,12 @@ export interface EnvironmentContext {
  * An Environment for `name`. (Not a constructor: Dagger registers an object's constructor, and
  * this object is only ever made by the module's own functions.)
  */
-export function environmentOf(source: Directory, name: string, sshKey: Secret, context: EnvironmentContext = {}): Environment {
+export function environmentOf(
+  source: Directory,
+  name: string,
+  sshKey: Secret,
+  context: EnvironmentContext = {},
+): Environment {
   return Object.assign(new Environment(), {
     source,
     name,
@@ -74,7 +79,12 @@ export class Environment {
     commit = "",
   ): Promise<string> {
     const args = { release, backendImage, frontendImage, promoteFrom, dryRun, approved, commit };
-    return deployCore.deployFunction(this.repo(), this.target(), args, this.operator(registryUsername, registryPassword));
+    return deployCore.deployFunction(
+      this.repo(),
+      this.target(),
+      args,
+      this.operator(registryUsername, registryPassword),
+    );
   }
 
   /**
@@ -90,7 +100,12 @@ export class Environment {
     /** Print the plan and change nothing. */
     dryRun = false,
   ): Promise<string> {
-    return deployCore.rollbackFunction(this.repo(), this.target(), { backup, to, dryRun }, this.operator());
+    return deployCore.rollbackFunction(
+      this.repo(),
+      this.target(),
+      { backup, to, dryRun },
+      this.operator(),
+    );
   }
 
   /** The backups of this environment on its server, newest first, with their sizes. */
@@ -138,19 +153,31 @@ export class Environment {
     /** The deploy step's outcome, shown when the server recorded nothing for the run. */
     outcome = "",
   ): Promise<File> {
-    const markdown = await deployCore.operationSummaryFunction(this.repo(), this.target(), { outcome }, this.operator());
+    const markdown = await deployCore.operationSummaryFunction(
+      this.repo(),
+      this.target(),
+      { outcome },
+      this.operator(),
+    );
     return dag.directory().withNewFile("summary.md", markdown).file("summary.md");
   }
 
   private target(): deployCore.Target {
-    return { name: this.name, overrides: JSON.parse(this.overridesJson) as deployCore.EnvironmentOverrides };
+    return {
+      name: this.name,
+      overrides: JSON.parse(this.overridesJson) as deployCore.EnvironmentOverrides,
+    };
   }
 
   /** Reads repository files (environment settings, compose files) from the source directory. */
   private repo(): deployCore.RepoReader {
     return {
       read: (path) => this.source.file(path).contents(),
-      list: (dir) => this.source.directory(dir).entries().catch(() => []),
+      list: (dir) =>
+        this.source
+          .directory(dir)
+          .entries()
+          .catch(() => []),
     };
   }
 

@@ -213,7 +213,13 @@ export class Qgo {
     /** Repository URL (OCI source label, SOURCE_URL). */
     sourceUrl = "",
   ): Container {
-    return this.image(this.backendPath, { NODE_IMAGE: this.nodeImage }, gitCommit, appVersion, sourceUrl);
+    return this.image(
+      this.backendPath,
+      { NODE_IMAGE: this.nodeImage },
+      gitCommit,
+      appVersion,
+      sourceUrl,
+    );
   }
 
   /**
@@ -337,18 +343,20 @@ export class Qgo {
         keepDefaultArgs: true,
       })
       .asService({ useEntrypoint: true });
-    return this.frontendImage()
-      .withServiceBinding(BACKEND_HOST, backend)
-      // Dagger puts a binding's alias only in the container's /etc/hosts and runs no Docker DNS
-      // (127.0.0.11), so nginx resolves the backend once at start (see docker-entrypoint.sh).
-      .withEnvVariable("QGO_BACKEND", `${BACKEND_HOST}:${BACKEND_PORT}`)
-      .withEnvVariable("QGO_BACKEND_RESOLVER", "system")
-      // The image EXPOSEs 443 too, and Dagger health-checks every port a Dockerfile exposes
-      // before a service counts as up; serve has no certificates, so nginx listens on 80 only
-      // and 443 would keep `serve up` waiting (15 minutes) until it failed.
-      .withoutExposedPort(443)
-      .withExposedPort(80)
-      .asService({ useEntrypoint: true });
+    return (
+      this.frontendImage()
+        .withServiceBinding(BACKEND_HOST, backend)
+        // Dagger puts a binding's alias only in the container's /etc/hosts and runs no Docker DNS
+        // (127.0.0.11), so nginx resolves the backend once at start (see docker-entrypoint.sh).
+        .withEnvVariable("QGO_BACKEND", `${BACKEND_HOST}:${BACKEND_PORT}`)
+        .withEnvVariable("QGO_BACKEND_RESOLVER", "system")
+        // The image EXPOSEs 443 too, and Dagger health-checks every port a Dockerfile exposes
+        // before a service counts as up; serve has no certificates, so nginx listens on 80 only
+        // and 443 would keep `serve up` waiting (15 minutes) until it failed.
+        .withoutExposedPort(443)
+        .withExposedPort(80)
+        .asService({ useEntrypoint: true })
+    );
   }
 
   /**
@@ -377,7 +385,11 @@ export class Qgo {
       ]);
       return `build: ok (${seconds(Date.now() - started)})\n  backend image\n  frontend image`;
     };
-    const results = await Promise.all([this.lint(), this.test(migrateCommand, driftCheckCommand), built()]);
+    const results = await Promise.all([
+      this.lint(),
+      this.test(migrateCommand, driftCheckCommand),
+      built(),
+    ]);
     return results.join("\n");
   }
 
@@ -392,7 +404,9 @@ export class Qgo {
     message: string,
   ): Promise<string> {
     if (message.trim() === "") {
-      throw new Error("--message is empty: pass the text to post, e.g. --message 'CI failed on main'.");
+      throw new Error(
+        "--message is empty: pass the text to post, e.g. --message 'CI failed on main'.",
+      );
     }
     const posted = dag
       .container()
@@ -408,9 +422,12 @@ export class Qgo {
       // The engine's own message is only "exit code: N": say what the post script said.
       if (error instanceof ExecError) {
         const said = (error.stderr || error.stdout).trim();
-        throw new Error(`notify failed (exit code ${error.exitCode}): ${said || "the post script printed nothing"}`, {
-          cause: error,
-        });
+        throw new Error(
+          `notify failed (exit code ${error.exitCode}): ${said || "the post script printed nothing"}`,
+          {
+            cause: error,
+          },
+        );
       }
       throw error;
     }
@@ -471,7 +488,9 @@ export class Qgo {
   ): Environment {
     // Dagger arguments need plain defaults: "", 0 and [] mean "the environment file's value".
     const overrides: deployCore.EnvironmentOverrides = {
-      ...(knownHosts.trim() ? { knownHosts: knownHosts.split(/\r?\n/).filter((line) => line.trim() !== "") } : {}),
+      ...(knownHosts.trim()
+        ? { knownHosts: knownHosts.split(/\r?\n/).filter((line) => line.trim() !== "") }
+        : {}),
       ...(host ? { host } : {}),
       ...(sshPort ? { sshPort } : {}),
       ...(sshUser ? { sshUser } : {}),
@@ -479,13 +498,26 @@ export class Qgo {
       ...(backupsDir ? { backupsDir } : {}),
       ...(project ? { project } : {}),
       ...(composeFiles.length > 0 ? { composeFiles } : {}),
-      ports: { ...(backendPort ? { backend: backendPort } : {}), ...(frontendPort ? { frontend: frontendPort } : {}), ...(httpsPort ? { https: httpsPort } : {}) },
-      healthUrls: { ...(backendHealthUrl ? { backend: backendHealthUrl } : {}), ...(frontendHealthUrl ? { frontend: frontendHealthUrl } : {}) },
+      ports: {
+        ...(backendPort ? { backend: backendPort } : {}),
+        ...(frontendPort ? { frontend: frontendPort } : {}),
+        ...(httpsPort ? { https: httpsPort } : {}),
+      },
+      healthUrls: {
+        ...(backendHealthUrl ? { backend: backendHealthUrl } : {}),
+        ...(frontendHealthUrl ? { frontend: frontendHealthUrl } : {}),
+      },
       ...(backupRetention ? { backupRetention } : {}),
       ...(healthAttempts ? { health: { attempts: healthAttempts } } : {}),
       ...(migrateCommand.length > 0 ? { migrateCommand } : {}),
     };
-    return environmentOf(this.source, name, sshKey, { sshKeyPassphrase, holder, runUrl, slackWebhook, overrides });
+    return environmentOf(this.source, name, sshKey, {
+      sshKeyPassphrase,
+      holder,
+      runUrl,
+      slackWebhook,
+      overrides,
+    });
   }
 
   /** Short form of environment --name ENV deploy: deploy a release (see Environment.deploy). */
@@ -514,7 +546,14 @@ export class Qgo {
     /** Slack incoming-webhook URL for the outcome. */
     slackWebhook?: Secret,
   ): Promise<string> {
-    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder, slackWebhook }).deploy(release, backendImage, frontendImage, promoteFrom, dryRun, approved);
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder, slackWebhook }).deploy(
+      release,
+      backendImage,
+      frontendImage,
+      promoteFrom,
+      dryRun,
+      approved,
+    );
   }
 
   /** Short form of environment --name ENV rollback: to a backup or the previous release. */
@@ -537,7 +576,11 @@ export class Qgo {
     /** Slack incoming-webhook URL for the outcome. */
     slackWebhook?: Secret,
   ): Promise<string> {
-    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder, slackWebhook }).rollback(backup, to, dryRun);
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder, slackWebhook }).rollback(
+      backup,
+      to,
+      dryRun,
+    );
   }
 
   /** Short form of environment --name ENV backups: the backups on the server, newest first. */
@@ -691,13 +734,16 @@ export class Qgo {
       .withExposedPort(MYSQL_PORT)
       // mysqladmin ping over TCP succeeds only once the real server listens (the image's init
       // phase runs a server without networking); it needs no password to answer.
-      .withDockerHealthcheck(["mysqladmin", "ping", "--host=127.0.0.1", "--protocol=TCP", "--silent"], {
-        interval: "2s",
-        timeout: "5s",
-        startPeriod: "120s",
-        startInterval: "1s",
-        retries: 60,
-      })
+      .withDockerHealthcheck(
+        ["mysqladmin", "ping", "--host=127.0.0.1", "--protocol=TCP", "--silent"],
+        {
+          interval: "2s",
+          timeout: "5s",
+          startPeriod: "120s",
+          startInterval: "1s",
+          retries: 60,
+        },
+      )
       .asService({ useEntrypoint: true });
     return { service, url };
   }

@@ -56,7 +56,8 @@ interface Logger {
  */
 const UNREACHABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2028"]);
 /** What the MariaDB driver reports through the adapter when it gets no connection. */
-const UNREACHABLE_DRIVER_ERROR = /pool timeout|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND/;
+const UNREACHABLE_DRIVER_ERROR =
+  /pool timeout|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND/;
 
 /** The database could not be reached (as opposed to a query that failed on a live server). */
 function isDatabaseUnavailable(error: Prisma.PrismaClientKnownRequestError): boolean {

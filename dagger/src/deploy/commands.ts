@@ -84,7 +84,8 @@ export function isLabelValue(value: string): boolean {
 /** Registry host of an image reference, as `docker login` wants it. */
 export function registryOf(ref: string): string {
   const first = ref.split("/")[0] ?? "";
-  const hasRegistry = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  const hasRegistry =
+    ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
   return hasRegistry ? first : "docker.io";
 }
 
@@ -550,7 +551,9 @@ export function recordRelease(
     script: script([
       `mkdir -p ${q(`${state}/releases`)}`,
       ...(release
-        ? [`[ ! -d ${q(`${state}/releases/${release.id}`)} ] || printf '%s\\n' ${q(JSON.stringify(release))} > ${q(`${state}/releases/${release.id}/release.json`)}`]
+        ? [
+            `[ ! -d ${q(`${state}/releases/${release.id}`)} ] || printf '%s\\n' ${q(JSON.stringify(release))} > ${q(`${state}/releases/${release.id}/release.json`)}`,
+          ]
         : []),
       `printf '%s\\n' ${q(JSON.stringify(entry))} >> ${q(`${state}/history.jsonl`)}`,
       `printf '%s\\n' ${q(audit)} >> ${q(`${state}/audit.log`)}`,

@@ -3,9 +3,21 @@
 // the backup puts the previous release (and, when migrations ran, the database) back.
 import { randomBytes } from "node:crypto";
 import * as commands from "./commands.js";
-import type { HistoryEntry, ReleaseFile, ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands.js";
+import type {
+  HistoryEntry,
+  ReleaseFile,
+  ReleaseImages,
+  ReleaseRecord,
+  RemoteCommand,
+} from "./commands.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
-import { ConnectionLostError, RemoteCommandError, SshExecutor, type LogLine, type StepRecord } from "./executor.js";
+import {
+  ConnectionLostError,
+  RemoteCommandError,
+  SshExecutor,
+  type LogLine,
+  type StepRecord,
+} from "./executor.js";
 import { HostKeyError, parseKnownHosts } from "./known-hosts.js";
 import { checkPrivateKey } from "./keys.js";
 import { Redactor } from "./redact.js";
@@ -116,9 +128,14 @@ function validateCredentials(credentials: Credentials, env: EnvironmentSettings)
   }
   for (const line of env.knownHosts) parseKnownHosts(line);
   if (credentials.registryPassword !== undefined && credentials.registryPassword.trim() === "") {
-    throw new DeployConfigError(`Missing secret: --registry-password was given but is empty. Nothing was changed.`);
+    throw new DeployConfigError(
+      `Missing secret: --registry-password was given but is empty. Nothing was changed.`,
+    );
   }
-  if (credentials.slackWebhook !== undefined && !/^https?:\/\/\S+$/.test(credentials.slackWebhook.trim())) {
+  if (
+    credentials.slackWebhook !== undefined &&
+    !/^https?:\/\/\S+$/.test(credentials.slackWebhook.trim())
+  ) {
     throw new DeployConfigError(`--slack-webhook must be an http(s) URL. Nothing was changed.`);
   }
 }
@@ -225,7 +242,14 @@ class Session {
   /** A history entry with the steps run so far, so the record says how far the operation got. */
   entry(fields: Omit<HistoryEntry, "steps">): HistoryEntry {
     const steps = [...this.extraSteps, ...(this.executor?.steps ?? [])];
-    return { ...fields, steps: steps.map((s) => ({ step: s.step, seconds: Math.round(s.durationMs / 100) / 10, ok: s.ok })) };
+    return {
+      ...fields,
+      steps: steps.map((s) => ({
+        step: s.step,
+        seconds: Math.round(s.durationMs / 100) / 10,
+        ok: s.ok,
+      })),
+    };
   }
 
   fail(message: string, extra: Partial<OperationReport> = {}): DeployError {
@@ -249,7 +273,8 @@ function keyValues(output: string): Map<string, string> {
 }
 
 function reason(error: unknown): string {
-  if (error instanceof RemoteCommandError || error instanceof ConnectionLostError) return error.message;
+  if (error instanceof RemoteCommandError || error instanceof ConnectionLostError)
+    return error.message;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -298,7 +323,10 @@ async function notify(session: Session, text: string): Promise<void> {
 function renderPlan(steps: { when: string; command: RemoteCommand }[]): string {
   return steps
     .map(({ when, command }) => {
-      const stdin = command.stdin !== undefined ? `\n# stdin: ${command.stdin.length} secret bytes (not shown)` : "";
+      const stdin =
+        command.stdin !== undefined
+          ? `\n# stdin: ${command.stdin.length} secret bytes (not shown)`
+          : "";
       return `### ${command.step}${when ? ` (${when})` : ""}: ${command.description}${stdin}\n${command.script}`;
     })
     .join("\n");
@@ -311,21 +339,30 @@ function now(): string {
 function parseRecord(text: string, what: string): ReleaseRecord {
   try {
     const record = JSON.parse(text) as ReleaseRecord;
-    if (!commands.RELEASE_ID.test(record.id) || !record.backendImage || !record.frontendImage) throw new Error("fields missing");
+    if (!commands.RELEASE_ID.test(record.id) || !record.backendImage || !record.frontendImage)
+      throw new Error("fields missing");
     return record;
   } catch (error) {
-    throw new Error(`${what} is not a valid release record: ${(error as Error).message}`, { cause: error });
+    throw new Error(`${what} is not a valid release record: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
 // --- deploy ------------------------------------------------------------------------------------
 
-export async function deploy(request: DeployRequest, credentials: Credentials, caller: Caller): Promise<OperationReport> {
+export async function deploy(
+  request: DeployRequest,
+  credentials: Credentials,
+  caller: Caller,
+): Promise<OperationReport> {
   const { env } = request;
   validateCredentials(credentials, env);
   const files = validateReleaseFiles(request.releaseFiles, env);
   if (request.promoteFrom && (request.backendImage || request.frontendImage)) {
-    throw new DeployConfigError(`Give either --promote-from or --backend-image/--frontend-image, not both. Nothing was changed.`);
+    throw new DeployConfigError(
+      `Give either --promote-from or --backend-image/--frontend-image, not both. Nothing was changed.`,
+    );
   }
   if (!request.promoteFrom && (!request.backendImage || !request.frontendImage)) {
     throw new DeployConfigError(
@@ -333,11 +370,18 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
     );
   }
   if (request.promoteFrom && request.promoteFrom.name === env.name) {
-    throw new DeployConfigError(`--promote-from must name another environment than ${env.name}. Nothing was changed.`);
+    throw new DeployConfigError(
+      `--promote-from must name another environment than ${env.name}. Nothing was changed.`,
+    );
   }
-  for (const [flag, value] of [["--version", request.version], ["--commit", request.commit]] as const) {
+  for (const [flag, value] of [
+    ["--version", request.version],
+    ["--commit", request.commit],
+  ] as const) {
     if (value !== undefined && !commands.isLabelValue(value)) {
-      throw new DeployConfigError(`${flag} "${value}" may only hold letters, digits and . _ + -. Nothing was changed.`);
+      throw new DeployConfigError(
+        `${flag} "${value}" may only hold letters, digits and . _ + -. Nothing was changed.`,
+      );
     }
   }
 
@@ -363,13 +407,17 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
       try {
         const current = await reader.run(commands.readCurrentRelease(source));
         if (current.stdout.trim() === "none") {
-          throw session.fail(`Cannot promote from ${source.name}: it runs no recorded release. Nothing was changed.`);
+          throw session.fail(
+            `Cannot promote from ${source.name}: it runs no recorded release. Nothing was changed.`,
+          );
         }
         const record = parseRecord(current.stdout.trim(), `${source.name}'s current release`);
         images = { backendImage: record.backendImage, frontendImage: record.frontendImage };
         promotedVersion = record.version || undefined;
         promotedCommit = record.commit || undefined;
-        session.log(`promoting ${source.name}'s release ${record.id} (version ${record.version || "?"}): ${images.backendImage}, ${images.frontendImage}`);
+        session.log(
+          `promoting ${source.name}'s release ${record.id} (version ${record.version || "?"}): ${images.backendImage}, ${images.frontendImage}`,
+        );
       } finally {
         session.absorb(reader);
         reader.close();
@@ -378,12 +426,21 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
       images = { backendImage: request.backendImage!, frontendImage: request.frontendImage! };
     }
     validateImages(images);
-    const labels = { version: request.version ?? promotedVersion, commit: request.commit ?? promotedCommit };
+    const labels = {
+      version: request.version ?? promotedVersion,
+      commit: request.commit ?? promotedCommit,
+    };
     const releaseEnv = commands.releaseEnvText(env, images, labels);
     const info = lockInfo(caller, `deploy ${id}`);
-    const registries = [...new Set([images.backendImage, images.frontendImage].map(commands.registryOf))];
+    const registries = [
+      ...new Set([images.backendImage, images.frontendImage].map(commands.registryOf)),
+    ];
     const login = (registry: string) =>
-      commands.registryLogin(registry, credentials.registryUsername ?? "deploy", credentials.registryPassword ?? "");
+      commands.registryLogin(
+        registry,
+        credentials.registryUsername ?? "deploy",
+        credentials.registryPassword ?? "",
+      );
 
     if (request.dryRun) {
       const planned = [
@@ -392,24 +449,57 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
         { when: "", command: commands.createBackup(env, backup) },
         { when: "", command: commands.pruneBackups(env, backup) },
         { when: "", command: commands.uploadRelease(env, id, files, releaseEnv) },
-        ...(credentials.registryPassword ? registries.map((r) => ({ when: "", command: login(r) })) : []),
+        ...(credentials.registryPassword
+          ? registries.map((r) => ({ when: "", command: login(r) }))
+          : []),
         { when: "", command: commands.pullImages(env, images, id) },
         { when: "", command: commands.migrate(env, id) },
         { when: "", command: commands.switchRelease(env, id) },
         { when: "", command: commands.composeUp(env) },
-        { when: "", command: commands.healthCheck(env, labels.version ?? "<version label of the backend image>") },
-        { when: "", command: commands.recordRelease(env, { time: "<now>", env: env.name, action: "deploy", result: "success", release: id, serving: id, ...images, holder: caller.holder, backup }) },
+        {
+          when: "",
+          command: commands.healthCheck(
+            env,
+            labels.version ?? "<version label of the backend image>",
+          ),
+        },
+        {
+          when: "",
+          command: commands.recordRelease(env, {
+            time: "<now>",
+            env: env.name,
+            action: "deploy",
+            result: "success",
+            release: id,
+            serving: id,
+            ...images,
+            holder: caller.holder,
+            backup,
+          }),
+        },
         { when: "", command: commands.releaseLock(env, info.token) },
         { when: "on failure after the backup", command: commands.restoreSavedRelease(env) },
         { when: "on failure after migrations started", command: commands.stopApp(env) },
-        { when: "on failure after migrations started", command: commands.restoreDatabase(env, backup) },
+        {
+          when: "on failure after migrations started",
+          command: commands.restoreDatabase(env, backup),
+        },
         { when: "on failure after the backup", command: commands.composeUp(env) },
-        { when: "on failure after the backup", command: commands.healthCheck(env, "<previous release's version>") },
+        {
+          when: "on failure after the backup",
+          command: commands.healthCheck(env, "<previous release's version>"),
+        },
       ];
       const plan = renderPlan(planned);
-      session.log(`DRY RUN: deploy of ${images.backendImage} + ${images.frontendImage} to ${env.name}; nothing will be changed. Plan:`);
+      session.log(
+        `DRY RUN: deploy of ${images.backendImage} + ${images.frontendImage} to ${env.name}; nothing will be changed. Plan:`,
+      );
       for (const line of plan.split("\n")) session.log(line);
-      return session.report(true, `dry run: ${planned.length} steps planned for ${env.name}, nothing changed`, { plan, release: id });
+      return session.report(
+        true,
+        `dry run: ${planned.length} steps planned for ${env.name}, nothing changed`,
+        { plan, release: id },
+      );
     }
 
     // 1. lock
@@ -423,18 +513,40 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
       const checks = keyValues((await session.run(commands.preflight(env))).stdout);
       previousId = checks.get("current") ?? "none";
       if (previousId !== "none") {
-        if (!commands.RELEASE_ID.test(previousId)) throw new Error(`the server's current release id "${previousId}" is malformed`);
-        previous = parseRecord((await session.run(commands.readReleaseRecord(env, previousId))).stdout, `release ${previousId}`);
+        if (!commands.RELEASE_ID.test(previousId))
+          throw new Error(`the server's current release id "${previousId}" is malformed`);
+        previous = parseRecord(
+          (await session.run(commands.readReleaseRecord(env, previousId))).stdout,
+          `release ${previousId}`,
+        );
       }
       await session.run(commands.createBackup(env, backup));
       await session.run(commands.pruneBackups(env, backup));
     } catch (error) {
-      if (error instanceof ConnectionLostError) throw session.fail(lostConnectionMessage(session, `Deploy to ${env.name}:`, error));
+      if (error instanceof ConnectionLostError)
+        throw session.fail(lostConnectionMessage(session, `Deploy to ${env.name}:`, error));
       const failedStep = error instanceof RemoteCommandError ? error.step : "preflight";
-      await recordQuietly(session, session.entry({ time: now(), env: env.name, action: "deploy", result: "failed", release: id, serving: previousId === "none" ? null : previousId, ...images, holder: caller.holder, runUrl: caller.runUrl, failedStep, message: reason(error) }));
+      await recordQuietly(
+        session,
+        session.entry({
+          time: now(),
+          env: env.name,
+          action: "deploy",
+          result: "failed",
+          release: id,
+          serving: previousId === "none" ? null : previousId,
+          ...images,
+          holder: caller.holder,
+          runUrl: caller.runUrl,
+          failedStep,
+          message: reason(error),
+        }),
+      );
       await session.run(commands.releaseLock(env, info.token), true);
       await notify(session, `:x: deploy to ${env.name} stopped at ${failedStep}: nothing changed`);
-      throw session.fail(`Deploy to ${env.name} stopped at step ${failedStep}: ${reason(error)}. Nothing was changed on the server; the lock was released.`);
+      throw session.fail(
+        `Deploy to ${env.name} stopped at step ${failedStep}: ${reason(error)}. Nothing was changed on the server; the lock was released.`,
+      );
     }
 
     // 4.-8. from here on, any failure puts the previous release back.
@@ -444,7 +556,8 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
     let commit = labels.commit;
     try {
       await session.run(commands.uploadRelease(env, id, files, releaseEnv));
-      if (credentials.registryPassword) for (const registry of registries) await session.run(login(registry));
+      if (credentials.registryPassword)
+        for (const registry of registries) await session.run(login(registry));
       const pulled = keyValues((await session.run(commands.pullImages(env, images, id))).stdout);
       version ??= pulled.get("version") || undefined;
       commit ??= pulled.get("commit") || undefined;
@@ -457,17 +570,58 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
       await session.run(commands.composeUp(env));
       await session.run(commands.healthCheck(env, version));
     } catch (error) {
-      if (error instanceof ConnectionLostError) throw session.fail(lostConnectionMessage(session, `Deploy to ${env.name}:`, error), { backup });
+      if (error instanceof ConnectionLostError)
+        throw session.fail(lostConnectionMessage(session, `Deploy to ${env.name}:`, error), {
+          backup,
+        });
       const failedStep = error instanceof RemoteCommandError ? error.step : "deploy";
       const what = `Deploy of release ${id}${version ? ` (version ${version})` : ""} to ${env.name} failed at step ${failedStep}: ${reason(error)}.`;
       await autoRollback(session, {
-        what, failedStep, backup, id, images, version, commit, previous, previousId, migrationsStarted, switched, token: info.token, action: "deploy",
+        what,
+        failedStep,
+        backup,
+        id,
+        images,
+        version,
+        commit,
+        previous,
+        previousId,
+        migrationsStarted,
+        switched,
+        token: info.token,
+        action: "deploy",
       });
     }
 
     // 9. record, unlock, notify.
-    const record: ReleaseRecord = { id, env: env.name, ...images, version: version ?? "", commit: commit ?? "", createdAt: now() };
-    await session.run(commands.recordRelease(env, session.entry({ time: now(), env: env.name, action: "deploy", result: "success", release: id, serving: id, ...images, version, commit, backup, holder: caller.holder, runUrl: caller.runUrl }), record));
+    const record: ReleaseRecord = {
+      id,
+      env: env.name,
+      ...images,
+      version: version ?? "",
+      commit: commit ?? "",
+      createdAt: now(),
+    };
+    await session.run(
+      commands.recordRelease(
+        env,
+        session.entry({
+          time: now(),
+          env: env.name,
+          action: "deploy",
+          result: "success",
+          release: id,
+          serving: id,
+          ...images,
+          version,
+          commit,
+          backup,
+          holder: caller.holder,
+          runUrl: caller.runUrl,
+        }),
+        record,
+      ),
+    );
     await session.run(commands.releaseLock(env, info.token));
     const summary = `Deployed release ${id}${version ? ` (version ${version})` : ""} to ${env.name}: healthy. Backup before it: ${backup}.`;
     session.log(summary);
@@ -476,14 +630,19 @@ export async function deploy(request: DeployRequest, credentials: Credentials, c
   } catch (error) {
     if (error instanceof DeployError || error instanceof DeployConfigError) throw error;
     if (error instanceof HostKeyError) throw session.fail(error.message);
-    if (error instanceof ConnectionLostError) throw session.fail(lostConnectionMessage(session, `${env.name}:`, error));
+    if (error instanceof ConnectionLostError)
+      throw session.fail(lostConnectionMessage(session, `${env.name}:`, error));
     throw session.fail(`Deploy to ${env.name} failed: ${reason(error)}`);
   } finally {
     session.close();
   }
 }
 
-async function recordQuietly(session: Session, entry: HistoryEntry, release?: ReleaseRecord): Promise<void> {
+async function recordQuietly(
+  session: Session,
+  entry: HistoryEntry,
+  release?: ReleaseRecord,
+): Promise<void> {
   try {
     await session.run(commands.recordRelease(session.env, entry, release));
   } catch (error) {
@@ -542,19 +701,43 @@ async function autoRollback(session: Session, state: RollbackState): Promise<nev
         stateNow =
           `Rolled back automatically: release ${serving}${state.previous?.version ? ` (version ${state.previous.version})` : ""} ` +
           `serves again and is healthy` +
-          (state.migrationsStarted ? `; the database was restored from ${state.backup}` : `; the database was not touched`) +
+          (state.migrationsStarted
+            ? `; the database was restored from ${state.backup}`
+            : `; the database was not touched`) +
           `.`;
       }
     }
   } catch (rollbackError) {
     if (rollbackError instanceof ConnectionLostError) {
-      throw session.fail(`${state.what} ${lostConnectionMessage(session, "Automatic rollback:", rollbackError)}`, { backup: state.backup });
+      throw session.fail(
+        `${state.what} ${lostConnectionMessage(session, "Automatic rollback:", rollbackError)}`,
+        { backup: state.backup },
+      );
     }
     const step = rollbackError instanceof RemoteCommandError ? rollbackError.step : "rollback";
-    await recordQuietly(session, session.entry({
-      time: now(), env: env.name, action: state.action, result: "failed", release: state.id, serving: null, ...state.images, version: state.version, commit: state.commit, backup: state.backup, holder: caller.holder, runUrl: caller.runUrl, failedStep: state.failedStep, message: `rollback failed at ${step}`,
-    }));
-    await notify(session, `:rotating_light: ${env.name}: ${state.what} The automatic rollback failed at ${step}. Manual action needed.`);
+    await recordQuietly(
+      session,
+      session.entry({
+        time: now(),
+        env: env.name,
+        action: state.action,
+        result: "failed",
+        release: state.id,
+        serving: null,
+        ...state.images,
+        version: state.version,
+        commit: state.commit,
+        backup: state.backup,
+        holder: caller.holder,
+        runUrl: caller.runUrl,
+        failedStep: state.failedStep,
+        message: `rollback failed at ${step}`,
+      }),
+    );
+    await notify(
+      session,
+      `:rotating_light: ${env.name}: ${state.what} The automatic rollback failed at ${step}. Manual action needed.`,
+    );
     throw session.fail(
       `${state.what} The automatic rollback ALSO failed at step ${step}: ${reason(rollbackError)}. ` +
         `The server is in an unknown state and the deploy lock stays held. Recover with ` +
@@ -563,33 +746,63 @@ async function autoRollback(session: Session, state: RollbackState): Promise<nev
     );
   }
   serving = state.previousId === "none" ? null : state.previousId;
-  await recordQuietly(session, session.entry({
-    time: now(), env: env.name, action: state.action, result: "rolled-back", release: state.id, serving, ...state.images, version: state.version, commit: state.commit, backup: state.backup, holder: caller.holder, runUrl: caller.runUrl, failedStep: state.failedStep, message: state.what,
-  }));
+  await recordQuietly(
+    session,
+    session.entry({
+      time: now(),
+      env: env.name,
+      action: state.action,
+      result: "rolled-back",
+      release: state.id,
+      serving,
+      ...state.images,
+      version: state.version,
+      commit: state.commit,
+      backup: state.backup,
+      holder: caller.holder,
+      runUrl: caller.runUrl,
+      failedStep: state.failedStep,
+      message: state.what,
+    }),
+  );
   await session.run(commands.releaseLock(env, state.token), true);
   await notify(session, `:warning: ${state.what} ${stateNow}`);
-  throw session.fail(`${state.what} ${stateNow} The lock was released.`, { backup: state.backup, ...(state.id ? { release: state.id } : {}) });
+  throw session.fail(`${state.what} ${stateNow} The lock was released.`, {
+    backup: state.backup,
+    ...(state.id ? { release: state.id } : {}),
+  });
 }
 
 // --- rollback ----------------------------------------------------------------------------------
 
-export async function rollback(request: RollbackRequest, credentials: Credentials, caller: Caller): Promise<OperationReport> {
+export async function rollback(
+  request: RollbackRequest,
+  credentials: Credentials,
+  caller: Caller,
+): Promise<OperationReport> {
   const { env } = request;
   validateCredentials(credentials, env);
   if ((request.backup ? 1 : 0) + (request.toPrevious ? 1 : 0) !== 1) {
-    throw new DeployConfigError(`Give exactly one of --backup NAME or --to previous. Nothing was changed.`);
+    throw new DeployConfigError(
+      `Give exactly one of --backup NAME or --to previous. Nothing was changed.`,
+    );
   }
   if (request.backup !== undefined) validateBackupName(request.backup, env);
 
   const session = new Session(env, credentials, caller);
   const safety = commands.backupName(env.name, new Date());
-  const info = lockInfo(caller, request.backup ? `rollback to ${request.backup}` : "rollback to previous");
+  const info = lockInfo(
+    caller,
+    request.backup ? `rollback to ${request.backup}` : "rollback to previous",
+  );
   try {
     if (request.dryRun) {
       const planned = [
         { when: "", command: commands.acquireLock(env, info) },
         { when: "", command: commands.preflight(env) },
-        ...(request.backup ? [{ when: "", command: commands.verifyBackup(env, request.backup) }] : [{ when: "", command: commands.readHistory(env) }]),
+        ...(request.backup
+          ? [{ when: "", command: commands.verifyBackup(env, request.backup) }]
+          : [{ when: "", command: commands.readHistory(env) }]),
         { when: "", command: commands.createBackup(env, safety) },
         { when: "", command: commands.pruneBackups(env, safety) },
         ...(request.backup
@@ -606,7 +819,11 @@ export async function rollback(request: RollbackRequest, credentials: Credential
       const plan = renderPlan(planned);
       session.log(`DRY RUN: rollback of ${env.name}; nothing will be changed. Plan:`);
       for (const line of plan.split("\n")) session.log(line);
-      return session.report(true, `dry run: ${planned.length} steps planned for ${env.name}, nothing changed`, { plan });
+      return session.report(
+        true,
+        `dry run: ${planned.length} steps planned for ${env.name}, nothing changed`,
+        { plan },
+      );
     }
 
     await session.open();
@@ -625,8 +842,17 @@ export async function rollback(request: RollbackRequest, credentials: Credential
       }
       if (request.backup) {
         const verified = await session.run(commands.verifyBackup(env, request.backup), true);
-        if (verified.exitCode === 3) throw new DeployConfigError(`Backup ${request.backup} does not exist in ${env.backupsDir} (see \`backups --env ${env.name}\`).`);
-        if (verified.exitCode !== 0) throw new RemoteCommandError("verify-backup", verified.exitCode, verified.stdout, verified.stderr);
+        if (verified.exitCode === 3)
+          throw new DeployConfigError(
+            `Backup ${request.backup} does not exist in ${env.backupsDir} (see \`backups --env ${env.name}\`).`,
+          );
+        if (verified.exitCode !== 0)
+          throw new RemoteCommandError(
+            "verify-backup",
+            verified.exitCode,
+            verified.stdout,
+            verified.stderr,
+          );
         const json = keyValues(verified.stdout).get("release_json");
         if (json) {
           target = parseRecord(json, `the release kept in ${request.backup}`);
@@ -635,16 +861,25 @@ export async function rollback(request: RollbackRequest, credentials: Credential
       } else {
         const history = (await session.run(commands.readHistory(env))).stdout;
         targetId = previousServing(history, currentId);
-        if (!targetId) throw new DeployConfigError(`${env.name} has no previous release to go back to (see \`releases --env ${env.name}\`).`);
-        target = parseRecord((await session.run(commands.readReleaseRecord(env, targetId))).stdout, `release ${targetId}`);
+        if (!targetId)
+          throw new DeployConfigError(
+            `${env.name} has no previous release to go back to (see \`releases --env ${env.name}\`).`,
+          );
+        target = parseRecord(
+          (await session.run(commands.readReleaseRecord(env, targetId))).stdout,
+          `release ${targetId}`,
+        );
       }
       await session.run(commands.createBackup(env, safety));
       await session.run(commands.pruneBackups(env, safety));
     } catch (error) {
       await session.run(commands.releaseLock(env, info.token), true);
-      if (error instanceof ConnectionLostError) throw session.fail(lostConnectionMessage(session, `Rollback of ${env.name}:`, error));
+      if (error instanceof ConnectionLostError)
+        throw session.fail(lostConnectionMessage(session, `Rollback of ${env.name}:`, error));
       const step = error instanceof RemoteCommandError ? error.step : "preflight";
-      throw session.fail(`Rollback of ${env.name} stopped at step ${step}: ${reason(error)} Nothing was changed on the server; the lock was released.`);
+      throw session.fail(
+        `Rollback of ${env.name} stopped at step ${step}: ${reason(error)} Nothing was changed on the server; the lock was released.`,
+      );
     }
 
     let dbRestored = false;
@@ -667,21 +902,55 @@ export async function rollback(request: RollbackRequest, credentials: Credential
         await session.run(commands.stopApp(env));
       }
     } catch (error) {
-      if (error instanceof ConnectionLostError) throw session.fail(lostConnectionMessage(session, `Rollback of ${env.name}:`, error), { backup: safety });
+      if (error instanceof ConnectionLostError)
+        throw session.fail(lostConnectionMessage(session, `Rollback of ${env.name}:`, error), {
+          backup: safety,
+        });
       const failedStep = error instanceof RemoteCommandError ? error.step : "rollback";
       await autoRollback(session, {
         what: `Rollback of ${env.name} to ${request.backup ?? `release ${targetId}`} failed at step ${failedStep}: ${reason(error)}.`,
-        failedStep, backup: safety, id: targetId, previous: current, previousId: currentId,
-        migrationsStarted: dbRestored, switched, token: info.token, action: "rollback", restoreFilesFromBackup: Boolean(request.backup),
-        ...(target ? { images: { backendImage: target.backendImage, frontendImage: target.frontendImage }, version: target.version } : {}),
+        failedStep,
+        backup: safety,
+        id: targetId,
+        previous: current,
+        previousId: currentId,
+        migrationsStarted: dbRestored,
+        switched,
+        token: info.token,
+        action: "rollback",
+        restoreFilesFromBackup: Boolean(request.backup),
+        ...(target
+          ? {
+              images: { backendImage: target.backendImage, frontendImage: target.frontendImage },
+              version: target.version,
+            }
+          : {}),
       });
     }
 
-    const images = target ? { backendImage: target.backendImage, frontendImage: target.frontendImage } : {};
-    await session.run(commands.recordRelease(env, session.entry({
-      time: now(), env: env.name, action: "rollback", result: "success", release: targetId, serving: targetId, ...images, version: target?.version, commit: target?.commit, backup: request.backup ?? safety, holder: caller.holder, runUrl: caller.runUrl,
-      message: `safety backup before the rollback: ${safety}`,
-    })));
+    const images = target
+      ? { backendImage: target.backendImage, frontendImage: target.frontendImage }
+      : {};
+    await session.run(
+      commands.recordRelease(
+        env,
+        session.entry({
+          time: now(),
+          env: env.name,
+          action: "rollback",
+          result: "success",
+          release: targetId,
+          serving: targetId,
+          ...images,
+          version: target?.version,
+          commit: target?.commit,
+          backup: request.backup ?? safety,
+          holder: caller.holder,
+          runUrl: caller.runUrl,
+          message: `safety backup before the rollback: ${safety}`,
+        }),
+      ),
+    );
     await session.run(commands.releaseLock(env, info.token));
     const summary =
       `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +
@@ -689,7 +958,10 @@ export async function rollback(request: RollbackRequest, credentials: Credential
       `Safety backup taken before: ${safety}.`;
     session.log(summary);
     await notify(session, `:leftwards_arrow_with_hook: ${summary}`);
-    return session.report(true, summary, { backup: safety, ...(targetId ? { release: targetId } : {}) });
+    return session.report(true, summary, {
+      backup: safety,
+      ...(targetId ? { release: targetId } : {}),
+    });
   } catch (error) {
     if (error instanceof DeployError) throw error;
     if (error instanceof DeployConfigError && !session.executor) throw error;
@@ -707,7 +979,8 @@ export function previousServing(historyJsonl: string, currentId: string): string
     if (line.trim() === "") continue;
     try {
       const entry = JSON.parse(line) as HistoryEntry;
-      if (entry.result === "success" && entry.serving && commands.RELEASE_ID.test(entry.serving)) serving.push(entry.serving);
+      if (entry.result === "success" && entry.serving && commands.RELEASE_ID.test(entry.serving))
+        serving.push(entry.serving);
     } catch {
       // A damaged line is skipped; the others still tell the order.
     }
@@ -742,7 +1015,13 @@ async function simple(
 }
 
 export function listBackups(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(env, credentials, caller, commands.listBackups(env), (out) => out.trim() || `no backups of ${env.name}`);
+  return simple(
+    env,
+    credentials,
+    caller,
+    commands.listBackups(env),
+    (out) => out.trim() || `no backups of ${env.name}`,
+  );
 }
 
 export function listReleases(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
@@ -767,7 +1046,9 @@ export function status(env: EnvironmentSettings, credentials: Credentials, calle
 }
 
 export function unlock(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(env, credentials, caller, commands.forceUnlock(env, caller.holder), (out) => out.trim());
+  return simple(env, credentials, caller, commands.forceUnlock(env, caller.holder), (out) =>
+    out.trim(),
+  );
 }
 
 /** The history and the status of an environment, on one connection: what a job summary shows. */
@@ -799,10 +1080,20 @@ export function recentLogs(
   args: { lines: number; service?: string },
 ) {
   if (!Number.isInteger(args.lines) || args.lines < 1 || args.lines > 10_000) {
-    throw new DeployConfigError(`--lines must be a whole number from 1 to 10000 (got ${args.lines}). Nothing was changed.`);
+    throw new DeployConfigError(
+      `--lines must be a whole number from 1 to 10000 (got ${args.lines}). Nothing was changed.`,
+    );
   }
   if (args.service && !(commands.LOG_SERVICES as readonly string[]).includes(args.service)) {
-    throw new DeployConfigError(`--service must be one of ${commands.LOG_SERVICES.join(", ")} (got "${args.service}"). Nothing was changed.`);
+    throw new DeployConfigError(
+      `--service must be one of ${commands.LOG_SERVICES.join(", ")} (got "${args.service}"). Nothing was changed.`,
+    );
   }
-  return simple(env, credentials, caller, commands.appLogs(env, args.lines, args.service || undefined), (out) => out.trimEnd() || `no logs in ${env.name}`);
+  return simple(
+    env,
+    credentials,
+    caller,
+    commands.appLogs(env, args.lines, args.service || undefined),
+    (out) => out.trimEnd() || `no logs in ${env.name}`,
+  );
 }

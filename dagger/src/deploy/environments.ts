@@ -16,35 +16,54 @@ const port = z.number().int().min(1).max(65535);
 const positive = z.number().int().min(1);
 
 const healthSchema = z.strictObject({
-  attempts: positive.describe("How many times each URL is tried before the release counts as unhealthy."),
-  initialDelaySeconds: positive.describe("First wait between attempts; doubles each time up to maxDelaySeconds."),
+  attempts: positive.describe(
+    "How many times each URL is tried before the release counts as unhealthy.",
+  ),
+  initialDelaySeconds: positive.describe(
+    "First wait between attempts; doubles each time up to maxDelaySeconds.",
+  ),
   maxDelaySeconds: positive,
   timeoutSeconds: positive.describe("Time limit of one HTTP request."),
 });
 
-export const DEFAULT_HEALTH = { attempts: 12, initialDelaySeconds: 2, maxDelaySeconds: 10, timeoutSeconds: 5 };
+export const DEFAULT_HEALTH = {
+  attempts: 12,
+  initialDelaySeconds: 2,
+  maxDelaySeconds: 10,
+  timeoutSeconds: 5,
+};
 
 /** One environment file. Omitted fields take the defaults written here. */
 export const environmentFileSchema = z.strictObject({
   $schema: z.string().optional().describe("Path of the JSON Schema, for editor completion."),
   "//": z.string().optional().describe("A comment for people; ignored."),
   name: z.string().describe("The environment's name; must equal the file name without .json."),
-  host: z.string().default("").describe("The server's host name or address (public; --host overrides it)."),
+  host: z
+    .string()
+    .default("")
+    .describe("The server's host name or address (public; --host overrides it)."),
   knownHosts: z
     .array(z.string())
     .default([])
-    .describe("The server's known_hosts lines (public keys, checked out of band); --known-hosts overrides them."),
+    .describe(
+      "The server's known_hosts lines (public keys, checked out of band); --known-hosts overrides them.",
+    ),
   sshPort: port.default(22),
   sshUser: z.string().default("root"),
   appDir: z.string().describe("Absolute path of the app dir on the server (compose files, .env)."),
   backupsDir: z.string().default("/root/backups"),
-  composeFiles: z.array(z.string()).min(1).describe("Compose files, in deploy/ and in the app dir, in order."),
+  composeFiles: z
+    .array(z.string())
+    .min(1)
+    .describe("Compose files, in deploy/ and in the app dir, in order."),
   project: z.string().describe("Docker Compose project name."),
   ports: z.strictObject({ backend: port, frontend: port, https: port.optional() }),
   healthUrls: z
     .strictObject({ backend: z.string(), frontend: z.string() })
     .optional()
-    .describe("As seen on the server; default http://127.0.0.1:<port>/health and http://127.0.0.1:<port>/."),
+    .describe(
+      "As seen on the server; default http://127.0.0.1:<port>/health and http://127.0.0.1:<port>/.",
+    ),
   backupRetention: positive.default(5).describe("Backups of this environment to keep."),
   releaseRetention: z.number().int().min(2).default(10),
   approvalRequired: z
@@ -123,7 +142,9 @@ export function parseEnvironmentFile(name: string, fileText: string): Environmen
   try {
     parsed = JSON.parse(fileText);
   } catch (error) {
-    throw new DeployConfigError(`${file} is not valid JSON: ${(error as Error).message}. Nothing was changed.`);
+    throw new DeployConfigError(
+      `${file} is not valid JSON: ${(error as Error).message}. Nothing was changed.`,
+    );
   }
   const result = environmentFileSchema.safeParse(parsed);
   if (!result.success) {
@@ -171,7 +192,8 @@ function problem(env: string, field: string, message: string): DeployConfigError
   );
 }
 
-const positiveInt = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value) && value > 0;
+const positiveInt = (value: unknown): value is number =>
+  typeof value === "number" && Number.isInteger(value) && value > 0;
 const isPort = (value: unknown): value is number => positiveInt(value) && value <= 65535;
 // File names of compose files: plain names in the app dir, no path parts.
 const plainFileName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -180,7 +202,8 @@ const projectName = /^[a-z0-9][a-z0-9_-]*$/;
 
 /** The rules the merged settings must meet (overrides are plain values, so checked here too). */
 export function validateEnvironment(env: EnvironmentSettings, name: string): void {
-  if (env.name !== name) throw problem(name, "name", `must be "${name}" (the file name), found "${env.name}"`);
+  if (env.name !== name)
+    throw problem(name, "name", `must be "${name}" (the file name), found "${env.name}"`);
   if (typeof env.host !== "string" || env.host.trim() === "") {
     throw problem(name, "host", "is not set: pass --host with the server's name or address");
   }
@@ -197,7 +220,10 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
     if (/[\n\r\0]/.test(dir)) throw problem(name, field, "must not contain control characters");
     if (dir.replace(/\/+$/, "") === "") throw problem(name, field, "must not be /");
   }
-  if (!Array.isArray(env.knownHosts) || !env.knownHosts.every((line) => typeof line === "string" && !/[\r\n]/.test(line))) {
+  if (
+    !Array.isArray(env.knownHosts) ||
+    !env.knownHosts.every((line) => typeof line === "string" && !/[\r\n]/.test(line))
+  ) {
     throw problem(name, "knownHosts", "must list known_hosts lines, one per entry");
   }
   if (
@@ -222,11 +248,13 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
       throw problem(name, `healthUrls.${key}`, "must be an http(s) URL");
     }
   }
-  if (!positiveInt(env.backupRetention)) throw problem(name, "backupRetention", "must be a positive whole number");
+  if (!positiveInt(env.backupRetention))
+    throw problem(name, "backupRetention", "must be a positive whole number");
   if (!positiveInt(env.releaseRetention) || env.releaseRetention < 2) {
     throw problem(name, "releaseRetention", "must be a whole number of at least 2");
   }
-  if (typeof env.approvalRequired !== "boolean") throw problem(name, "approvalRequired", "must be true or false");
+  if (typeof env.approvalRequired !== "boolean")
+    throw problem(name, "approvalRequired", "must be true or false");
   if (
     !Array.isArray(env.migrateCommand) ||
     env.migrateCommand.length === 0 ||
@@ -235,7 +263,13 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
     throw problem(name, "migrateCommand", "must be a non-empty list of words");
   }
   const h = env.health;
-  if (!h || !positiveInt(h.attempts) || !positiveInt(h.initialDelaySeconds) || !positiveInt(h.maxDelaySeconds) || !positiveInt(h.timeoutSeconds)) {
+  if (
+    !h ||
+    !positiveInt(h.attempts) ||
+    !positiveInt(h.initialDelaySeconds) ||
+    !positiveInt(h.maxDelaySeconds) ||
+    !positiveInt(h.timeoutSeconds)
+  ) {
     throw problem(name, "health", "needs positive whole attempts, delays and timeout");
   }
   if (typeof env.minFreeDiskMb !== "number" || env.minFreeDiskMb < 0) {

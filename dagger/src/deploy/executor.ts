@@ -2,7 +2,14 @@
 // handshake against the given known_hosts text, every command a bash script, output
 // streamed line by line through the redactor, each step recorded with its duration.
 import { Client, type ConnectConfig } from "ssh2";
-import { hostKeyAlgorithms, hostKeyIsKnown, HostKeyError, keysForHost, knownHostsName, type KnownHostKey } from "./known-hosts.js";
+import {
+  hostKeyAlgorithms,
+  hostKeyIsKnown,
+  HostKeyError,
+  keysForHost,
+  knownHostsName,
+  type KnownHostKey,
+} from "./known-hosts.js";
 import { fingerprint, keyTypeOf } from "./keys.js";
 import { LineSink, type Redactor } from "./redact.js";
 import type { RemoteCommand } from "./commands.js";
@@ -71,7 +78,11 @@ export interface ExecutorOptions {
 }
 
 /** What failed, both fingerprints, and how to check which one is right. */
-export function hostKeyMismatchMessage(name: string, presented: Buffer, expected: KnownHostKey[]): string {
+export function hostKeyMismatchMessage(
+  name: string,
+  presented: Buffer,
+  expected: KnownHostKey[],
+): string {
   const listed = expected.map((entry) => `${entry.keyType} ${fingerprint(entry.key)}`).join(", ");
   const type = keyTypeOf(presented);
   const publicKeyFile = `/etc/ssh/ssh_host_${type.replace(/^ssh-/, "").replace(/^ecdsa-sha2-.*/, "ecdsa")}_key.pub`;
@@ -143,7 +154,11 @@ export class SshExecutor {
         if (rejectedKey) {
           reject(new HostKeyError(hostKeyMismatchMessage(name, rejectedKey, entries)));
         } else {
-          reject(new SshConnectError(`Cannot connect to ${target.username}@${name}: ${options.redactor.redact(error.message)}`));
+          reject(
+            new SshConnectError(
+              `Cannot connect to ${target.username}@${name}: ${options.redactor.redact(error.message)}`,
+            ),
+          );
         }
       };
       const onReady = () => {
@@ -186,13 +201,16 @@ export class SshExecutor {
         exitCode,
         ok,
       });
-      log(`<== [${command.step}] ${ok ? "ok" : exitCode === null ? "connection lost" : `exit ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s`);
+      log(
+        `<== [${command.step}] ${ok ? "ok" : exitCode === null ? "connection lost" : `exit ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s`,
+      );
     }
   }
 
   private exec(command: RemoteCommand): Promise<CommandResult> {
     const { log, redactor } = this.options;
-    if (this.closedReason) return Promise.reject(new ConnectionLostError(command.step, this.closedReason));
+    if (this.closedReason)
+      return Promise.reject(new ConnectionLostError(command.step, this.closedReason));
     this.roundTrips += 1;
     return new Promise<CommandResult>((resolve, reject) => {
       let settled = false;
@@ -204,12 +222,20 @@ export class SshExecutor {
         fn();
       };
       const onClientClose = () =>
-        finish(() => reject(new ConnectionLostError(command.step, this.closedReason ?? "the connection was closed")));
+        finish(() =>
+          reject(
+            new ConnectionLostError(command.step, this.closedReason ?? "the connection was closed"),
+          ),
+        );
       this.client.once("close", onClientClose);
       let openChannel: { close: () => void } | undefined;
       const timer = setTimeout(() => {
         openChannel?.close();
-        finish(() => reject(new ConnectionLostError(command.step, `no result within ${command.timeoutMs / 1000} s`)));
+        finish(() =>
+          reject(
+            new ConnectionLostError(command.step, `no result within ${command.timeoutMs / 1000} s`),
+          ),
+        );
       }, command.timeoutMs);
       const stdout: string[] = [];
       const stderr: string[] = [];
@@ -237,7 +263,11 @@ export class SshExecutor {
           outSink.flush();
           errSink.flush();
           if (code === null) {
-            finish(() => reject(new ConnectionLostError(command.step, "the command ended without an exit status")));
+            finish(() =>
+              reject(
+                new ConnectionLostError(command.step, "the command ended without an exit status"),
+              ),
+            );
             return;
           }
           const exitCode = code;

@@ -2,8 +2,18 @@
 // layer (../environment.ts) only turns its arguments and Secrets into these calls. A Target is
 // an environment's name plus the caller's overrides; an Operator is who operates and with
 // which credentials (read from their Secrets only once the plain arguments are known valid).
-import { parseEnvironmentFile, resolveEnvironment, type EnvironmentOverrides, type EnvironmentSettings } from "./environments.js";
-import { environmentFileText, loadEnvironment, loadReleaseFiles, type RepoReader } from "./repo-files.js";
+import {
+  parseEnvironmentFile,
+  resolveEnvironment,
+  type EnvironmentOverrides,
+  type EnvironmentSettings,
+} from "./environments.js";
+import {
+  environmentFileText,
+  loadEnvironment,
+  loadReleaseFiles,
+  type RepoReader,
+} from "./repo-files.js";
 import {
   deploy,
   historyAndStatus,
@@ -62,7 +72,8 @@ function callerOf(operator: Operator, commit?: string): Caller {
   };
 }
 
-const load = (repo: RepoReader, target: Target) => loadEnvironment(repo, target.name, target.overrides);
+const load = (repo: RepoReader, target: Target) =>
+  loadEnvironment(repo, target.name, target.overrides);
 
 /** Runs an operation; a failure carries what ran, so the caller sees how far it got. */
 async function reported(run: Promise<OperationReport>): Promise<string> {
@@ -70,7 +81,10 @@ async function reported(run: Promise<OperationReport>): Promise<string> {
     return formatReport(await run);
   } catch (error) {
     if (error instanceof DeployError) {
-      throw new Error(`${error.message}\n\n${formatReport({ ...error.report, summary: "what ran:" })}`, { cause: error });
+      throw new Error(
+        `${error.message}\n\n${formatReport({ ...error.report, summary: "what ran:" })}`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -80,7 +94,11 @@ async function reported(run: Promise<OperationReport>): Promise<string> {
  * The environment a promotion reads from, reached on its own server with its own known_hosts;
  * when its file names no host (one server for both, --host given), as the target is reached.
  */
-async function promotionSource(repo: RepoReader, name: string, target: EnvironmentSettings): Promise<EnvironmentSettings> {
+async function promotionSource(
+  repo: RepoReader,
+  name: string,
+  target: EnvironmentSettings,
+): Promise<EnvironmentSettings> {
   const text = await environmentFileText(repo, name);
   if (parseEnvironmentFile(name, text).host.trim() !== "") return resolveEnvironment(name, text);
   return resolveEnvironment(name, text, {
@@ -91,17 +109,26 @@ async function promotionSource(repo: RepoReader, name: string, target: Environme
   });
 }
 
-export async function deployFunction(repo: RepoReader, target: Target, args: DeployArgs, operator: Operator): Promise<string> {
+export async function deployFunction(
+  repo: RepoReader,
+  target: Target,
+  args: DeployArgs,
+  operator: Operator,
+): Promise<string> {
   const env = await load(repo, target);
   const releaseFiles = await loadReleaseFiles(repo, env);
   let images = { backendImage: args.backendImage ?? "", frontendImage: args.frontendImage ?? "" };
   if (args.release) {
     if (images.backendImage || images.frontendImage) {
-      throw new Error("Give either --release (publish's output) or --backend-image/--frontend-image, not both. Nothing was changed.");
+      throw new Error(
+        "Give either --release (publish's output) or --backend-image/--frontend-image, not both. Nothing was changed.",
+      );
     }
     images = parsePublishOutput(args.release);
   }
-  const promoteFrom = args.promoteFrom ? await promotionSource(repo, args.promoteFrom, env) : undefined;
+  const promoteFrom = args.promoteFrom
+    ? await promotionSource(repo, args.promoteFrom, env)
+    : undefined;
   const request = {
     env,
     releaseFiles,
@@ -114,10 +141,17 @@ export async function deployFunction(repo: RepoReader, target: Target, args: Dep
   return reported(deploy(request, await operator.credentials(), callerOf(operator, args.commit)));
 }
 
-export async function rollbackFunction(repo: RepoReader, target: Target, args: RollbackArgs, operator: Operator): Promise<string> {
+export async function rollbackFunction(
+  repo: RepoReader,
+  target: Target,
+  args: RollbackArgs,
+  operator: Operator,
+): Promise<string> {
   const env = await load(repo, target);
   if (args.to && args.to !== "previous") {
-    throw new Error(`--to accepts only "previous" (got "${args.to}"); to restore a backup use --backup NAME. Nothing was changed.`);
+    throw new Error(
+      `--to accepts only "previous" (got "${args.to}"); to restore a backup use --backup NAME. Nothing was changed.`,
+    );
   }
   const request = {
     env,
@@ -145,23 +179,36 @@ export function parsePublishOutput(text: string): { backendImage: string; fronte
     }
     const [, name, value] = match as unknown as [string, string, string];
     if (found.has(name) && found.get(name) !== value) {
-      throw new Error(`--release gives ${name} twice with different values: pass one release. Nothing was changed.`);
+      throw new Error(
+        `--release gives ${name} twice with different values: pass one release. Nothing was changed.`,
+      );
     }
     found.set(name, value);
   }
   const value = (name: string) => {
     const ref = found.get(name);
     if (!ref) {
-      throw new Error(`--release has no ${name}=… line: pass what \`publish\` printed (BACKEND_IMAGE=… and FRONTEND_IMAGE=…). Nothing was changed.`);
+      throw new Error(
+        `--release has no ${name}=… line: pass what \`publish\` printed (BACKEND_IMAGE=… and FRONTEND_IMAGE=…). Nothing was changed.`,
+      );
     }
     return ref;
   };
   return { backendImage: value("BACKEND_IMAGE"), frontendImage: value("FRONTEND_IMAGE") };
 }
 
-type Query = (env: EnvironmentSettings, credentials: Credentials, caller: Caller) => Promise<OperationReport>;
+type Query = (
+  env: EnvironmentSettings,
+  credentials: Credentials,
+  caller: Caller,
+) => Promise<OperationReport>;
 
-async function queryFunction(query: Query, repo: RepoReader, target: Target, operator: Operator): Promise<string> {
+async function queryFunction(
+  query: Query,
+  repo: RepoReader,
+  target: Target,
+  operator: Operator,
+): Promise<string> {
   const env = await load(repo, target);
   try {
     return `${(await query(env, await operator.credentials(), callerOf(operator))).summary}\n`;
@@ -179,8 +226,18 @@ export const statusFunction = (repo: RepoReader, target: Target, operator: Opera
   queryFunction(status, repo, target, operator);
 export const unlockFunction = (repo: RepoReader, target: Target, operator: Operator) =>
   queryFunction(unlock, repo, target, operator);
-export const logsFunction = (repo: RepoReader, target: Target, args: { lines: number; service?: string }, operator: Operator) =>
-  queryFunction((env, credentials, caller) => recentLogs(env, credentials, caller, args), repo, target, operator);
+export const logsFunction = (
+  repo: RepoReader,
+  target: Target,
+  args: { lines: number; service?: string },
+  operator: Operator,
+) =>
+  queryFunction(
+    (env, credentials, caller) => recentLogs(env, credentials, caller, args),
+    repo,
+    target,
+    operator,
+  );
 
 /** Markdown for a job summary: this run's deploys and rollbacks as the server recorded them, and what serves now. */
 export async function operationSummaryFunction(
@@ -191,9 +248,19 @@ export async function operationSummaryFunction(
 ): Promise<string> {
   const env = await load(repo, target);
   try {
-    const { history, status: now } = await historyAndStatus(env, await operator.credentials(), callerOf(operator));
+    const { history, status: now } = await historyAndStatus(
+      env,
+      await operator.credentials(),
+      callerOf(operator),
+    );
     const runUrl = operator.runUrl ?? "";
-    return renderOperationSummary({ env: env.name, runUrl, outcome: args.outcome ?? "", entries: entriesOfRun(history, runUrl), status: now });
+    return renderOperationSummary({
+      env: env.name,
+      runUrl,
+      outcome: args.outcome ?? "",
+      entries: entriesOfRun(history, runUrl),
+      status: now,
+    });
   } catch (error) {
     if (error instanceof DeployError) throw new Error(error.message, { cause: error });
     throw error;

@@ -17,7 +17,9 @@ export function checkPrivateKey(privateKey: string, passphrase?: string): void {
     );
   }
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
-    throw new DeployConfigError(`The SSH deploy key (--ssh-key) is not an OpenSSH/PEM private key. Nothing was changed.`);
+    throw new DeployConfigError(
+      `The SSH deploy key (--ssh-key) is not an OpenSSH/PEM private key. Nothing was changed.`,
+    );
   }
   const parsed = ssh2.utils.parseKey(privateKey, passphrase || undefined);
   if (!(parsed instanceof Error)) return;

@@ -30,7 +30,9 @@ export function parseKnownHosts(text: string): KnownHostKey[] {
     // The key blob starts with its own type name; a mismatch means a corrupted line.
     const blobType = key.length > 4 ? key.subarray(4, 4 + key.readUInt32BE(0)).toString() : "";
     if (blobType !== keyType) {
-      throw new HostKeyError(`known_hosts line for ${hosts}: key type ${keyType} does not match its key`);
+      throw new HostKeyError(
+        `known_hosts line for ${hosts}: key type ${keyType} does not match its key`,
+      );
     }
     entries.push({ patterns: hosts.split(","), keyType, key });
   }
@@ -38,7 +40,10 @@ export function parseKnownHosts(text: string): KnownHostKey[] {
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${escaped}$`, "i");
 }
 

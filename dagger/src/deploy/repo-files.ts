@@ -36,7 +36,9 @@ export async function environmentFileText(repo: RepoReader, envName: string): Pr
   assertEnvironmentName(envName);
   const known = await environmentNames(repo);
   if (known.length === 0) {
-    throw new DeployConfigError(`No environments: ${ENVIRONMENTS_DIR}/ holds no <name>.json file. Nothing was changed.`);
+    throw new DeployConfigError(
+      `No environments: ${ENVIRONMENTS_DIR}/ holds no <name>.json file. Nothing was changed.`,
+    );
   }
   assertEnvironmentName(envName, known);
   return repo.read(environmentFilePath(envName));
@@ -50,7 +52,10 @@ export async function loadEnvironment(
   return resolveEnvironment(envName, await environmentFileText(repo, envName), overrides);
 }
 
-export async function loadReleaseFiles(repo: RepoReader, env: EnvironmentSettings): Promise<ReleaseFile[]> {
+export async function loadReleaseFiles(
+  repo: RepoReader,
+  env: EnvironmentSettings,
+): Promise<ReleaseFile[]> {
   return Promise.all(
     env.composeFiles.map(async (name) => ({
       name,

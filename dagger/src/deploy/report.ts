@@ -9,9 +9,13 @@ export function formatReport(report: OperationReport): string {
     lines.push("steps:");
     for (const step of report.steps) {
       const state = step.ok ? "ok" : step.exitCode === null ? "lost" : `exit ${step.exitCode}`;
-      lines.push(`  ${step.step.padEnd(16)} ${(step.durationMs / 1000).toFixed(1).padStart(7)} s  ${state}`);
+      lines.push(
+        `  ${step.step.padEnd(16)} ${(step.durationMs / 1000).toFixed(1).padStart(7)} s  ${state}`,
+      );
     }
-    lines.push(`total ${(report.durationMs / 1000).toFixed(1)} s, ${report.roundTrips} SSH round trips`);
+    lines.push(
+      `total ${(report.durationMs / 1000).toFixed(1)} s, ${report.roundTrips} SSH round trips`,
+    );
   }
   return lines.join("\n") + "\n";
 }

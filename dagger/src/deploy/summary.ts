@@ -44,18 +44,36 @@ function entrySection(entry: HistoryEntry): string[] {
     ["Backup", code(entry.backup) || "none"],
     ["Who", `${cell(entry.holder)} at ${cell(entry.time)}`],
   ];
-  if (entry.backendImage) facts.push(["Images", `${code(entry.backendImage)}<br>${code(entry.frontendImage)}`]);
+  if (entry.backendImage)
+    facts.push(["Images", `${code(entry.backendImage)}<br>${code(entry.frontendImage)}`]);
   if (entry.result === "rolled-back") {
-    facts.push(["Automatic rollback", `yes: step ${code(entry.failedStep)} failed: ${cell(entry.message, 600)}`]);
+    facts.push([
+      "Automatic rollback",
+      `yes: step ${code(entry.failedStep)} failed: ${cell(entry.message, 600)}`,
+    ]);
   } else if (entry.result === "failed") {
     facts.push(["Why", `step ${code(entry.failedStep)}: ${cell(entry.message, 600)}`]);
   } else if (entry.message) {
     facts.push(["Note", cell(entry.message)]);
   }
-  const lines = [`### ${entry.action === "rollback" ? "Rollback" : "Deploy"} ${RESULT[entry.result] ?? cell(entry.result)}`, "", ...table(["", ""], facts), ""];
+  const lines = [
+    `### ${entry.action === "rollback" ? "Rollback" : "Deploy"} ${RESULT[entry.result] ?? cell(entry.result)}`,
+    "",
+    ...table(["", ""], facts),
+    "",
+  ];
   if (entry.steps && entry.steps.length > 0) {
     const total = entry.steps.reduce((sum, s) => sum + s.seconds, 0);
-    lines.push(...table(["Step", "Duration", "Result"], entry.steps.map((s) => [code(s.step), `${s.seconds.toFixed(1)} s`, s.ok ? "ok" : "**failed**"])));
+    lines.push(
+      ...table(
+        ["Step", "Duration", "Result"],
+        entry.steps.map((s) => [
+          code(s.step),
+          `${s.seconds.toFixed(1)} s`,
+          s.ok ? "ok" : "**failed**",
+        ]),
+      ),
+    );
     lines.push(`| **total** | ${total.toFixed(1)} s | |`, "");
   }
   return lines;

@@ -21,7 +21,12 @@ interface CheckRow {
   tests: string;
 }
 
-const ICON: Record<string, string> = { success: "✅", failure: "❌", cancelled: "⏹️", skipped: "⏭️" };
+const ICON: Record<string, string> = {
+  success: "✅",
+  failure: "❌",
+  cancelled: "⏹️",
+  skipped: "⏭️",
+};
 
 /** Reads the `label: ok (12.3 s)` blocks that ci returns, with vitest's counts where present. */
 export function parseCiReport(report: string): CheckRow[] {
@@ -50,24 +55,48 @@ export function renderCiSummary(input: CiSummaryInput): string {
   const lines = ["## CI", "", outcomeLine("dagger call ci", input.ciOutcome, input.runUrl), ""];
   const rows = parseCiReport(input.ci);
   if (rows.length > 0) {
-    lines.push(...table(["Check", "Result", "Duration", "Tests"], rows.map((r) => [cell(r.name), cell(r.result), cell(r.duration), cell(r.tests)])), "");
+    lines.push(
+      ...table(
+        ["Check", "Result", "Duration", "Tests"],
+        rows.map((r) => [cell(r.name), cell(r.result), cell(r.duration), cell(r.tests)]),
+      ),
+      "",
+    );
   }
   if (input.publishOutcome === "skipped" || input.publishOutcome === "") {
     lines.push("Images are published on pushes to develop and main only.");
     return lines.join("\n") + "\n";
   }
-  lines.push("## Published images", "", outcomeLine("dagger call publish", input.publishOutcome, input.runUrl), "");
+  lines.push(
+    "## Published images",
+    "",
+    outcomeLine("dagger call publish", input.publishOutcome, input.runUrl),
+    "",
+  );
   if (input.publish.trim() !== "") {
     let images: ReturnType<typeof parsePublishOutput>;
     try {
       images = parsePublishOutput(input.publish);
     } catch {
-      lines.push("publish printed something other than its release lines:", "", ...block(input.publish));
+      lines.push(
+        "publish printed something other than its release lines:",
+        "",
+        ...block(input.publish),
+      );
       return lines.join("\n") + "\n";
     }
     const { backendImage, frontendImage } = images;
     const tags = /(?:^|\s)TAGS=(\S+)/.exec(input.publish)?.[1]?.split(",") ?? [];
-    lines.push(...table(["Image", "Digest reference"], [["backend", code(backendImage)], ["frontend", code(frontendImage)]]), "");
+    lines.push(
+      ...table(
+        ["Image", "Digest reference"],
+        [
+          ["backend", code(backendImage)],
+          ["frontend", code(frontendImage)],
+        ],
+      ),
+      "",
+    );
     if (tags.length > 0) lines.push(`Tags: ${tags.map(code).join(", ")}`, "");
     lines.push(
       "These are the images `ci` tested. To deploy them: **Actions → deploy → Run workflow**, choose the environment and paste this release:",

@@ -18,13 +18,21 @@ export function code(value: string | undefined | null): string {
 }
 
 export function table(header: string[], rows: string[][]): string[] {
-  return [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)];
+  return [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ];
 }
 
 /** A fenced block for multi-line output; a fence inside the text cannot close it. */
 export function block(text: string): string[] {
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, "").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+  // Terminal colours and other control characters would show as garbage in a summary.
+  /* eslint-disable no-control-regex */
+  const clean = text
+    .replace(/\u001b\[[0-9;]*[A-Za-z]/g, "")
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+  /* eslint-enable no-control-regex */
   const longest = Math.max(2, ...[...clean.matchAll(/`+/g)].map((m) => m[0].length));
   const fence = "`".repeat(longest + 1);
   return [fence, clean.trimEnd(), fence];

@@ -3,14 +3,31 @@
 // directory whose path contains a space, the way production's "/root/NEW START" does.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import {
+  mkdtempSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  existsSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as commands from "../../src/deploy/commands.js";
 import { remoteInvocation } from "../../src/deploy/executor.js";
-import { resolveEnvironment, DeployConfigError, type EnvironmentSettings } from "../../src/deploy/environments.js";
-import { hostKeyIsKnown, keysForHost, parseKnownHosts, hostKeyAlgorithms } from "../../src/deploy/known-hosts.js";
+import {
+  resolveEnvironment,
+  DeployConfigError,
+  type EnvironmentSettings,
+} from "../../src/deploy/environments.js";
+import {
+  hostKeyIsKnown,
+  keysForHost,
+  parseKnownHosts,
+  hostKeyAlgorithms,
+} from "../../src/deploy/known-hosts.js";
 import { LineSink, Redactor } from "../../src/deploy/redact.js";
 import { previousServing, validateBackupName, deploy, rollback } from "../../src/deploy/deploy.js";
 import { loadRepoFiles } from "../../src/deploy/repo-files.js";
@@ -20,7 +37,9 @@ import { sshKeygen } from "./ssh-keys.js";
 const repoRoot = resolve(import.meta.dirname, "../../..");
 const throwawayKey = (): string => sshKeygen().privateKey;
 /** A known_hosts line for the unit tests' offline environments (never connected to). */
-const someKnownHosts = [`192.0.2.1 ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`];
+const someKnownHosts = [
+  `192.0.2.1 ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`,
+];
 const stagingJson = readFileSync(join(repoRoot, "deploy/environments/staging.json"), "utf8");
 const productionJson = readFileSync(join(repoRoot, "deploy/environments/production.json"), "utf8");
 const digest = (c: string) => `127.0.0.1:5000/qgo/backend@sha256:${c.repeat(64)}`;
@@ -41,7 +60,9 @@ function envIn(dir: string, overrides: Partial<EnvironmentSettings> = {}): Envir
 }
 
 /** Runs bash without blocking the event loop (the health tests' HTTP server must answer). */
-function bashAsync(script: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function bashAsync(
+  script: string,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn("bash", ["-c", script]);
     let stdout = "";
@@ -59,7 +80,9 @@ function bash(script: string, stdin?: string) {
 describe("environments", () => {
   it("reads the repository's staging and production settings with issue defaults", () => {
     const staging = resolveEnvironment("staging", stagingJson, { host: "stage.example.net" });
-    const production = resolveEnvironment("production", productionJson, { host: "prod.example.net" });
+    const production = resolveEnvironment("production", productionJson, {
+      host: "prod.example.net",
+    });
     expect(staging.ports).toEqual({ backend: 5001, frontend: 8080 });
     expect(production.ports).toEqual({ backend: 5000, frontend: 80, https: 443 });
     expect(production.appDir).toBe("/root/NEW START");
@@ -85,11 +108,21 @@ describe("environments", () => {
   });
 
   it("refuses unknown environments and bad settings with a clear message", async () => {
-    await expect(loadRepoFiles(repoRoot, "prod")).rejects.toThrow(/Unknown environment "prod"\. Known environments: production, staging\. To add one, add deploy\/environments\/prod\.json/);
-    expect(() => resolveEnvironment("Prod; rm", "{}")).toThrow(/Bad environment name "Prod; rm": use lower-case letters, digits and -/);
-    expect(() => resolveEnvironment("staging", stagingJson)).toThrow(/host is not set: pass --host/);
-    expect(() => resolveEnvironment("staging", stagingJson, { host: "h", appDir: "relative/dir" })).toThrow(/appDir must be an absolute path/);
-    expect(() => resolveEnvironment("staging", stagingJson, { host: "h", composeFiles: ["../x.yaml"] })).toThrow(DeployConfigError);
+    await expect(loadRepoFiles(repoRoot, "prod")).rejects.toThrow(
+      /Unknown environment "prod"\. Known environments: production, staging\. To add one, add deploy\/environments\/prod\.json/,
+    );
+    expect(() => resolveEnvironment("Prod; rm", "{}")).toThrow(
+      /Bad environment name "Prod; rm": use lower-case letters, digits and -/,
+    );
+    expect(() => resolveEnvironment("staging", stagingJson)).toThrow(
+      /host is not set: pass --host/,
+    );
+    expect(() =>
+      resolveEnvironment("staging", stagingJson, { host: "h", appDir: "relative/dir" }),
+    ).toThrow(/appDir must be an absolute path/);
+    expect(() =>
+      resolveEnvironment("staging", stagingJson, { host: "h", composeFiles: ["../x.yaml"] }),
+    ).toThrow(DeployConfigError);
     expect(() => resolveEnvironment("staging", "{ nope", { host: "h" })).toThrow(/not valid JSON/);
   });
 
@@ -101,8 +134,18 @@ describe("environments", () => {
 });
 
 describe("known_hosts", () => {
-  const key = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]);
-  const other = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 9)]);
+  const key = Buffer.concat([
+    Buffer.from([0, 0, 0, 11]),
+    Buffer.from("ssh-ed25519"),
+    Buffer.from([0, 0, 0, 32]),
+    Buffer.alloc(32, 7),
+  ]);
+  const other = Buffer.concat([
+    Buffer.from([0, 0, 0, 11]),
+    Buffer.from("ssh-ed25519"),
+    Buffer.from([0, 0, 0, 32]),
+    Buffer.alloc(32, 9),
+  ]);
   const line = `[127.0.0.1]:2222 ssh-ed25519 ${key.toString("base64")}`;
 
   it("matches [host]:port lines and only the exact key", () => {
@@ -130,7 +173,9 @@ describe("known_hosts", () => {
 
   it("rejects text that is not a known_hosts line", () => {
     expect(() => parseKnownHosts("just-a-host")).toThrow(/Not a known_hosts line/);
-    expect(() => parseKnownHosts(`h ssh-rsa ${key.toString("base64")}`)).toThrow(/does not match its key/);
+    expect(() => parseKnownHosts(`h ssh-rsa ${key.toString("base64")}`)).toThrow(
+      /does not match its key/,
+    );
   });
 });
 
@@ -151,32 +196,76 @@ describe("input validation", () => {
   it("accepts only plain backup names of the environment itself", () => {
     expect(() => validateBackupName("backup_staging_20260101_120000.tar.gz", env)).not.toThrow();
     expect(() => validateBackupName("../x", env)).toThrow(/no path parts/);
-    expect(() => validateBackupName("/root/backups/backup_staging_20260101_120000.tar.gz", env)).toThrow(/no path parts/);
-    expect(() => validateBackupName("backup_production_20260101_120000.tar.gz", env)).toThrow(/belongs to production, not staging/);
-    expect(() => validateBackupName("backup_staging_2026.tar.gz", env)).toThrow(/expected backup_staging_<YYYYMMDD_HHMMSS>/);
+    expect(() =>
+      validateBackupName("/root/backups/backup_staging_20260101_120000.tar.gz", env),
+    ).toThrow(/no path parts/);
+    expect(() => validateBackupName("backup_production_20260101_120000.tar.gz", env)).toThrow(
+      /belongs to production, not staging/,
+    );
+    expect(() => validateBackupName("backup_staging_2026.tar.gz", env)).toThrow(
+      /expected backup_staging_<YYYYMMDD_HHMMSS>/,
+    );
   });
 
   it("refuses missing secrets, tags instead of digests and unknown compose files before connecting", async () => {
-    const files = [{ name: "compose.yaml", content: "services: {}\n" }, { name: "compose.staging.yaml", content: "services: {}\n" }];
+    const files = [
+      { name: "compose.yaml", content: "services: {}\n" },
+      { name: "compose.staging.yaml", content: "services: {}\n" },
+    ];
     const caller = { holder: "unit" };
     const key = throwawayKey();
     const images = { backendImage: digest("a"), frontendImage: digest("b") };
-    await expect(deploy({ env, releaseFiles: files, ...images }, { privateKey: "" }, caller)).rejects.toThrow(/Missing secret: the SSH deploy key/);
-    await expect(deploy({ env: { ...env, knownHosts: [] }, releaseFiles: files, ...images }, { privateKey: key }, caller)).rejects.toThrow(/Missing known_hosts for staging: .*Add it to knownHosts in deploy\/environments\/staging.json or pass --known-hosts/);
-    await expect(deploy({ env, releaseFiles: files, ...images, frontendImage: "nginx:latest" }, { privateKey: key }, caller)).rejects.toThrow(/not a digest reference/);
-    await expect(deploy({ env, releaseFiles: files.slice(0, 1), ...images }, { privateKey: key }, caller)).rejects.toThrow(/compose.staging.yaml .* was not found/);
-    await expect(rollback({ env, backup: "../x" }, { privateKey: key }, caller)).rejects.toThrow(/no path parts/);
-    await expect(rollback({ env }, { privateKey: key }, caller)).rejects.toThrow(/exactly one of --backup NAME or --to previous/);
+    await expect(
+      deploy({ env, releaseFiles: files, ...images }, { privateKey: "" }, caller),
+    ).rejects.toThrow(/Missing secret: the SSH deploy key/);
+    await expect(
+      deploy(
+        { env: { ...env, knownHosts: [] }, releaseFiles: files, ...images },
+        { privateKey: key },
+        caller,
+      ),
+    ).rejects.toThrow(
+      /Missing known_hosts for staging: .*Add it to knownHosts in deploy\/environments\/staging.json or pass --known-hosts/,
+    );
+    await expect(
+      deploy(
+        { env, releaseFiles: files, ...images, frontendImage: "nginx:latest" },
+        { privateKey: key },
+        caller,
+      ),
+    ).rejects.toThrow(/not a digest reference/);
+    await expect(
+      deploy({ env, releaseFiles: files.slice(0, 1), ...images }, { privateKey: key }, caller),
+    ).rejects.toThrow(/compose.staging.yaml .* was not found/);
+    await expect(rollback({ env, backup: "../x" }, { privateKey: key }, caller)).rejects.toThrow(
+      /no path parts/,
+    );
+    await expect(rollback({ env }, { privateKey: key }, caller)).rejects.toThrow(
+      /exactly one of --backup NAME or --to previous/,
+    );
   });
 
   it("prints an exact plan on --dry-run without connecting anywhere", async () => {
-    const files = [{ name: "compose.yaml", content: "services: {}\n" }, { name: "compose.staging.yaml", content: "services: {}\n" }];
+    const files = [
+      { name: "compose.yaml", content: "services: {}\n" },
+      { name: "compose.staging.yaml", content: "services: {}\n" },
+    ];
     const key = throwawayKey();
     const keyMaterial = key.split("\n")[1]!;
     // Port 1 on a documentation address: a connection attempt would fail the test.
-    const offline = resolveEnvironment("staging", stagingJson, { host: "192.0.2.1", sshPort: 1, knownHosts: someKnownHosts });
+    const offline = resolveEnvironment("staging", stagingJson, {
+      host: "192.0.2.1",
+      sshPort: 1,
+      knownHosts: someKnownHosts,
+    });
     const report = await deploy(
-      { env: offline, releaseFiles: files, backendImage: digest("a"), frontendImage: digest("b"), dryRun: true },
+      {
+        env: offline,
+        releaseFiles: files,
+        backendImage: digest("a"),
+        frontendImage: digest("b"),
+        dryRun: true,
+      },
       { privateKey: key, registryPassword: "registry-pass-123" },
       { holder: "unit" },
     );
@@ -195,13 +284,24 @@ describe("command builders", () => {
     const env = envIn(scratch);
     const images = { backendImage: digest("a"), frontendImage: digest("b") };
     const all = [
-      commands.acquireLock(env, { holder: "me", commit: "abc", runUrl: "https://ci/run/1", token: "t", operation: "deploy" }),
+      commands.acquireLock(env, {
+        holder: "me",
+        commit: "abc",
+        runUrl: "https://ci/run/1",
+        token: "t",
+        operation: "deploy",
+      }),
       commands.releaseLock(env, "t"),
       commands.forceUnlock(env, "me"),
       commands.preflight(env),
       commands.createBackup(env, "backup_staging_20260101_120000.tar.gz"),
       commands.pruneBackups(env, "backup_staging_20260101_120000.tar.gz"),
-      commands.uploadRelease(env, "r20260101_120000_abcdef", [{ name: "compose.yaml", content: "a: '$X'\n" }], "A=1\n"),
+      commands.uploadRelease(
+        env,
+        "r20260101_120000_abcdef",
+        [{ name: "compose.yaml", content: "a: '$X'\n" }],
+        "A=1\n",
+      ),
       commands.registryLogin("127.0.0.1:5000", "u", "p"),
       commands.pullImages(env, images, "r20260101_120000_abcdef"),
       commands.migrate(env, "r20260101_120000_abcdef"),
@@ -217,7 +317,15 @@ describe("command builders", () => {
       commands.readHistory(env),
       commands.readCurrentRelease(env),
       commands.statusReport(env),
-      commands.recordRelease(env, { time: "t", env: "staging", action: "deploy", result: "success", release: "r1", serving: "r1", holder: "it's me" }),
+      commands.recordRelease(env, {
+        time: "t",
+        env: "staging",
+        action: "deploy",
+        result: "success",
+        release: "r1",
+        serving: "r1",
+        holder: "it's me",
+      }),
       commands.appLogs(env, 200, "backend"),
       commands.appLogs(env, 10),
     ];
@@ -225,8 +333,14 @@ describe("command builders", () => {
     for (const command of all) {
       expect(command.script.startsWith("set -euo pipefail\n"), command.step).toBe(true);
       // ShellCheck (Debian's package) on the exact script the server receives.
-      const lint = spawnSync("shellcheck", ["--shell=bash", "--format=gcc", "-"], { input: command.script, encoding: "utf8" });
-      if (lint.error) throw new Error(`shellcheck is not installed (Debian package shellcheck): ${lint.error.message}`);
+      const lint = spawnSync("shellcheck", ["--shell=bash", "--format=gcc", "-"], {
+        input: command.script,
+        encoding: "utf8",
+      });
+      if (lint.error)
+        throw new Error(
+          `shellcheck is not installed (Debian package shellcheck): ${lint.error.message}`,
+        );
       if (lint.status !== 0) findings.push(`${command.step}:\n${lint.stdout}${lint.stderr}`);
       const check = spawnSync("bash", ["-n"], { input: command.script, encoding: "utf8" });
       expect(check.stderr, command.step).toBe("");
@@ -259,9 +373,17 @@ describe("command builders", () => {
   it("the lock is taken once, refused with the holder's details, and released only by its token", () => {
     const env = envIn(join(scratch, "lock"));
     mkdirSync(env.appDir, { recursive: true });
-    const info = { holder: "alice@ci", commit: "c0ffee", runUrl: "https://ci.example/runs/7", token: "tok-1", operation: "deploy r1" };
+    const info = {
+      holder: "alice@ci",
+      commit: "c0ffee",
+      runUrl: "https://ci.example/runs/7",
+      token: "tok-1",
+      operation: "deploy r1",
+    };
     expect(bash(commands.acquireLock(env, info).script).status).toBe(0);
-    const second = bash(commands.acquireLock(env, { ...info, holder: "bob", token: "tok-2" }).script);
+    const second = bash(
+      commands.acquireLock(env, { ...info, holder: "bob", token: "tok-2" }).script,
+    );
     expect(second.status).toBe(commands.LOCK_HELD_EXIT);
     expect(second.stdout).toContain("holder=alice@ci");
     expect(second.stdout).toContain("run_url=https://ci.example/runs/7");
@@ -273,7 +395,9 @@ describe("command builders", () => {
     bash(commands.acquireLock(env, info).script);
     const forced = bash(commands.forceUnlock(env, "it's bob").script);
     expect(forced.stdout).toContain("holder=alice@ci");
-    expect(readFileSync(join(env.appDir, ".qgo-deploy/audit.log"), "utf8")).toMatch(/env=staging action=unlock result=success holder=it's bob\n$/);
+    expect(readFileSync(join(env.appDir, ".qgo-deploy/audit.log"), "utf8")).toMatch(
+      /env=staging action=unlock result=success holder=it's bob\n$/,
+    );
     expect(existsSync(join(env.appDir, ".qgo-deploy/lock"))).toBe(false);
   });
 
@@ -282,18 +406,28 @@ describe("command builders", () => {
     mkdirSync(env.backupsDir, { recursive: true });
     const names = [1, 2, 3, 4, 5, 6, 7].map((d) => `backup_staging_2026010${d}_120000.tar.gz`);
     const production = "backup_production_20250101_000000.tar.gz";
-    for (const name of [...names, production, "notes.txt"]) writeFileSync(join(env.backupsDir, name), "x");
+    for (const name of [...names, production, "notes.txt"])
+      writeFileSync(join(env.backupsDir, name), "x");
     // The "new" one is deliberately not the newest by name: it must survive anyway.
     const result = bash(commands.pruneBackups(env, names[0]!).script);
     expect(result.status).toBe(0);
     const left = readdirSync(env.backupsDir).sort();
-    expect(left).toEqual([production, names[0], names[3], names[4], names[5], names[6], "notes.txt"].sort());
+    expect(left).toEqual(
+      [production, names[0], names[3], names[4], names[5], names[6], "notes.txt"].sort(),
+    );
   });
 
   it("upload writes files byte for byte, whatever characters they hold", () => {
     const env = envIn(join(scratch, "upload"));
     const content = "x: \"$HOME `id` $(whoami)\"\n'quotes' \\ back\\slash\n€ and trailing";
-    const result = bash(commands.uploadRelease(env, "r20260101_120000_abcdef", [{ name: "compose.yaml", content }], "A=1\n").script);
+    const result = bash(
+      commands.uploadRelease(
+        env,
+        "r20260101_120000_abcdef",
+        [{ name: "compose.yaml", content }],
+        "A=1\n",
+      ).script,
+    );
     expect(result.status, result.stderr).toBe(0);
     const dir = join(env.appDir, ".qgo-deploy/releases/r20260101_120000_abcdef");
     expect(readFileSync(join(dir, "compose.yaml"), "utf8")).toBe(content);
@@ -309,7 +443,9 @@ describe("command builders", () => {
       server = createServer((req, res) => {
         hits += 1;
         if (req.url === "/health" && hits > healthyAfter) {
-          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", db: "up", version: "2.0.0" }));
+          res
+            .writeHead(200, { "content-type": "application/json" })
+            .end(JSON.stringify({ status: "ok", db: "up", version: "2.0.0" }));
         } else if (req.url === "/") {
           res.writeHead(200).end("<html></html>");
         } else {
@@ -323,7 +459,10 @@ describe("command builders", () => {
 
     const env = () =>
       envIn(scratch, {
-        healthUrls: { backend: `http://127.0.0.1:${port}/health`, frontend: `http://127.0.0.1:${port}/` },
+        healthUrls: {
+          backend: `http://127.0.0.1:${port}/health`,
+          frontend: `http://127.0.0.1:${port}/`,
+        },
         health: { attempts: 3, initialDelaySeconds: 1, maxDelaySeconds: 1, timeoutSeconds: 2 },
       });
 
@@ -355,7 +494,9 @@ describe("history", () => {
       { result: "rolled-back", serving: "r20260102_000000_bbbbbb" },
       { result: "success", serving: "r20260103_000000_cccccc" },
     ].map((e) => JSON.stringify(e));
-    expect(previousServing(lines.join("\n"), "r20260103_000000_cccccc")).toBe("r20260102_000000_bbbbbb");
+    expect(previousServing(lines.join("\n"), "r20260103_000000_cccccc")).toBe(
+      "r20260102_000000_bbbbbb",
+    );
     expect(previousServing(lines.slice(0, 1).join("\n"), "r20260101_000000_aaaaaa")).toBeNull();
     expect(previousServing("garbage\n" + lines[0], "none")).toBe("r20260101_000000_aaaaaa");
   });
@@ -365,18 +506,31 @@ describe("function arguments", () => {
   it("reads publish's output in either order and names a missing line", () => {
     const b = digest("a");
     const f = digest("b");
-    expect(parsePublishOutput(`FRONTEND_IMAGE=${f}\nBACKEND_IMAGE=${b}\n`)).toEqual({ backendImage: b, frontendImage: f });
-    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b}`)).toThrow(/--release has no FRONTEND_IMAGE=… line/);
+    expect(parsePublishOutput(`FRONTEND_IMAGE=${f}\nBACKEND_IMAGE=${b}\n`)).toEqual({
+      backendImage: b,
+      frontendImage: f,
+    });
+    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b}`)).toThrow(
+      /--release has no FRONTEND_IMAGE=… line/,
+    );
   });
 
   it("reads publish's output with the newlines turned into spaces (as a workflow input or a paste gives it)", () => {
     const b = digest("a");
     const f = digest("b");
     const expected = { backendImage: b, frontendImage: f };
-    expect(parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} TAGS=abc,develop`)).toEqual(expected);
-    expect(parsePublishOutput(`\r\n  BACKEND_IMAGE=${b}\r\n\tFRONTEND_IMAGE=${f}\n\n`)).toEqual(expected);
-    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} rm -rf`)).toThrow(/"rm" is not a BACKEND_IMAGE=/);
-    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} BACKEND_IMAGE=${f} FRONTEND_IMAGE=${f}`)).toThrow(/BACKEND_IMAGE twice/);
+    expect(parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} TAGS=abc,develop`)).toEqual(
+      expected,
+    );
+    expect(parsePublishOutput(`\r\n  BACKEND_IMAGE=${b}\r\n\tFRONTEND_IMAGE=${f}\n\n`)).toEqual(
+      expected,
+    );
+    expect(() => parsePublishOutput(`BACKEND_IMAGE=${b} FRONTEND_IMAGE=${f} rm -rf`)).toThrow(
+      /"rm" is not a BACKEND_IMAGE=/,
+    );
+    expect(() =>
+      parsePublishOutput(`BACKEND_IMAGE=${b} BACKEND_IMAGE=${f} FRONTEND_IMAGE=${f}`),
+    ).toThrow(/BACKEND_IMAGE twice/);
   });
 });
 
@@ -386,7 +540,14 @@ describe("logs", () => {
     mkdirSync(env.appDir, { recursive: true });
     writeFileSync(
       join(env.appDir, ".env"),
-      ["# server secrets", "MYSQL_ROOT_PASSWORD=r00t-S3cret", "export MYSQL_PASSWORD='app-S3cret'", "MYSQL_DATABASE=qgo", "SHORT=abc", ""].join("\n"),
+      [
+        "# server secrets",
+        "MYSQL_ROOT_PASSWORD=r00t-S3cret",
+        "export MYSQL_PASSWORD='app-S3cret'",
+        "MYSQL_DATABASE=qgo",
+        "SHORT=abc",
+        "",
+      ].join("\n"),
     );
     // A stand-in `docker` on PATH prints what `docker compose logs` would, secrets included.
     const bin = join(scratch, "logs-bin");

@@ -1,27 +1,41 @@
 // Environments are data: every deploy/environments/<name>.json is one, read through the zod
 // schema (unknown keys named), with the committed JSON Schema generated from the same schema.
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from "node:fs";
+import {
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  copyFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { schemaPath, schemaText } from "../../scripts/environment-schema.js";
-import { parseEnvironmentFile, resolveEnvironment, ENVIRONMENTS_DIR } from "../../src/deploy/environments.js";
+import {
+  parseEnvironmentFile,
+  resolveEnvironment,
+  ENVIRONMENTS_DIR,
+} from "../../src/deploy/environments.js";
 import { environmentNames, diskReader, loadRepoFiles } from "../../src/deploy/repo-files.js";
 import { deploy } from "../../src/deploy/deploy.js";
 import { sshKeygen } from "./ssh-keys.js";
 
 const repoRoot = resolve(import.meta.dirname, "../../..");
 const stagingJson = readFileSync(join(repoRoot, ENVIRONMENTS_DIR, "staging.json"), "utf8");
-const withKey = (text: string, extra: Record<string, unknown>) => JSON.stringify({ ...JSON.parse(text), ...extra });
+const withKey = (text: string, extra: Record<string, unknown>) =>
+  JSON.stringify({ ...JSON.parse(text), ...extra });
 
 /** A repository copy holding only deploy/: its environments and compose files. */
 function repoWith(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), "qgo-envs-"));
   mkdirSync(join(root, ENVIRONMENTS_DIR), { recursive: true });
   for (const name of readdirSync(join(repoRoot, "deploy"))) {
-    if (name.endsWith(".yaml")) copyFileSync(join(repoRoot, "deploy", name), join(root, "deploy", name));
+    if (name.endsWith(".yaml"))
+      copyFileSync(join(repoRoot, "deploy", name), join(root, "deploy", name));
   }
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(root, ENVIRONMENTS_DIR, name), text);
+  for (const [name, text] of Object.entries(files))
+    writeFileSync(join(root, ENVIRONMENTS_DIR, name), text);
   return root;
 }
 
@@ -48,30 +62,64 @@ describe("environment files", () => {
   });
 
   it("names a field of the wrong type, and a name that is not the file's", () => {
-    expect(() => parseEnvironmentFile("staging", withKey(stagingJson, { sshPort: "22" }))).toThrow(/staging\.json: sshPort: .*expected number/);
-    expect(() => resolveEnvironment("staging", withKey(stagingJson, { name: "production" }), { host: "h" })).toThrow(
-      /Environment staging: name must be "staging" \(the file name\), found "production"/,
+    expect(() => parseEnvironmentFile("staging", withKey(stagingJson, { sshPort: "22" }))).toThrow(
+      /staging\.json: sshPort: .*expected number/,
     );
+    expect(() =>
+      resolveEnvironment("staging", withKey(stagingJson, { name: "production" }), { host: "h" }),
+    ).toThrow(/Environment staging: name must be "staging" \(the file name\), found "production"/);
   });
 
   it("a qa environment needs only a file: the omitted fields take the schema's defaults", async () => {
-    const qa = { $schema: "./environment.schema.json", name: "qa", host: "qa.example.net", appDir: "/srv/qa", composeFiles: ["compose.yaml"], project: "qgo-qa", ports: { backend: 5002, frontend: 8082 } };
+    const qa = {
+      $schema: "./environment.schema.json",
+      name: "qa",
+      host: "qa.example.net",
+      appDir: "/srv/qa",
+      composeFiles: ["compose.yaml"],
+      project: "qgo-qa",
+      ports: { backend: 5002, frontend: 8082 },
+    };
     const root = repoWith({ "qa.json": JSON.stringify(qa) });
     const { env, releaseFiles } = await loadRepoFiles(root, "qa");
-    expect(env).toMatchObject({ name: "qa", sshPort: 22, sshUser: "root", backupsDir: "/root/backups", approvalRequired: false, backupRetention: 5 });
-    expect(env.healthUrls).toEqual({ backend: "http://127.0.0.1:5002/health", frontend: "http://127.0.0.1:8082/" });
+    expect(env).toMatchObject({
+      name: "qa",
+      sshPort: 22,
+      sshUser: "root",
+      backupsDir: "/root/backups",
+      approvalRequired: false,
+      backupRetention: 5,
+    });
+    expect(env.healthUrls).toEqual({
+      backend: "http://127.0.0.1:5002/health",
+      frontend: "http://127.0.0.1:8082/",
+    });
     expect(releaseFiles.map((f) => f.name)).toEqual(["compose.yaml"]);
-    await expect(loadRepoFiles(root, "staging")).rejects.toThrow(/Unknown environment "staging"\. Known environments: qa\./);
+    await expect(loadRepoFiles(root, "staging")).rejects.toThrow(
+      /Unknown environment "staging"\. Known environments: qa\./,
+    );
   });
 
   it("the approval gate is a field, not a name: prod-eu.json requires --approved too", async () => {
-    const prodEu = { name: "prod-eu", host: "eu.example.net", appDir: "/srv/eu", composeFiles: ["compose.yaml"], project: "qgo-prod-eu", ports: { backend: 5003, frontend: 8083 }, approvalRequired: true };
+    const prodEu = {
+      name: "prod-eu",
+      host: "eu.example.net",
+      appDir: "/srv/eu",
+      composeFiles: ["compose.yaml"],
+      project: "qgo-prod-eu",
+      ports: { backend: 5003, frontend: 8083 },
+      approvalRequired: true,
+    };
     const root = repoWith({ "prod-eu.json": JSON.stringify(prodEu) });
-    const { env, releaseFiles } = await loadRepoFiles(root, "prod-eu", { knownHosts: ["eu.example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3"] });
+    const { env, releaseFiles } = await loadRepoFiles(root, "prod-eu", {
+      knownHosts: [
+        "eu.example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3",
+      ],
+    });
     const digest = (c: string) => `registry.example/qgo/x@sha256:${c.repeat(64)}`;
     const request = { env, releaseFiles, backendImage: digest("a"), frontendImage: digest("b") };
-    await expect(deploy(request, { privateKey: sshKeygen().privateKey }, { holder: "unit" })).rejects.toThrow(
-      /prod-eu requires an approval: pass --approved/,
-    );
+    await expect(
+      deploy(request, { privateKey: sshKeygen().privateKey }, { holder: "unit" }),
+    ).rejects.toThrow(/prod-eu requires an approval: pass --approved/);
   });
 });

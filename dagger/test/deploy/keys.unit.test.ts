@@ -17,18 +17,30 @@ describe("deploy keys", () => {
   });
 
   it("an encrypted key works with its passphrase and says what is missing or wrong otherwise", () => {
-    for (const options of [{ passphrase: "correct horse" }, { passphrase: "pem-pass", pem: true }]) {
+    for (const options of [
+      { passphrase: "correct horse" },
+      { passphrase: "pem-pass", pem: true },
+    ]) {
       const type = options.pem ? "rsa" : "ed25519";
       const { privateKey } = sshKeygen(type, options);
       expect(() => checkPrivateKey(privateKey, options.passphrase)).not.toThrow();
-      expect(() => checkPrivateKey(privateKey)).toThrow(/encrypted: pass its passphrase as a Secret, --ssh-key-passphrase env:\/\//);
-      expect(() => checkPrivateKey(privateKey, "wrong one")).toThrow(/could not be decrypted: the passphrase \(--ssh-key-passphrase\) is wrong/);
+      expect(() => checkPrivateKey(privateKey)).toThrow(
+        /encrypted: pass its passphrase as a Secret, --ssh-key-passphrase env:\/\//,
+      );
+      expect(() => checkPrivateKey(privateKey, "wrong one")).toThrow(
+        /could not be decrypted: the passphrase \(--ssh-key-passphrase\) is wrong/,
+      );
     }
   });
 
   it("names the fix for a PKCS#8 key and for text that is no key at all", () => {
-    const pkcs8 = generateKeyPairSync("ed25519", { privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey;
-    expect(() => checkPrivateKey(pkcs8)).toThrow(/PKCS#8 form .*RSA or ECDSA key, convert it .*ssh-keygen -p -f KEYFILE.*for ed25519 .*ssh-keygen -t ed25519/);
+    const pkcs8 = generateKeyPairSync("ed25519", {
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    }).privateKey;
+    expect(() => checkPrivateKey(pkcs8)).toThrow(
+      /PKCS#8 form .*RSA or ECDSA key, convert it .*ssh-keygen -p -f KEYFILE.*for ed25519 .*ssh-keygen -t ed25519/,
+    );
     expect(() => checkPrivateKey("")).toThrow(/Missing secret: the SSH deploy key/);
     expect(() => checkPrivateKey("hello")).toThrow(/not an OpenSSH\/PEM private key/);
   });
@@ -36,7 +48,10 @@ describe("deploy keys", () => {
   it("fingerprints are the SHA256 ones ssh-keygen -lf prints, for every key type", () => {
     for (const type of ["ed25519", "ecdsa", "rsa"] as KeyType[]) {
       const { publicKey } = sshKeygen(type);
-      const printed = execFileSync("ssh-keygen", ["-lf", "-"], { input: `${publicKey}\n`, encoding: "utf8" }).split(/\s+/)[1];
+      const printed = execFileSync("ssh-keygen", ["-lf", "-"], {
+        input: `${publicKey}\n`,
+        encoding: "utf8",
+      }).split(/\s+/)[1];
       expect(fingerprint(blobOf(publicKey)), type).toBe(printed);
       expect(keyTypeOf(blobOf(publicKey))).toBe(publicKey.split(" ")[0]);
     }

@@ -8,7 +8,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
 import { vpsBox } from "../vps/helpers.js";
-import { deploy, historyAndStatus, rollback, listBackups, listReleases, status } from "../../src/deploy/deploy.js";
+import {
+  deploy,
+  historyAndStatus,
+  rollback,
+  listBackups,
+  listReleases,
+  status,
+} from "../../src/deploy/deploy.js";
 import { entriesOfRun, renderOperationSummary } from "../../src/deploy/summary.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { ReleaseFile } from "../../src/deploy/commands.js";
@@ -71,17 +78,36 @@ const images = (release: "v1" | "v2" | "v3") => ({
 
 describe("staging on the VPS-in-a-box", () => {
   it("deploys v1 on an empty server: database created, migrations applied, healthy", async () => {
-    const result = await outcome(deploy({ env, releaseFiles, ...images("v1") }, credentials, caller()));
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v1") }, credentials, caller()),
+    );
     if (!result.ok) throw result.error;
     const { report } = result;
     releaseV1 = report.release ?? "";
-    expect(report.summary).toMatch(/Deployed release r\d{8}_\d{6}_[0-9a-f]{6} \(version v1-box\) to staging: healthy/);
+    expect(report.summary).toMatch(
+      /Deployed release r\d{8}_\d{6}_[0-9a-f]{6} \(version v1-box\) to staging: healthy/,
+    );
     // Every runbook step ran, in order, once.
     expect(report.steps.map((s) => s.step)).toEqual([
-      "lock", "preflight", "backup", "retention", "upload", "login", "pull", "migrate", "switch", "up", "health", "record", "unlock",
+      "lock",
+      "preflight",
+      "backup",
+      "retention",
+      "upload",
+      "login",
+      "pull",
+      "migrate",
+      "switch",
+      "up",
+      "health",
+      "record",
+      "unlock",
     ]);
     expect((await servedHealth(box, "staging")).version).toBe("v1-box");
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
     expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
     // The first deploy's backup holds no dump (there was no database) but is verified and kept.
@@ -93,21 +119,43 @@ describe("staging on the VPS-in-a-box", () => {
   it("deploys v2: its migration applied, rows and uploaded files written under v1 kept", async () => {
     shipmentV1 = await createShipment(box, "staging", "Written under v1");
     documentV1 = await uploadDocument(box, "staging", shipmentV1, documentBytes);
-    const result = await outcome(deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()));
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
+    );
     if (!result.ok) throw result.error;
     backupBeforeV2 = result.report.backup ?? "";
     expect(backupBeforeV2).toMatch(/^backup_staging_\d{8}_\d{6}\.tar\.gz$/);
     // What the backup holds: the dump, the config (compose files, server .env, release.env),
     // the release record, uploads and logs.
-    const listing = execFileSync("tar", ["-tzf", join(box.backupsDir, backupBeforeV2)], { encoding: "utf8" }).split("\n");
-    for (const entry of ["./db.sql", "./config/compose.yaml", "./config/compose.staging.yaml", "./config/.env", "./config/release.env", "./release.json", "./backend/logs/"]) {
+    const listing = execFileSync("tar", ["-tzf", join(box.backupsDir, backupBeforeV2)], {
+      encoding: "utf8",
+    }).split("\n");
+    for (const entry of [
+      "./db.sql",
+      "./config/compose.yaml",
+      "./config/compose.staging.yaml",
+      "./config/.env",
+      "./config/release.env",
+      "./release.json",
+      "./backend/logs/",
+    ]) {
       expect(listing, entry).toContain(entry);
     }
-    expect(listing.some((name) => name.startsWith("./backend/uploads/") && name.length > "./backend/uploads/".length)).toBe(true);
-    const dump = execFileSync("tar", ["-xzOf", join(box.backupsDir, backupBeforeV2), "./db.sql"], { encoding: "utf8" });
+    expect(
+      listing.some(
+        (name) =>
+          name.startsWith("./backend/uploads/") && name.length > "./backend/uploads/".length,
+      ),
+    ).toBe(true);
+    const dump = execFileSync("tar", ["-xzOf", join(box.backupsDir, backupBeforeV2), "./db.sql"], {
+      encoding: "utf8",
+    });
     expect(dump).toContain("Written under v1");
     expect(dump.trimEnd().split("\n").at(-1)).toMatch(/^-- Dump completed/);
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v2-box",
+    });
     expect(await appliedMigrations(box, "staging")).toContain(box.v2Migration.name);
     expect(await tableNames(box, "staging")).toContain(box.v2Migration.table);
     expect(await shipmentExists(box, "staging", shipmentV1)).toBe(true);
@@ -118,18 +166,34 @@ describe("staging on the VPS-in-a-box", () => {
     const before = await databaseFingerprint(box, "staging");
     expect(Object.keys(before)).toContain("_prisma_migrations");
     const backupsBefore = backupsOf(box, "staging");
-    const result = await outcome(deploy({ env, releaseFiles, ...images("v3") }, credentials, { ...caller(), runUrl: V3_RUN }));
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v3") }, credentials, { ...caller(), runUrl: V3_RUN }),
+    );
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.error.message).toMatch(/Deploy of release r\d{8}_\d{6}_[0-9a-f]{6} \(version v3-box\) to staging failed at step health/);
+    expect(result.error.message).toMatch(
+      /Deploy of release r\d{8}_\d{6}_[0-9a-f]{6} \(version v3-box\) to staging failed at step health/,
+    );
     expect(result.error.message).toMatch(/UNHEALTHY/);
-    expect(result.error.message).toMatch(/Rolled back automatically: release r\S+ \(version v2-box\) serves again and is healthy; the database was restored from backup_staging_\d{8}_\d{6}\.tar\.gz/);
+    expect(result.error.message).toMatch(
+      /Rolled back automatically: release r\S+ \(version v2-box\) serves again and is healthy; the database was restored from backup_staging_\d{8}_\d{6}\.tar\.gz/,
+    );
     expect(result.error.message).toMatch(/The lock was released/);
     const steps = result.report!.steps.map((s) => s.step);
     expect(steps.slice(steps.indexOf("health"))).toEqual([
-      "health", "restore-release", "stop-app", "restore-db", "up", "health", "record", "unlock",
+      "health",
+      "restore-release",
+      "stop-app",
+      "restore-db",
+      "up",
+      "health",
+      "record",
+      "unlock",
     ]);
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v2-box",
+    });
     expect(await databaseFingerprint(box, "staging")).toEqual(before);
     expect(await downloadDocument(box, "staging", shipmentV1, documentV1)).toEqual(documentBytes);
     expect(backupsOf(box, "staging")).toHaveLength(backupsBefore.length + 1);
@@ -143,24 +207,42 @@ describe("staging on the VPS-in-a-box", () => {
     const { history: jsonl, status: now } = await historyAndStatus(env, credentials, caller());
     const entries = entriesOfRun(jsonl, V3_RUN);
     expect(entries).toHaveLength(1);
-    const markdown = renderOperationSummary({ env: "staging", runUrl: V3_RUN, outcome: "failure", entries, status: now });
+    const markdown = renderOperationSummary({
+      env: "staging",
+      runUrl: V3_RUN,
+      outcome: "failure",
+      entries,
+      status: now,
+    });
     console.log(markdown);
     const entry = entries[0]!;
     expect(markdown).toContain("### Deploy ⚠️ failed, rolled back automatically");
     expect(markdown).toContain(`| Backup | \`${entry.backup}\` |`);
     expect(markdown).toMatch(/\| Automatic rollback \| yes: step `health` failed: .*UNHEALTHY/);
     expect(markdown).toContain(`| Serving after it | \`${entry.serving}\` |`);
-    const stepRows = [...markdown.matchAll(/^\| `([a-z-]+)` \| ([\d.]+) s \| (ok|\*\*failed\*\*) \|$/gm)].map((m) => m[1]);
+    const stepRows = [
+      ...markdown.matchAll(/^\| `([a-z-]+)` \| ([\d.]+) s \| (ok|\*\*failed\*\*) \|$/gm),
+    ].map((m) => m[1]);
     expect(stepRows.slice(0, 2)).toEqual(["lock", "preflight"]);
-    expect(stepRows).toEqual(expect.arrayContaining(["backup", "migrate", "health", "restore-release", "restore-db"]));
+    expect(stepRows).toEqual(
+      expect.arrayContaining(["backup", "migrate", "health", "restore-release", "restore-db"]),
+    );
     expect(markdown).toMatch(/\| `health` \| [\d.]+ s \| \*\*failed\*\* \|/);
     expect(markdown).toContain("### Now on the server");
     expect(markdown).toMatch(/release: r\d{8}_\d{6}_[0-9a-f]{6}/);
     expect(markdown).toContain("lock: free");
     expect(secretLeaks(box, credentials, { "job summary": markdown })).toEqual([]);
     // A run that recorded nothing (it stopped before the lock) still gets a summary that says so.
-    const none = renderOperationSummary({ env: "staging", runUrl: "https://ci.example.invalid/runs/none", outcome: "failure", entries: entriesOfRun(jsonl, "https://ci.example.invalid/runs/none"), status: now });
-    expect(none).toContain("No deploy or rollback of this run is recorded on staging (step outcome: failure)");
+    const none = renderOperationSummary({
+      env: "staging",
+      runUrl: "https://ci.example.invalid/runs/none",
+      outcome: "failure",
+      entries: entriesOfRun(jsonl, "https://ci.example.invalid/runs/none"),
+      status: now,
+    });
+    expect(none).toContain(
+      "No deploy or rollback of this run is recorded on staging (step outcome: failure)",
+    );
   });
 
   it("rollback --to previous puts v1's release back (database untouched) after a verified backup", async () => {
@@ -169,10 +251,15 @@ describe("staging on the VPS-in-a-box", () => {
     const result = await outcome(rollback({ env, toPrevious: true }, credentials, caller()));
     if (!result.ok) throw result.error;
     expect(result.report.release).toBe(releaseV1);
-    expect(result.report.summary).toMatch(/Rolled staging back to release r\S+ \(version v1-box\): healthy\. Safety backup taken before: backup_staging_/);
+    expect(result.report.summary).toMatch(
+      /Rolled staging back to release r\S+ \(version v1-box\): healthy\. Safety backup taken before: backup_staging_/,
+    );
     expect(result.report.steps.map((s) => s.step)).toContain("backup");
     expect(backupsOf(box, "staging").length).toBe(backupsBefore + 1);
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     expect(await databaseFingerprint(box, "staging")).toEqual(before);
     expect(await shipmentExists(box, "staging", shipmentV1)).toBe(true);
   });
@@ -183,9 +270,16 @@ describe("staging on the VPS-in-a-box", () => {
     expect(await downloadDocument(box, "staging", later, laterDoc)).not.toBeNull();
     const result = await outcome(rollback({ env, backup: backupBeforeV2 }, credentials, caller()));
     if (!result.ok) throw result.error;
-    expect(result.report.summary).toMatch(new RegExp(`with the database and uploads of ${backupBeforeV2.replace(/\./g, "\\.")}: healthy`));
+    expect(result.report.summary).toMatch(
+      new RegExp(
+        `with the database and uploads of ${backupBeforeV2.replace(/\./g, "\\.")}: healthy`,
+      ),
+    );
     // The backup was taken before v2: v1 serves, v2's migration and table are gone.
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
     expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
     expect(await shipmentExists(box, "staging", shipmentV1)).toBe(true);
@@ -198,11 +292,19 @@ describe("staging on the VPS-in-a-box", () => {
     const before = history(box, "staging").length;
     const backupsBefore = backupsOf(box, "staging");
     const traversal = await outcome(rollback({ env, backup: "../x" }, credentials, caller()));
-    expect(!traversal.ok && traversal.error.message).toMatch(/Bad backup name "\.\.\/x": give only the file name \(no path parts\)/);
-    const other = await outcome(rollback({ env, backup: "backup_production_20260101_120000.tar.gz" }, credentials, caller()));
+    expect(!traversal.ok && traversal.error.message).toMatch(
+      /Bad backup name "\.\.\/x": give only the file name \(no path parts\)/,
+    );
+    const other = await outcome(
+      rollback({ env, backup: "backup_production_20260101_120000.tar.gz" }, credentials, caller()),
+    );
     expect(!other.ok && other.error.message).toMatch(/belongs to production, not staging/);
-    const missing = await outcome(rollback({ env, backup: "backup_staging_20000101_000000.tar.gz" }, credentials, caller()));
-    expect(!missing.ok && missing.error.message).toMatch(/Backup backup_staging_20000101_000000\.tar\.gz does not exist.*Nothing was changed/s);
+    const missing = await outcome(
+      rollback({ env, backup: "backup_staging_20000101_000000.tar.gz" }, credentials, caller()),
+    );
+    expect(!missing.ok && missing.error.message).toMatch(
+      /Backup backup_staging_20000101_000000\.tar\.gz does not exist.*Nothing was changed/s,
+    );
     expect(history(box, "staging")).toHaveLength(before);
     expect(backupsOf(box, "staging")).toEqual(backupsBefore);
     expect(existsSync(stateFile(box, "staging", "lock"))).toBe(false);
@@ -213,29 +315,49 @@ describe("staging on the VPS-in-a-box", () => {
     const before = await databaseFingerprint(box, "staging");
     expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
     const { env: failing } = await boxEnvironment(box, "staging", {
-      migrateCommand: ["sh", "-c", "node scripts/apply-migrations.mjs && echo 'simulated failure after migrating' >&2 && exit 3"],
+      migrateCommand: [
+        "sh",
+        "-c",
+        "node scripts/apply-migrations.mjs && echo 'simulated failure after migrating' >&2 && exit 3",
+      ],
     });
-    const result = await outcome(deploy({ env: failing, releaseFiles, ...images("v2") }, credentials, caller()));
+    const result = await outcome(
+      deploy({ env: failing, releaseFiles, ...images("v2") }, credentials, caller()),
+    );
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.error.message).toMatch(/failed at step migrate: step migrate failed \(exit 3\): [\s\S]*simulated failure after migrating/);
-    expect(result.error.message).toMatch(/serves again and is healthy; the database was restored from backup_staging_/);
+    expect(result.error.message).toMatch(
+      /failed at step migrate: step migrate failed \(exit 3\): [\s\S]*simulated failure after migrating/,
+    );
+    expect(result.error.message).toMatch(
+      /serves again and is healthy; the database was restored from backup_staging_/,
+    );
     // The migration did change the database before the step failed.
     expect(result.report!.log.join("\n")).toContain(`applied ${box.v2Migration.name}`);
     expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
     expect(await databaseFingerprint(box, "staging")).toEqual(before);
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
-    expect(history(box, "staging").at(-1)).toMatchObject({ result: "rolled-back", failedStep: "migrate" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
+    expect(history(box, "staging").at(-1)).toMatchObject({
+      result: "rolled-back",
+      failedStep: "migrate",
+    });
   });
 
   it("backups, releases and status describe the server", async () => {
     const backups = await outcome(listBackups(env, credentials, caller()));
     if (!backups.ok) throw backups.error;
-    expect(backups.report.summary.split("\n").map((l) => l.split(" ")[0])).toEqual([...backupsOf(box, "staging")].reverse());
+    expect(backups.report.summary.split("\n").map((l) => l.split(" ")[0])).toEqual(
+      [...backupsOf(box, "staging")].reverse(),
+    );
     const releases = await outcome(listReleases(env, credentials, caller()));
     if (!releases.ok) throw releases.error;
     expect(releases.report.summary).toMatch(/deploy success .*version=v1-box/);
-    expect(releases.report.summary).toMatch(/deploy rolled-back .*version=v3-box .*failed_step=health/);
+    expect(releases.report.summary).toMatch(
+      /deploy rolled-back .*version=v3-box .*failed_step=health/,
+    );
     expect(releases.report.summary).toMatch(/rollback success/);
     // Docker reports a just-recreated container as "starting" until its first health check
     // (compose interval 5 s): ask again until status shows it healthy, as an operator would.
@@ -257,14 +379,32 @@ describe("promotion", () => {
   it("--promote-from staging deploys exactly the digests staging runs to production", async () => {
     await resetEnvironment(box, "production");
     const production = await boxEnvironment(box, "production");
-    const staging = history(box, "staging").filter((e) => e.result === "success").at(-1)!;
+    const staging = history(box, "staging")
+      .filter((e) => e.result === "success")
+      .at(-1)!;
     const result = await outcome(
-      deploy({ env: production.env, releaseFiles: production.releaseFiles, promoteFrom: env, approved: true }, credentials, caller()),
+      deploy(
+        {
+          env: production.env,
+          releaseFiles: production.releaseFiles,
+          promoteFrom: env,
+          approved: true,
+        },
+        credentials,
+        caller(),
+      ),
     );
     if (!result.ok) throw result.error;
     const promoted = history(box, "production").at(-1)!;
-    expect(promoted).toMatchObject({ result: "success", backendImage: staging.backendImage, frontendImage: staging.frontendImage });
-    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(promoted).toMatchObject({
+      result: "success",
+      backendImage: staging.backendImage,
+      frontendImage: staging.frontendImage,
+    });
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     // The production app dir has a space in its path: the release files are where compose reads them.
     expect(env.appDir).not.toContain(" ");
     expect(production.env.appDir.endsWith("NEW START")).toBe(true);
@@ -276,6 +416,11 @@ describe("secrets", () => {
   it("no secret bytes in this file's operation logs, errors, Slack messages or any server log", () => {
     recordLog(lines);
     expect(lines.join("\n")).toContain("==> [login] docker login");
-    expect(secretLeaks(box, credentials, { "operation logs": lines.join("\n"), "slack messages": slack.messages.join("\n") })).toEqual([]);
+    expect(
+      secretLeaks(box, credentials, {
+        "operation logs": lines.join("\n"),
+        "slack messages": slack.messages.join("\n"),
+      }),
+    ).toEqual([]);
   });
 });

@@ -51,13 +51,21 @@ beforeAll(async () => {
 });
 afterAll(() => slack?.server.close());
 
-const images = (release: "v1" | "v2") => ({ backendImage: box.images[release].backend, frontendImage: box.images[release].frontend });
-const acceptedLogins = () => (readFileSync(join(box.stateDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
-const serverUntouched = () => !existsSync(join(env.appDir, ".qgo-deploy", "lock")) && history(box, "production").length === 0;
+const images = (release: "v1" | "v2") => ({
+  backendImage: box.images[release].backend,
+  frontendImage: box.images[release].frontend,
+});
+const acceptedLogins = () =>
+  (readFileSync(join(box.stateDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
+const serverUntouched = () =>
+  !existsSync(join(env.appDir, ".qgo-deploy", "lock")) && history(box, "production").length === 0;
 
 /** The SHA256 fingerprint of a known_hosts line's key, as OpenSSH's ssh-keygen -lf prints it. */
 function fingerprintByOpenSsh(line: string): string {
-  const printed = execFileSync("ssh-keygen", ["-lf", "-"], { input: `${line}\n`, encoding: "utf8" });
+  const printed = execFileSync("ssh-keygen", ["-lf", "-"], {
+    input: `${line}\n`,
+    encoding: "utf8",
+  });
   return printed.split(/\s+/)[1] ?? "";
 }
 
@@ -79,12 +87,18 @@ const target = (name = "production") => ({
     knownHosts: [box.knownHostsLine],
     appDir: env.appDir,
     backupsDir: box.backupsDir,
-    ports: { backend: box.ports.production.backend, frontend: box.ports.production.frontend, https: box.ports.production.https },
+    ports: {
+      backend: box.ports.production.backend,
+      frontend: box.ports.production.frontend,
+      https: box.ports.production.https,
+    },
     migrateCommand: boxMigrateCommand,
     health: { attempts: 5 },
   },
 });
-const operator = (secrets: Partial<typeof credentials> = {}) => ({ credentials: () => Promise.resolve({ ...credentials, ...secrets }) });
+const operator = (secrets: Partial<typeof credentials> = {}) => ({
+  credentials: () => Promise.resolve({ ...credentials, ...secrets }),
+});
 
 describe("production safety on the VPS-in-a-box", () => {
   it("refuses unknown environments, missing secrets and an unapproved production deploy, changing nothing", async () => {
@@ -92,16 +106,35 @@ describe("production safety on the VPS-in-a-box", () => {
     await expect(deployFunction(repo, target("prod"), images("v1"), operator())).rejects.toThrow(
       /Unknown environment "prod"\. Known environments: production, staging.*Nothing was changed/,
     );
-    await expect(deployFunction(repo, target(), { ...images("v1"), approved: true }, operator({ privateKey: "" }))).rejects.toThrow(
+    await expect(
+      deployFunction(
+        repo,
+        target(),
+        { ...images("v1"), approved: true },
+        operator({ privateKey: "" }),
+      ),
+    ).rejects.toThrow(
       /Missing secret: the SSH deploy key \(--ssh-key env:\/\/DEPLOY_SSH_KEY\) is empty/,
     );
-    await expect(deployFunction(repo, target(), { ...images("v1"), approved: true }, operator({ registryPassword: "" }))).rejects.toThrow(
-      /Missing secret: --registry-password was given but is empty/,
+    await expect(
+      deployFunction(
+        repo,
+        target(),
+        { ...images("v1"), approved: true },
+        operator({ registryPassword: "" }),
+      ),
+    ).rejects.toThrow(/Missing secret: --registry-password was given but is empty/);
+    await expect(deployFunction(repo, target(), images("v1"), operator())).rejects.toThrow(
+      /production requires an approval: pass --approved/,
     );
-    await expect(deployFunction(repo, target(), images("v1"), operator())).rejects.toThrow(/production requires an approval: pass --approved/);
-    await expect(rollbackFunction(repo, target(), { backup: "backup_staging_20260101_000000.tar.gz" }, operator())).rejects.toThrow(
-      /belongs to staging, not production/,
-    );
+    await expect(
+      rollbackFunction(
+        repo,
+        target(),
+        { backup: "backup_staging_20260101_000000.tar.gz" },
+        operator(),
+      ),
+    ).rejects.toThrow(/belongs to staging, not production/);
     expect(serverUntouched()).toBe(true);
   });
 
@@ -109,14 +142,22 @@ describe("production safety on the VPS-in-a-box", () => {
     const logins = acceptedLogins();
     const wrong = wrongKnownHostsLine();
     const result = await outcome(
-      deploy({ env: { ...env, knownHosts: [wrong] }, releaseFiles, ...images("v1"), approved: true }, credentials, testCaller("safety", lines)),
+      deploy(
+        { env: { ...env, knownHosts: [wrong] }, releaseFiles, ...images("v1"), approved: true },
+        credentials,
+        testCaller("safety", lines),
+      ),
     );
     const message = result.ok ? "" : result.error.message;
-    expect(message).toMatch(/Host key verification failed for \[127\.0\.0\.1\]:\d+.*before any command ran/);
+    expect(message).toMatch(
+      /Host key verification failed for \[127\.0\.0\.1\]:\d+.*before any command ran/,
+    );
     // OpenSSH's ssh-keygen is the ground truth for both fingerprints.
     const presented = fingerprintByOpenSsh(box.knownHostsLine);
     const expected = fingerprintByOpenSsh(wrong);
-    expect(message).toContain(`the server presented ssh-ed25519 ${presented}, but known_hosts expects ssh-ed25519 ${expected}`);
+    expect(message).toContain(
+      `the server presented ssh-ed25519 ${presented}, but known_hosts expects ssh-ed25519 ${expected}`,
+    );
     expect(message).toContain("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub");
     expect(result.ok ? -1 : result.report?.roundTrips).toBe(0);
     expect(acceptedLogins()).toBe(logins);
@@ -134,7 +175,13 @@ describe("production safety on the VPS-in-a-box", () => {
           lines.push(line);
           // Start the competitor while the first deploy is inside its backup.
           if (line.startsWith("==> [backup]") && !second) {
-            second = outcome(deploy({ env, releaseFiles, ...images("v1"), approved: true }, credentials, testCaller("safety-second", lines)));
+            second = outcome(
+              deploy(
+                { env, releaseFiles, ...images("v1"), approved: true },
+                credentials,
+                testCaller("safety-second", lines),
+              ),
+            );
           }
         },
       }),
@@ -145,7 +192,10 @@ describe("production safety on the VPS-in-a-box", () => {
     expect(!secondResult.ok && secondResult.error.message).toMatch(
       /The deploy lock of production is held by vitest:safety-first \(operation deploy r\S+, commit 0123456789abcdef, run https:\/\/ci\.example\.invalid\/runs\/safety-first, since \d{4}-.*Nothing was changed/,
     );
-    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     expect(history(box, "production").filter((e) => e.result === "success")).toHaveLength(1);
     shipment = await createShipment(box, "production", "Before the cut");
   });
@@ -164,22 +214,44 @@ describe("production safety on the VPS-in-a-box", () => {
         },
       }),
     );
-    expect(!result.ok && result.error.message).toMatch(/SSH connection lost during step \w+.*the deploy lock of production stays held.*unlock --env production/s);
+    expect(!result.ok && result.error.message).toMatch(
+      /SSH connection lost during step \w+.*the deploy lock of production stays held.*unlock --env production/s,
+    );
     // Still v1, data as before: the cut came before the switch.
-    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     expect(await databaseFingerprint(box, "production")).toEqual(before);
 
-    const refused = await outcome(deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, testCaller("safety-rerun", lines)));
+    const refused = await outcome(
+      deploy(
+        { env, releaseFiles, ...images("v2"), approved: true },
+        credentials,
+        testCaller("safety-rerun", lines),
+      ),
+    );
     expect(!refused.ok && refused.error.message).toMatch(/held by vitest:safety-cut/);
 
     const unlocked = await outcome(unlock(env, credentials, testCaller("safety-unlock", lines)));
     if (!unlocked.ok) throw unlocked.error;
     expect(unlocked.report.summary).toMatch(/holder=vitest:safety-cut[\s\S]*lock removed/);
-    expect(readFileSync(join(env.appDir, ".qgo-deploy", "audit.log"), "utf8")).toMatch(/action=unlock result=success holder=vitest:safety-unlock/);
+    expect(readFileSync(join(env.appDir, ".qgo-deploy", "audit.log"), "utf8")).toMatch(
+      /action=unlock result=success holder=vitest:safety-unlock/,
+    );
 
-    const rerun = await outcome(deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, testCaller("safety-rerun", lines)));
+    const rerun = await outcome(
+      deploy(
+        { env, releaseFiles, ...images("v2"), approved: true },
+        credentials,
+        testCaller("safety-rerun", lines),
+      ),
+    );
     if (!rerun.ok) throw rerun.error;
-    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({
+      status: "ok",
+      version: "v2-box",
+    });
     expect(await appliedMigrations(box, "production")).toContain(box.v2Migration.name);
     expect(await shipmentExists(box, "production", shipment)).toBe(true);
     expect(readdirSync(box.backupsDir).filter((n) => n.startsWith("."))).toEqual([]);
@@ -190,14 +262,20 @@ describe("production safety on the VPS-in-a-box", () => {
     let deploys = history(box, "production").filter((e) => e.action === "deploy").length;
     while (deploys < 7) {
       const result = await outcome(
-        deploy({ env, releaseFiles, ...images(deploys % 2 === 0 ? "v1" : "v2"), approved: true }, credentials, testCaller("safety-retention", lines)),
+        deploy(
+          { env, releaseFiles, ...images(deploys % 2 === 0 ? "v1" : "v2"), approved: true },
+          credentials,
+          testCaller("safety-retention", lines),
+        ),
       );
       if (!result.ok) throw result.error;
       deploys += 1;
     }
     const kept = backupsOf(box, "production");
     expect(kept).toHaveLength(5);
-    const madeByDeploys = history(box, "production").map((e) => e.backup).filter((b): b is string => typeof b === "string");
+    const madeByDeploys = history(box, "production")
+      .map((e) => e.backup)
+      .filter((b): b is string => typeof b === "string");
     expect(kept).toEqual([...new Set(madeByDeploys)].sort().slice(-5));
     expect(backupsOf(box, "staging")).toEqual(stagingBackups);
     expect(await shipmentExists(box, "production", shipment)).toBe(true);
@@ -209,6 +287,11 @@ describe("production safety on the VPS-in-a-box", () => {
     expect(lines.length).toBeGreaterThan(100);
     // The password really went to the server (docker login on stdin), so masking mattered.
     expect(lines.some((l) => l.startsWith("==> [login] docker login"))).toBe(true);
-    expect(secretLeaks(box, credentials, { "operation logs": lines.join("\n"), "slack messages": slack.messages.join("\n") })).toEqual([]);
+    expect(
+      secretLeaks(box, credentials, {
+        "operation logs": lines.join("\n"),
+        "slack messages": slack.messages.join("\n"),
+      }),
+    ).toEqual([]);
   });
 });

@@ -7,7 +7,15 @@
 // What this does not prove: that the module loads inside the real engine's runtime container.
 import { execFileSync } from "node:child_process";
 import { lookup } from "node:dns/promises";
-import { chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,11 +67,16 @@ async function secondName(): Promise<string> {
 
 /** Writes an environment file of the checkout: the repository's, with the box's facts. */
 function writeEnvironment(name: string, settings: Record<string, unknown>): void {
-  writeFileSync(join(checkout, "deploy/environments", `${name}.json`), `${JSON.stringify(settings, null, 2)}\n`);
+  writeFileSync(
+    join(checkout, "deploy/environments", `${name}.json`),
+    `${JSON.stringify(settings, null, 2)}\n`,
+  );
 }
 
 function boxFacts(env: "staging" | "production", host: string) {
-  const file = JSON.parse(readFileSync(join(REPO_ROOT, "deploy/environments", `${env}.json`), "utf8")) as Record<string, unknown>;
+  const file = JSON.parse(
+    readFileSync(join(REPO_ROOT, "deploy/environments", `${env}.json`), "utf8"),
+  ) as Record<string, unknown>;
   // The URLs follow the box's ports.
   delete file.healthUrls;
   return {
@@ -106,7 +119,11 @@ afterAll(async () => {
  * `dagger call [chain] <fn> <flags>` on the laptop: each call's omitted arguments come from the
  * saved defaults; Qgo is constructed with the checkout as its contextual source.
  */
-async function daggerCall(fn: string, flags: Record<string, unknown>, on?: { object: string; state: Record<string, unknown> }): Promise<CallResult> {
+async function daggerCall(
+  fn: string,
+  flags: Record<string, unknown>,
+  on?: { object: string; state: Record<string, unknown> },
+): Promise<CallResult> {
   const host = { ...process.env, HOME: home };
   const object = on?.object ?? "Qgo";
   const args = withLocalDefaults(engine, scanned, savedDefaults, object, fn, flags, host);
@@ -114,8 +131,15 @@ async function daggerCall(fn: string, flags: Record<string, unknown>, on?: { obj
   const missing = Object.values(scanned.objects[object]!.methods[fn]!.arguments).filter(
     (a) => !a.isOptional && a.defaultValue === undefined && !(a.name in args),
   );
-  if (missing.length > 0) throw new Error(`required flag(s) ${missing.map((a) => `"${a.name}"`).join(", ")} not set`);
-  const result = await engine.call({ parentName: object, fnName: fn, parent: on?.state ?? (await constructed()), args, timeoutMs: 240_000 });
+  if (missing.length > 0)
+    throw new Error(`required flag(s) ${missing.map((a) => `"${a.name}"`).join(", ")} not set`);
+  const result = await engine.call({
+    parentName: object,
+    fnName: fn,
+    parent: on?.state ?? (await constructed()),
+    args,
+    timeoutMs: 240_000,
+  });
   outputs.push(result.output, result.error ?? "", JSON.stringify(result.returnValue ?? ""));
   expect(result.invalidQueries).toEqual([]);
   return result;
@@ -126,22 +150,34 @@ let qgo: Record<string, unknown> | undefined;
 async function constructed(): Promise<Record<string, unknown>> {
   if (!qgo) {
     const source = engine.hostDirectory(checkout, ["**/node_modules", ".git", "**/.env"]);
-    const args = withLocalDefaults(engine, scanned, savedDefaults, "Qgo", "", { source }, { ...process.env, HOME: home });
+    const args = withLocalDefaults(
+      engine,
+      scanned,
+      savedDefaults,
+      "Qgo",
+      "",
+      { source },
+      { ...process.env, HOME: home },
+    );
     const made = await engine.call({ parentName: "Qgo", fnName: "", args });
-    if (made.error !== undefined) throw new Error(`constructor failed: ${made.error}\n${made.output}`);
+    if (made.error !== undefined)
+      throw new Error(`constructor failed: ${made.error}\n${made.output}`);
     qgo = made.returnValue as Record<string, unknown>;
   }
   return qgo;
 }
 
 /** `dagger call environment <flags>`: the Environment object's state, for a chained method. */
-async function environment(flags: Record<string, unknown>): Promise<{ object: string; state: Record<string, unknown> }> {
+async function environment(
+  flags: Record<string, unknown>,
+): Promise<{ object: string; state: Record<string, unknown> }> {
   const made = await daggerCall("environment", flags);
   expect(made.error, made.output).toBeUndefined();
   return { object: "Environment", state: made.returnValue as Record<string, unknown> };
 }
 
-const release = (name: "v1" | "v2") => `BACKEND_IMAGE=${box.images[name].backend}\nFRONTEND_IMAGE=${box.images[name].frontend}\n`;
+const release = (name: "v1" | "v2") =>
+  `BACKEND_IMAGE=${box.images[name].backend}\nFRONTEND_IMAGE=${box.images[name].frontend}\n`;
 
 describe("the laptop deploy of the README, through the Dagger SDK entrypoint, with saved defaults", () => {
   let shipment = 0;
@@ -149,29 +185,55 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
   it("dagger call deploy --env staging --release <publish output>: nothing else on the command line", async () => {
     await resetEnvironment(box, "staging");
     const { env, releaseFiles } = await boxEnvironment(box, "staging");
-    const first = await outcome(deploy({ env, releaseFiles, backendImage: box.images.v1.backend, frontendImage: box.images.v1.frontend }, credentials, testCaller("sdk", [])));
+    const first = await outcome(
+      deploy(
+        {
+          env,
+          releaseFiles,
+          backendImage: box.images.v1.backend,
+          frontendImage: box.images.v1.frontend,
+        },
+        credentials,
+        testCaller("sdk", []),
+      ),
+    );
     if (!first.ok) throw first.error;
     shipment = await createShipment(box, "staging", "Before the SDK deploy");
 
     const result = await daggerCall("deploy", { env: "staging", release: release("v2") });
     expect(result.error, result.output).toBeUndefined();
-    expect(String(result.returnValue)).toMatch(/Deployed release r\S+ \(version v2-box\) to staging: healthy/);
+    expect(String(result.returnValue)).toMatch(
+      /Deployed release r\S+ \(version v2-box\) to staging: healthy/,
+    );
     expect(String(result.returnValue)).toMatch(/total [\d.]+ s, \d+ SSH round trips/);
     // Progress streamed by the module process, step by step.
     expect(result.output).toMatch(/==> \[backup\][\s\S]*==> \[migrate\][\s\S]*==> \[health\]/);
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v2-box" });
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v2-box",
+    });
     // The holder came from the saved defaults (DEPLOY_HOLDER=${MY_NAME}).
-    expect(history(box, "staging").at(-1)).toMatchObject({ holder: "your-name", version: "v2-box" });
+    expect(history(box, "staging").at(-1)).toMatchObject({
+      holder: "your-name",
+      version: "v2-box",
+    });
   });
 
   it("dagger call rollback --env staging --to previous puts v1 back; a bad --backup fails the call clearly", async () => {
     const bad = await daggerCall("rollback", { env: "staging", backup: "../x" });
-    expect(bad.error).toMatch(/Bad backup name "\.\.\/x": give only the file name \(no path parts\)/);
+    expect(bad.error).toMatch(
+      /Bad backup name "\.\.\/x": give only the file name \(no path parts\)/,
+    );
 
     const result = await daggerCall("rollback", { env: "staging", to: "previous" });
     expect(result.error, result.output).toBeUndefined();
-    expect(String(result.returnValue)).toMatch(/Rolled staging back to release r\S+ \(version v1-box\): healthy/);
-    expect(await servedThroughFrontend(box, "staging")).toMatchObject({ status: "ok", version: "v1-box" });
+    expect(String(result.returnValue)).toMatch(
+      /Rolled staging back to release r\S+ \(version v1-box\): healthy/,
+    );
+    expect(await servedThroughFrontend(box, "staging")).toMatchObject({
+      status: "ok",
+      version: "v1-box",
+    });
     expect(await shipmentExists(box, "staging", shipment)).toBe(true);
   });
 
@@ -179,7 +241,9 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     const backups = await daggerCall("backups", { env: "staging" });
     expect(String(backups.returnValue)).toMatch(/^backup_staging_\d{8}_\d{6}\.tar\.gz \d+$/m);
     const releases = await daggerCall("releases", { env: "staging" });
-    expect(String(releases.returnValue)).toMatch(/ rollback success release=r\S+ serving=r\S+ version=v1-box /);
+    expect(String(releases.returnValue)).toMatch(
+      / rollback success release=r\S+ serving=r\S+ version=v1-box /,
+    );
     const unlocked = await daggerCall("unlock", { env: "staging" });
     expect(unlocked.error, unlocked.output).toBeUndefined();
     expect(String(unlocked.returnValue)).toContain("no lock held");
@@ -189,15 +253,36 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     // The box's authorized key, encrypted by OpenSSH's ssh-keygen -p.
     const encrypted = join(home, ".ssh", "qgo_deploy_encrypted");
     writeFileSync(encrypted, credentials.privateKey, { mode: 0o600 });
-    execFileSync("ssh-keygen", ["-q", "-p", "-P", "", "-N", "correct horse battery", "-f", encrypted]);
+    execFileSync("ssh-keygen", [
+      "-q",
+      "-p",
+      "-P",
+      "",
+      "-N",
+      "correct horse battery",
+      "-f",
+      encrypted,
+    ]);
     const sshKey = engine.secret(`file://${encrypted}`, readFileSync(encrypted, "utf8"));
-    const status = await daggerCall("status", { env: "staging", sshKey, sshKeyPassphrase: engine.secret("env://QGO_PASSPHRASE", "correct horse battery") });
+    const status = await daggerCall("status", {
+      env: "staging",
+      sshKey,
+      sshKeyPassphrase: engine.secret("env://QGO_PASSPHRASE", "correct horse battery"),
+    });
     expect(status.error, status.output).toBeUndefined();
     expect(String(status.returnValue)).toContain("lock: free");
-    const wrong = await daggerCall("status", { env: "staging", sshKey, sshKeyPassphrase: engine.secret("env://QGO_WRONG", "wrong horse") });
-    expect(wrong.error).toMatch(/could not be decrypted: the passphrase \(--ssh-key-passphrase\) is wrong\. Nothing was changed/);
+    const wrong = await daggerCall("status", {
+      env: "staging",
+      sshKey,
+      sshKeyPassphrase: engine.secret("env://QGO_WRONG", "wrong horse"),
+    });
+    expect(wrong.error).toMatch(
+      /could not be decrypted: the passphrase \(--ssh-key-passphrase\) is wrong\. Nothing was changed/,
+    );
     const none = await daggerCall("status", { env: "staging", sshKey });
-    expect(none.error).toMatch(/The SSH deploy key is encrypted: pass its passphrase as a Secret, --ssh-key-passphrase/);
+    expect(none.error).toMatch(
+      /The SSH deploy key is encrypted: pass its passphrase as a Secret, --ssh-key-passphrase/,
+    );
   });
 
   it("CI's long form: environment --name staging --run-url ... deploy --registry-password ..., then summary and logs", async () => {
@@ -210,17 +295,27 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     });
     const deployed = await daggerCall(
       "deploy",
-      { release: release("v2"), registryUsername: "qgo-ci", registryPassword: engine.secret("env://GITHUB_TOKEN", credentials.registryPassword) },
+      {
+        release: release("v2"),
+        registryUsername: "qgo-ci",
+        registryPassword: engine.secret("env://GITHUB_TOKEN", credentials.registryPassword),
+      },
       staging,
     );
     expect(deployed.error, deployed.output).toBeUndefined();
     expect(deployed.output).toContain("==> [login] docker login");
-    expect(history(box, "staging").at(-1)).toMatchObject({ holder: "sdk-test", runUrl, version: "v2-box" });
+    expect(history(box, "staging").at(-1)).toMatchObject({
+      holder: "sdk-test",
+      runUrl,
+      version: "v2-box",
+    });
     expect(slack.messages.some((m) => m.includes("staging"))).toBe(true);
 
     const summary = await daggerCall("summary", { outcome: "success" }, staging);
     expect(summary.error, summary.output).toBeUndefined();
-    const file = engine.lookup(String(summary.returnValue))!.chain.find((step) => step.field === "withNewFile")!;
+    const file = engine
+      .lookup(String(summary.returnValue))!
+      .chain.find((step) => step.field === "withNewFile")!;
     const markdown = String(file.args.contents);
     outputs.push(markdown);
     expect(markdown).toContain("### Deploy ✅ succeeded");
@@ -230,7 +325,10 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     const short = await daggerCall("deploySummary", { env: "staging", runUrl, outcome: "success" });
     expect(short.error, short.output).toBeUndefined();
     const withoutUptime = (text: string) => text.replace(/"uptime":\d+/g, '"uptime":N');
-    const shortMarkdown = String(engine.lookup(String(short.returnValue))!.chain.find((step) => step.field === "withNewFile")!.args.contents);
+    const shortMarkdown = String(
+      engine.lookup(String(short.returnValue))!.chain.find((step) => step.field === "withNewFile")!
+        .args.contents,
+    );
     expect(withoutUptime(shortMarkdown)).toBe(withoutUptime(markdown));
 
     const logs = await daggerCall("logs", { lines: 50 }, staging);
@@ -255,7 +353,9 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     const stagingEnv = readFileSync(join(box.stagingAppDir, ".env"), "utf8");
     writeFileSync(
       join(qaDir, ".env"),
-      stagingEnv.replace(/^BACKEND_PORT=.*$/m, `BACKEND_PORT=${ports.backend}`).replace(/^FRONTEND_PORT=.*$/m, `FRONTEND_PORT=${ports.frontend}`),
+      stagingEnv
+        .replace(/^BACKEND_PORT=.*$/m, `BACKEND_PORT=${ports.backend}`)
+        .replace(/^FRONTEND_PORT=.*$/m, `FRONTEND_PORT=${ports.frontend}`),
       { mode: 0o600 },
     );
     // The backend's user (uid 1000) writes uploads and logs, as in the box's own app dirs.
@@ -277,7 +377,9 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     try {
       const result = await daggerCall("deploy", { env: "qa", release: release("v1") });
       expect(result.error, result.output).toBeUndefined();
-      expect(String(result.returnValue)).toMatch(/Deployed release r\S+ \(version v1-box\) to qa: healthy/);
+      expect(String(result.returnValue)).toMatch(
+        /Deployed release r\S+ \(version v1-box\) to qa: healthy/,
+      );
       const health = await httpRequest(`http://127.0.0.1:${ports.frontend}/health`);
       expect(await health.json()).toMatchObject({ status: "ok", version: "v1-box" });
       const status = await daggerCall("status", { env: "qa" });
@@ -285,11 +387,17 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
       expect(String(status.returnValue)).toContain("lock: free");
     } finally {
       const docker = boxDocker(box);
-      const ids = (await docker`docker ps -aq --filter label=com.docker.compose.project=qgo-qa`).stdout.trim();
+      const ids = (
+        await docker`docker ps -aq --filter label=com.docker.compose.project=qgo-qa`
+      ).stdout.trim();
       if (ids) await docker`docker rm -f ${ids.split("\n")}`;
-      const volumes = (await docker`docker volume ls -q --filter label=com.docker.compose.project=qgo-qa`).stdout.trim();
+      const volumes = (
+        await docker`docker volume ls -q --filter label=com.docker.compose.project=qgo-qa`
+      ).stdout.trim();
       if (volumes) await docker`docker volume rm ${volumes.split("\n")}`;
-      const networks = (await docker`docker network ls -q --filter label=com.docker.compose.project=qgo-qa`).stdout.trim();
+      const networks = (
+        await docker`docker network ls -q --filter label=com.docker.compose.project=qgo-qa`
+      ).stdout.trim();
       if (networks) await docker`docker network rm ${networks.split("\n")}`;
       rmSync(qaDir, { recursive: true, force: true });
     }
@@ -297,19 +405,36 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
 
   it("deploy --env production --promote-from staging reads staging's release on staging's own server", async () => {
     await resetEnvironment(box, "production");
-    const result = await daggerCall("deploy", { env: "production", promoteFrom: "staging", approved: true });
+    const result = await daggerCall("deploy", {
+      env: "production",
+      promoteFrom: "staging",
+      approved: true,
+    });
     expect(result.error, result.output).toBeUndefined();
     // Two servers, each reached by its own name and checked against its own known_hosts line.
     expect(result.output).toContain(`connecting to root@[127.0.0.1]:${box.sshPort}`);
     expect(result.output).toContain(`connecting to root@[${productionHost}]:${box.sshPort}`);
     expect(result.output).toMatch(/promoting staging's release r\S+ \(version v2-box\)/);
-    expect(String(result.returnValue)).toMatch(/Deployed release r\S+ \(version v2-box\) to production: healthy/);
-    expect(await servedThroughFrontend(box, "production")).toMatchObject({ status: "ok", version: "v2-box" });
-    expect(history(box, "production").at(-1)).toMatchObject({ backendImage: box.images.v2.backend, frontendImage: box.images.v2.frontend });
+    expect(String(result.returnValue)).toMatch(
+      /Deployed release r\S+ \(version v2-box\) to production: healthy/,
+    );
+    expect(await servedThroughFrontend(box, "production")).toMatchObject({
+      status: "ok",
+      version: "v2-box",
+    });
+    expect(history(box, "production").at(-1)).toMatchObject({
+      backendImage: box.images.v2.backend,
+      frontendImage: box.images.v2.frontend,
+    });
   });
 
   it("the module processes printed no secret bytes; no server log holds one", () => {
     recordLog(outputs);
-    expect(secretLeaks(box, credentials, { "module output": outputs.join("\n"), "slack messages": slack.messages.join("\n") })).toEqual([]);
+    expect(
+      secretLeaks(box, credentials, {
+        "module output": outputs.join("\n"),
+        "slack messages": slack.messages.join("\n"),
+      }),
+    ).toEqual([]);
   });
 });

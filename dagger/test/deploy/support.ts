@@ -26,7 +26,11 @@ export function recordLog(lines: string[]): void {
   appendFileSync(suiteLogFile, lines.join("\n") + "\n");
 }
 
-export function boxOverrides(box: VpsBox, env: EnvName, extra: EnvironmentOverrides = {}): EnvironmentOverrides {
+export function boxOverrides(
+  box: VpsBox,
+  env: EnvName,
+  extra: EnvironmentOverrides = {},
+): EnvironmentOverrides {
   const ports = box.ports[env];
   return {
     host: box.sshHost,
@@ -52,7 +56,10 @@ export async function boxEnvironment(
 }
 
 /** Secrets of the suite: real key of the box, a registry password, a Slack webhook with a token. */
-export function boxCredentials(box: VpsBox, slackUrl?: string): Credentials & { registryPassword: string } {
+export function boxCredentials(
+  box: VpsBox,
+  slackUrl?: string,
+): Credentials & { registryPassword: string } {
   return {
     privateKey: readFileSync(box.privateKeyPath, "utf8"),
     registryPassword: `reg-${randomBytes(12).toString("hex")}`,
@@ -73,7 +80,9 @@ export function testCaller(name: string, lines: string[]): Caller {
 /** Runs an operation, records its log for the secrets scan, and returns report or error. */
 export async function outcome(
   run: Promise<OperationReport>,
-): Promise<{ ok: true; report: OperationReport } | { ok: false; error: Error; report?: OperationReport }> {
+): Promise<
+  { ok: true; report: OperationReport } | { ok: false; error: Error; report?: OperationReport }
+> {
   try {
     const report = await run;
     recordLog(report.log);
@@ -82,7 +91,9 @@ export async function outcome(
     const err = error as Error;
     if (error instanceof DeployError) recordLog([...error.report.log, err.message]);
     else recordLog([err.message]);
-    return error instanceof DeployError ? { ok: false, error: err, report: error.report } : { ok: false, error: err };
+    return error instanceof DeployError
+      ? { ok: false, error: err, report: error.report }
+      : { ok: false, error: err };
   }
 }
 
@@ -111,9 +122,13 @@ export async function startSlack(): Promise<{ url: string; messages: string[]; s
 export async function resetEnvironment(box: VpsBox, env: EnvName): Promise<void> {
   const docker = boxDocker(box);
   const project = box.projects[env];
-  const ids = (await docker`docker ps -aq --filter ${`label=com.docker.compose.project=${project}`}`).stdout.trim();
+  const ids = (
+    await docker`docker ps -aq --filter ${`label=com.docker.compose.project=${project}`}`
+  ).stdout.trim();
   if (ids) await docker`docker rm -f ${ids.split("\n")}`;
-  const volumes = (await docker`docker volume ls -q --filter ${`label=com.docker.compose.project=${project}`}`).stdout.trim();
+  const volumes = (
+    await docker`docker volume ls -q --filter ${`label=com.docker.compose.project=${project}`}`
+  ).stdout.trim();
   if (volumes) await docker`docker volume rm ${volumes.split("\n")}`;
   const dir = appDir(box, env);
   for (const name of readdirSync(dir)) {
@@ -121,7 +136,8 @@ export async function resetEnvironment(box: VpsBox, env: EnvName): Promise<void>
     rmSync(join(dir, name), { recursive: true, force: true });
   }
   for (const sub of ["backend/uploads", "backend/logs"]) {
-    for (const name of existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)) : []) rmSync(join(dir, sub, name), { recursive: true, force: true });
+    for (const name of existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)) : [])
+      rmSync(join(dir, sub, name), { recursive: true, force: true });
   }
   for (const name of readdirSync(box.backupsDir)) {
     if (name.startsWith(`backup_${env}_`)) rmSync(join(box.backupsDir, name), { force: true });
@@ -148,25 +164,39 @@ export function history(box: VpsBox, env: EnvName): Record<string, unknown>[] {
 }
 
 /** What the backend serves: its /health JSON straight from the published port. */
-export async function servedHealth(box: VpsBox, env: EnvName): Promise<{ status: string; version: string }> {
+export async function servedHealth(
+  box: VpsBox,
+  env: EnvName,
+): Promise<{ status: string; version: string }> {
   const response = await httpRequest(`http://127.0.0.1:${box.ports[env].backend}/health`);
   return (await response.json()) as { status: string; version: string };
 }
 
 /** /health through the frontend's nginx, as users reach it. */
-export async function servedThroughFrontend(box: VpsBox, env: EnvName): Promise<{ status: string; version: string }> {
+export async function servedThroughFrontend(
+  box: VpsBox,
+  env: EnvName,
+): Promise<{ status: string; version: string }> {
   const response = await httpRequest(`http://127.0.0.1:${box.ports[env].frontend}/health`);
   return (await response.json()) as { status: string; version: string };
 }
 
 /** CHECKSUM TABLE of every table in the app database: equal fingerprints, equal content. */
-export async function databaseFingerprint(box: VpsBox, env: EnvName): Promise<Record<string, string>> {
+export async function databaseFingerprint(
+  box: VpsBox,
+  env: EnvName,
+): Promise<Record<string, string>> {
   const project = box.projects[env];
   const tables = (await dbQuery(box, project, "SHOW TABLES")).map((row) => row[0] ?? "");
   const fingerprint: Record<string, string> = {};
   if (tables.length === 0) return fingerprint;
-  const rows = await dbQuery(box, project, `CHECKSUM TABLE ${tables.map((t) => `\`${t}\``).join(", ")} EXTENDED`);
-  for (const [table, checksum] of rows) fingerprint[String(table).split(".").pop() ?? ""] = checksum ?? "";
+  const rows = await dbQuery(
+    box,
+    project,
+    `CHECKSUM TABLE ${tables.map((t) => `\`${t}\``).join(", ")} EXTENDED`,
+  );
+  for (const [table, checksum] of rows)
+    fingerprint[String(table).split(".").pop() ?? ""] = checksum ?? "";
   return fingerprint;
 }
 
@@ -175,46 +205,80 @@ export async function tableNames(box: VpsBox, env: EnvName): Promise<string[]> {
 }
 
 export async function appliedMigrations(box: VpsBox, env: EnvName): Promise<string[]> {
-  return (await dbQuery(box, box.projects[env], "SELECT migration_name FROM _prisma_migrations ORDER BY migration_name")).map(
-    (row) => row[0] ?? "",
-  );
+  return (
+    await dbQuery(
+      box,
+      box.projects[env],
+      "SELECT migration_name FROM _prisma_migrations ORDER BY migration_name",
+    )
+  ).map((row) => row[0] ?? "");
 }
 
 /** A shipment created through the product's API, through the frontend's nginx. */
-export async function createShipment(box: VpsBox, env: EnvName, customerName: string): Promise<number> {
+export async function createShipment(
+  box: VpsBox,
+  env: EnvName,
+  customerName: string,
+): Promise<number> {
   const response = await httpRequest(`http://127.0.0.1:${box.ports[env].frontend}/api/shipments`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ customerName, origin: "Rotterdam", destination: "Gdansk", weightKg: 12.5 }),
+    body: JSON.stringify({
+      customerName,
+      origin: "Rotterdam",
+      destination: "Gdansk",
+      weightKg: 12.5,
+    }),
   });
-  if (response.status !== 201) throw new Error(`create shipment: HTTP ${response.status} ${await response.text()}`);
+  if (response.status !== 201)
+    throw new Error(`create shipment: HTTP ${response.status} ${await response.text()}`);
   return ((await response.json()) as { id: number }).id;
 }
 
 /** A small but real PNG (signature + IHDR-sized payload) with a unique marker. */
 export function pngBytes(marker: string): Buffer {
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(`qgo-test ${marker} `.padEnd(64, "."))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.from(`qgo-test ${marker} `.padEnd(64, ".")),
+  ]);
 }
 
 /** Uploads a document for a shipment (stored in backend/uploads on the server). */
-export async function uploadDocument(box: VpsBox, env: EnvName, shipmentId: number, bytes: Buffer): Promise<number> {
+export async function uploadDocument(
+  box: VpsBox,
+  env: EnvName,
+  shipmentId: number,
+  bytes: Buffer,
+): Promise<number> {
   const form = new FormData();
   form.append("file", new Blob([new Uint8Array(bytes)], { type: "image/png" }), "proof.png");
-  const response = await httpRequest(`http://127.0.0.1:${box.ports[env].frontend}/api/shipments/${shipmentId}/documents`, {
-    method: "POST",
-    body: form,
-  });
-  if (response.status !== 201) throw new Error(`upload document: HTTP ${response.status} ${await response.text()}`);
+  const response = await httpRequest(
+    `http://127.0.0.1:${box.ports[env].frontend}/api/shipments/${shipmentId}/documents`,
+    {
+      method: "POST",
+      body: form,
+    },
+  );
+  if (response.status !== 201)
+    throw new Error(`upload document: HTTP ${response.status} ${await response.text()}`);
   return ((await response.json()) as { id: number }).id;
 }
 
 export async function shipmentExists(box: VpsBox, env: EnvName, id: number): Promise<boolean> {
-  const response = await httpRequest(`http://127.0.0.1:${box.ports[env].frontend}/api/shipments/${id}`);
-  if (response.status !== 200 && response.status !== 404) throw new Error(`get shipment: HTTP ${response.status}`);
+  const response = await httpRequest(
+    `http://127.0.0.1:${box.ports[env].frontend}/api/shipments/${id}`,
+  );
+  if (response.status !== 200 && response.status !== 404)
+    throw new Error(`get shipment: HTTP ${response.status}`);
   return response.status === 200;
 }
 
-export async function downloadDocument(box: VpsBox, env: EnvName, shipmentId: number, documentId: number): Promise<Buffer | null> {
+export async function downloadDocument(
+  box: VpsBox,
+  env: EnvName,
+  shipmentId: number,
+  documentId: number,
+): Promise<Buffer | null> {
   const response = await httpRequest(
     `http://127.0.0.1:${box.ports[env].frontend}/api/shipments/${shipmentId}/documents/${documentId}/download`,
   );
@@ -227,8 +291,12 @@ export async function downloadDocument(box: VpsBox, env: EnvName, shipmentId: nu
 export function secretsOf(credentials: Credentials): string[] {
   return [
     ...(credentials.registryPassword ? [credentials.registryPassword] : []),
-    ...(credentials.slackWebhook ? [credentials.slackWebhook, credentials.slackWebhook.split("/").at(-1)!] : []),
-    ...credentials.privateKey.split("\n").filter((line) => line.length > 8 && !line.startsWith("-----")),
+    ...(credentials.slackWebhook
+      ? [credentials.slackWebhook, credentials.slackWebhook.split("/").at(-1)!]
+      : []),
+    ...credentials.privateKey
+      .split("\n")
+      .filter((line) => line.length > 8 && !line.startsWith("-----")),
   ];
 }
 
@@ -237,7 +305,11 @@ export function secretsOf(credentials: Credentials): string[] {
  * Slack messages), the suite's log file, the servers' history and audit logs, and the box's
  * sshd, dockerd and registry logs. Returns "<log>: <which secret>" for each leak.
  */
-export function secretLeaks(box: VpsBox, credentials: Credentials, texts: Record<string, string>): string[] {
+export function secretLeaks(
+  box: VpsBox,
+  credentials: Credentials,
+  texts: Record<string, string>,
+): string[] {
   const logs: Record<string, string> = { ...texts };
   if (existsSync(suiteLogFile)) logs["suite log file"] = readFileSync(suiteLogFile, "utf8");
   for (const env of ["staging", "production"] as const) {

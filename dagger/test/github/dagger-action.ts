@@ -74,7 +74,11 @@ export function runDaggerAction(inputs: ActionInputs, env: Record<string, string
     chmodSync(join(bin, "dagger"), 0o755);
     const outputFile = join(dir, "github_output");
     writeFileSync(outputFile, "");
-    const base = { ...env, PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, GITHUB_OUTPUT: outputFile };
+    const base = {
+      ...env,
+      PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+      GITHUB_OUTPUT: outputFile,
+    };
 
     const collapse = (input: string | undefined) =>
       `$(echo '${toJSON(input ?? "")}' | jq -rj . | sed -z 's/\\\\\\n/ /g; s/\\n/ /g')`;
@@ -88,7 +92,12 @@ export function runDaggerAction(inputs: ActionInputs, env: Record<string, string
     ].join("\n");
     const assembled = bash(assemble, base, dir);
     if (assembled.status !== 0) {
-      return { argv: [], cloudToken: "", exitCode: assembled.status, stderr: `assemble: ${assembled.stderr}` };
+      return {
+        argv: [],
+        cloudToken: "",
+        exitCode: assembled.status,
+        stderr: `assemble: ${assembled.stderr}`,
+      };
     }
     const outputs = readOutputs(outputFile);
     const exec = [

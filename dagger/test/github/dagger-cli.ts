@@ -27,10 +27,20 @@ export interface ParsedCommand {
 }
 
 /** Flags of the Dagger CLI itself that our workflows may use, and whether they take a value. */
-const GLOBAL_FLAGS: Record<string, boolean> = { progress: true, lock: true, mod: true, m: true, silent: false, debug: false };
+const GLOBAL_FLAGS: Record<string, boolean> = {
+  progress: true,
+  lock: true,
+  mod: true,
+  m: true,
+  silent: false,
+  debug: false,
+};
 /** Functions of core types that a workflow chains after ours. */
 const CORE_CHAINS: Record<string, Record<string, Record<string, ScannedArgument>>> = {
-  File: { export: { path: stringArg("path"), allowParentDirPath: boolArg("allowParentDirPath") }, contents: {} },
+  File: {
+    export: { path: stringArg("path"), allowParentDirPath: boolArg("allowParentDirPath") },
+    contents: {},
+  },
   Directory: { export: { path: stringArg("path") } },
 };
 
@@ -79,7 +89,10 @@ function parseFlags(
 export function parseDaggerArgv(argv: string[], module: ScannedModule): ParsedCommand {
   const main = module.objects.Qgo!;
   const globals: Record<string, ScannedArgument> = Object.fromEntries(
-    Object.entries(GLOBAL_FLAGS).map(([name, takesValue]) => [name, takesValue ? stringArg(name) : boolArg(name)]),
+    Object.entries(GLOBAL_FLAGS).map(([name, takesValue]) => [
+      name,
+      takesValue ? stringArg(name) : boolArg(name),
+    ]),
   );
   const global = parseFlags(argv, 0, globals, "dagger");
   const verb = argv[global.next];
@@ -90,7 +103,9 @@ export function parseDaggerArgv(argv: string[], module: ScannedModule): ParsedCo
   let type = "Qgo";
   while (i < argv.length && module.objects[type]) {
     const object = type;
-    const fn = Object.values(module.objects[object]!.methods).find((m) => kebab(m.name) === argv[i]);
+    const fn = Object.values(module.objects[object]!.methods).find(
+      (m) => kebab(m.name) === argv[i],
+    );
     if (!fn) throw new Error(`dagger call: ${object} has no function "${argv[i]}"`);
     const parsed = parseFlags(argv, i + 1, fn.arguments, kebab(fn.name));
     calls.push({ object, fn: fn.name, args: parsed.raw });
@@ -108,7 +123,15 @@ export function parseDaggerArgv(argv: string[], module: ScannedModule): ParsedCo
     type = "String";
   }
   const [first, ...rest] = calls;
-  return { global: global.raw, verb, constructorArgs: ctor.raw, fn: first!.fn, args: first!.args, calls: rest, chained };
+  return {
+    global: global.raw,
+    verb,
+    constructorArgs: ctor.raw,
+    fn: first!.fn,
+    args: first!.args,
+    calls: rest,
+    chained,
+  };
 }
 
 /** Go's csv.Reader.Read of one flag value: the first record's fields ("" gives none). */
@@ -129,7 +152,8 @@ function csvRecord(value: string): string[] {
     else if (c === ",") {
       fields.push(field);
       field = "";
-    } else if (c === "\n" || c === "\r") break; // a record ends at the line's end
+    } else if (c === "\n" || c === "\r")
+      break; // a record ends at the line's end
     else field += c;
   }
   fields.push(field);
@@ -155,19 +179,40 @@ export function typedArgs(
     const type = typeText(arg.type);
     if (type === "String") typed[name] = last;
     else if (type === "Integer") {
-      if (!/^[+-]?\d+$/.test(last)) throw new Error(`invalid argument "${last}" for "--${kebab(name)}" flag: parse error`);
+      if (!/^[+-]?\d+$/.test(last))
+        throw new Error(`invalid argument "${last}" for "--${kebab(name)}" flag: parse error`);
       typed[name] = Number(last);
     } else if (type === "Boolean") {
-      const parsed = { "1": true, t: true, T: true, TRUE: true, true: true, True: true, "0": false, f: false, F: false, FALSE: false, false: false, False: false }[last];
-      if (parsed === undefined) throw new Error(`invalid argument "${last}" for "--${kebab(name)}" flag: strconv.ParseBool: parsing "${last}": invalid syntax`);
+      const parsed = {
+        "1": true,
+        t: true,
+        T: true,
+        TRUE: true,
+        true: true,
+        True: true,
+        "0": false,
+        f: false,
+        F: false,
+        FALSE: false,
+        false: false,
+        False: false,
+      }[last];
+      if (parsed === undefined)
+        throw new Error(
+          `invalid argument "${last}" for "--${kebab(name)}" flag: strconv.ParseBool: parsing "${last}": invalid syntax`,
+        );
       typed[name] = parsed;
     } else if (type === "[String]") typed[name] = values.flatMap(csvRecord);
     else if (type === "Secret") {
       // env://NAME (or a bare NAME, deprecated) is read from the caller's environment.
       const envName = /^env:\/\/(.+)$/.exec(last)?.[1] ?? (last.includes(":") ? undefined : last);
-      if (envName === undefined) throw new Error(`--${kebab(name)}: only env:// secrets are modelled, got ${last}`);
+      if (envName === undefined)
+        throw new Error(`--${kebab(name)}: only env:// secrets are modelled, got ${last}`);
       const plaintext = env[envName];
-      if (plaintext === undefined) throw new Error(`failed to get value for argument "${kebab(name)}": secret env var not found: "${envName.slice(0, 3)}..."`);
+      if (plaintext === undefined)
+        throw new Error(
+          `failed to get value for argument "${kebab(name)}": secret env var not found: "${envName.slice(0, 3)}..."`,
+        );
       typed[name] = { secret: `env://${envName}`, plaintext };
     } else throw new Error(`--${kebab(name)}: type ${type} is not modelled`);
   }
@@ -187,7 +232,11 @@ export function operationOf(
   const links = [{ object: "Qgo", fn: parsed.fn, args: parsed.args }, ...parsed.calls];
   const args: Record<string, TypedValue> = {};
   for (const link of links) {
-    const typed = typedArgs(link.args, module.objects[link.object]!.methods[link.fn]!.arguments, env);
+    const typed = typedArgs(
+      link.args,
+      module.objects[link.object]!.methods[link.fn]!.arguments,
+      env,
+    );
     if (link.object === "Qgo" && link.fn === "environment" && "name" in typed) {
       typed.env = typed.name!;
       delete typed.name;

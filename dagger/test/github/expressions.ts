@@ -96,7 +96,8 @@ export function evaluate(source: string, context: Context): Value {
       return value;
     }
     if (token.text === "!") return !truthy(primary());
-    if (token.kind !== "word") throw new Error(`unexpected "${token.text}" in expression: ${source}`);
+    if (token.kind !== "word")
+      throw new Error(`unexpected "${token.text}" in expression: ${source}`);
     if (token.text === "true" || token.text === "false") return token.text === "true";
     if (token.text === "null") return null;
     if (peek()?.text === "(") {
@@ -109,7 +110,9 @@ export function evaluate(source: string, context: Context): Value {
       take(")");
       if (token.text === "format") {
         const [pattern, ...rest] = args;
-        return text(pattern ?? "").replace(/\{(\d+)\}/g, (_, n: string) => text(rest[Number(n)] ?? ""));
+        return text(pattern ?? "").replace(/\{(\d+)\}/g, (_, n: string) =>
+          text(rest[Number(n)] ?? ""),
+        );
       }
       throw new Error(`unsupported function ${token.text}() in expression: ${source}`);
     }
@@ -143,13 +146,16 @@ export function evaluate(source: string, context: Context): Value {
     return left;
   };
   const value = or();
-  if (pos !== tokens.length) throw new Error(`unexpected "${tokens[pos]!.text}" in expression: ${source}`);
+  if (pos !== tokens.length)
+    throw new Error(`unexpected "${tokens[pos]!.text}" in expression: ${source}`);
   return value;
 }
 
 /** A YAML value with every `${{ … }}` replaced by its value as text, as the runner substitutes it. */
 export function substitute(template: string, context: Context): string {
-  return template.replace(/\$\{\{([\s\S]*?)\}\}/g, (_, expression: string) => text(evaluate(expression, context)));
+  return template.replace(/\$\{\{([\s\S]*?)\}\}/g, (_, expression: string) =>
+    text(evaluate(expression, context)),
+  );
 }
 
 /** `if:` conditions: a bare expression or one wrapped in `${{ }}`. */

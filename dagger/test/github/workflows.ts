@@ -11,7 +11,8 @@ import { REPO_ROOT } from "../standin/engine.js";
 import { substitute, type Context } from "./expressions.js";
 
 /** QGO_WORKFLOWS_DIR points the tests at other workflow files, e.g. an older commit's, to show what they catch. */
-export const WORKFLOWS_DIR = process.env.QGO_WORKFLOWS_DIR ?? join(REPO_ROOT, ".github", "workflows");
+export const WORKFLOWS_DIR =
+  process.env.QGO_WORKFLOWS_DIR ?? join(REPO_ROOT, ".github", "workflows");
 
 export interface Step {
   id?: string;
@@ -39,7 +40,10 @@ export interface Job {
 }
 export interface Workflow {
   name?: string;
-  on: Record<string, { inputs?: Record<string, { type?: string; options?: string[]; default?: string }> } | null>;
+  on: Record<
+    string,
+    { inputs?: Record<string, { type?: string; options?: string[]; default?: string }> } | null
+  >;
   env?: Record<string, string>;
   concurrency?: { group?: string; "cancel-in-progress"?: boolean };
   jobs: Record<string, Job>;
@@ -70,7 +74,12 @@ export function defaultEnv(github: Record<string, string>): Record<string, strin
 }
 
 /** The environment a step runs with: defaults, then the workflow's, job's and step's `env:`, each evaluated. */
-export function stepEnv(workflow: Workflow, job: Job, step: Step, context: Context): Record<string, string> {
+export function stepEnv(
+  workflow: Workflow,
+  job: Job,
+  step: Step,
+  context: Context,
+): Record<string, string> {
   const env = defaultEnv(context.github as Record<string, string>);
   for (const layer of [workflow.env, job.env, step.env]) {
     for (const [name, value] of Object.entries(layer ?? {})) {
@@ -85,7 +94,11 @@ export function stepEnv(workflow: Workflow, job: Job, step: Step, context: Conte
  * and outside `${{ }}` separates words; then each word's quotes are removed, "$NAME" and $NAME
  * are taken from the step's environment, and `${{ }}` is evaluated, all without any mangling.
  */
-export function intendedWords(args: string, env: Record<string, string>, context: Context): string[] {
+export function intendedWords(
+  args: string,
+  env: Record<string, string>,
+  context: Context,
+): string[] {
   const words: string[] = [];
   let i = 0;
   while (i < args.length) {

@@ -53,7 +53,12 @@ export const expectedConstructor: ExpectedArgument[] = [
   { name: "nginxImage", type: "String", default: "nginx:1.27-alpine", doc: "NGINX_IMAGE" },
   { name: "backendPath", type: "String", default: "backend", doc: "backend's npm workspace" },
   { name: "frontendPath", type: "String", default: "frontend", doc: "frontend's npm workspace" },
-  { name: "testImage", type: "String", default: "node:22-bookworm-slim", doc: "Debian-based Node.js image" },
+  {
+    name: "testImage",
+    type: "String",
+    default: "node:22-bookworm-slim",
+    doc: "Debian-based Node.js image",
+  },
 ];
 
 /** The backend tests' overrides for machines where Prisma's schema engine cannot be downloaded. */
@@ -143,7 +148,12 @@ const sshKeyArgs = (doc = "SSH private key of the"): ExpectedArgument[] => [
   { name: "env", type: "String", doc: "Environment name" },
   { name: "sshKey", type: "Secret", doc },
 ];
-const passphrase: ExpectedArgument = { name: "sshKeyPassphrase", type: "Secret", optional: true, doc: "passphrase" };
+const passphrase: ExpectedArgument = {
+  name: "sshKeyPassphrase",
+  type: "Secret",
+  optional: true,
+  doc: "passphrase",
+};
 const releaseArgs: ExpectedArgument[] = [
   { name: "release", type: "String", default: "", doc: "Publish's whole output" },
   { name: "backendImage", type: "String", default: "", doc: "Backend image digest" },
@@ -161,8 +171,18 @@ const logsArgs: ExpectedArgument[] = [
   { name: "lines", type: "Integer", default: 200, doc: "recent lines" },
   { name: "service", type: "String", default: "", doc: "backend, frontend or db" },
 ];
-const slackWebhook: ExpectedArgument = { name: "slackWebhook", type: "Secret", optional: true, doc: "Slack incoming-webhook URL" };
-const holder = (doc: string): ExpectedArgument => ({ name: "holder", type: "String", default: "", doc });
+const slackWebhook: ExpectedArgument = {
+  name: "slackWebhook",
+  type: "Secret",
+  optional: true,
+  doc: "Slack incoming-webhook URL",
+};
+const holder = (doc: string): ExpectedArgument => ({
+  name: "holder",
+  type: "String",
+  default: "",
+  doc,
+});
 
 /**
  * The deploy functions: `environment` makes the Environment object (the overrides, written once),
@@ -190,7 +210,12 @@ export const expectedDeployFunctions: ExpectedFunction[] = [
       { name: "httpsPort", type: "Integer", default: 0, doc: "Published HTTPS port" },
       { name: "backendHealthUrl", type: "String", default: "", doc: "Backend health URL" },
       { name: "frontendHealthUrl", type: "String", default: "", doc: "Frontend URL" },
-      { name: "backupRetention", type: "Integer", default: 0, doc: "Backups of this environment to keep" },
+      {
+        name: "backupRetention",
+        type: "Integer",
+        default: 0,
+        doc: "Backups of this environment to keep",
+      },
       { name: "healthAttempts", type: "Integer", default: 0, doc: "Health-check attempts" },
       { name: "migrateCommand", type: "[String]", default: [], doc: "Migration command" },
       holder("Who operates"),
@@ -203,7 +228,13 @@ export const expectedDeployFunctions: ExpectedFunction[] = [
     returns: "String",
     cache: "never",
     doc: "Short form of environment --name ENV deploy",
-    args: [...sshKeyArgs("file://${HOME}/.ssh/qgo_deploy"), ...releaseArgs, passphrase, holder("Who deploys"), slackWebhook],
+    args: [
+      ...sshKeyArgs("file://${HOME}/.ssh/qgo_deploy"),
+      ...releaseArgs,
+      passphrase,
+      holder("Who deploys"),
+      slackWebhook,
+    ],
   },
   {
     name: "rollback",
@@ -212,11 +243,41 @@ export const expectedDeployFunctions: ExpectedFunction[] = [
     doc: "Short form of environment --name ENV rollback",
     args: [...sshKeyArgs(), ...rollbackArgs, passphrase, holder("Who rolls back"), slackWebhook],
   },
-  { name: "backups", returns: "String", cache: "never", doc: "environment --name ENV backups", args: [...sshKeyArgs(), passphrase] },
-  { name: "releases", returns: "String", cache: "never", doc: "environment --name ENV releases", args: [...sshKeyArgs(), passphrase] },
-  { name: "status", returns: "String", cache: "never", doc: "environment --name ENV status", args: [...sshKeyArgs(), passphrase] },
-  { name: "unlock", returns: "String", cache: "never", doc: "environment --name ENV unlock", args: [...sshKeyArgs(), passphrase, holder("Who removes the lock")] },
-  { name: "logs", returns: "String", cache: "never", doc: "environment --name ENV logs", args: [...sshKeyArgs(), ...logsArgs, passphrase] },
+  {
+    name: "backups",
+    returns: "String",
+    cache: "never",
+    doc: "environment --name ENV backups",
+    args: [...sshKeyArgs(), passphrase],
+  },
+  {
+    name: "releases",
+    returns: "String",
+    cache: "never",
+    doc: "environment --name ENV releases",
+    args: [...sshKeyArgs(), passphrase],
+  },
+  {
+    name: "status",
+    returns: "String",
+    cache: "never",
+    doc: "environment --name ENV status",
+    args: [...sshKeyArgs(), passphrase],
+  },
+  {
+    name: "unlock",
+    returns: "String",
+    cache: "never",
+    doc: "environment --name ENV unlock",
+    args: [...sshKeyArgs(), passphrase, holder("Who removes the lock")],
+  },
+  {
+    name: "logs",
+    returns: "String",
+    cache: "never",
+    doc: "environment --name ENV logs",
+    args: [...sshKeyArgs(), ...logsArgs, passphrase],
+  },
   {
     name: "deploySummary",
     returns: "File",
@@ -246,7 +307,13 @@ export const expectedEnvironmentFunctions: ExpectedFunction[] = [
     ],
   },
   { name: "rollback", returns: "String", cache: "never", doc: "Roll back", args: rollbackArgs },
-  { name: "backups", returns: "String", cache: "never", doc: "backups of this environment", args: [] },
+  {
+    name: "backups",
+    returns: "String",
+    cache: "never",
+    doc: "backups of this environment",
+    args: [],
+  },
   { name: "releases", returns: "String", cache: "never", doc: "release history", args: [] },
   { name: "status", returns: "String", cache: "never", doc: "What runs now", args: [] },
   { name: "unlock", returns: "String", cache: "never", doc: "Remove the deploy lock", args: [] },

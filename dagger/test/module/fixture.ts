@@ -68,8 +68,11 @@ export function expectSuccess(result: CallResult): void {
  */
 export function answerRepositoryFiles(engine: StandInEngine): void {
   engine.respond((evaluation) => {
-    if (evaluation.leaf.field !== "contents" && evaluation.leaf.field !== "entries") return undefined;
-    const host = evaluation.chain.findIndex((step) => step.type === "Host" && step.field === "directory");
+    if (evaluation.leaf.field !== "contents" && evaluation.leaf.field !== "entries")
+      return undefined;
+    const host = evaluation.chain.findIndex(
+      (step) => step.type === "Host" && step.field === "directory",
+    );
     if (host < 0) return undefined;
     const parts = [String(evaluation.chain[host]!.args.path)];
     for (const step of evaluation.chain.slice(host + 1, -1)) {
@@ -78,7 +81,10 @@ export function answerRepositoryFiles(engine: StandInEngine): void {
     }
     const path = join(...parts);
     // The engine fails a lookup of a missing path ("no such file or directory").
-    if (!existsSync(path)) throw new Error(`lstat ${parts.slice(1).join("/")}: no such file or directory`);
-    return evaluation.leaf.field === "entries" ? readdirSync(path).sort() : readFileSync(path, "utf8");
+    if (!existsSync(path))
+      throw new Error(`lstat ${parts.slice(1).join("/")}: no such file or directory`);
+    return evaluation.leaf.field === "entries"
+      ? readdirSync(path).sort()
+      : readFileSync(path, "utf8");
   });
 }

@@ -15,8 +15,20 @@ import { PatternMatcher } from "../executor/patterns.js";
 
 const example = readFileSync(join(REPO_ROOT, ".env.example"), "utf8");
 /** Every assignment of the example, the commented-out ones too (a person uncomments them). */
-const assignments = [...example.matchAll(/^#?\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => ({ name: m[1]!, value: m[2]! }));
-const DEPLOY_SHORT_FORMS = ["deploy", "rollback", "backups", "releases", "status", "unlock", "logs", "deploySummary"];
+const assignments = [...example.matchAll(/^#?\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => ({
+  name: m[1]!,
+  value: m[2]!,
+}));
+const DEPLOY_SHORT_FORMS = [
+  "deploy",
+  "rollback",
+  "backups",
+  "releases",
+  "status",
+  "unlock",
+  "logs",
+  "deploySummary",
+];
 let scanned: ScannedModule;
 
 beforeAll(async () => {
@@ -42,16 +54,22 @@ describe(".env.example (saved arguments for dagger call on a laptop)", () => {
     for (const { name, value } of assignments) {
       const hit = target(name);
       const expanded = assignments.some((a) => a.value.includes(`\${${name}}`));
-      if (!hit && !expanded) problems.push(`${name}: no function argument of that name, and no line uses it`);
+      if (!hit && !expanded)
+        problems.push(`${name}: no function argument of that name, and no line uses it`);
       if (hit && expanded) problems.push(`${name}: a helper must not also set an argument`);
       if (hit) {
         const type = typeText(scanned.objects.Qgo!.methods[hit.fn]!.arguments[hit.arg]!.type);
-        const resolved = value.replace(/\$\{([A-Za-z_]+)\}/g, (_, n: string) => assignments.find((a) => a.name === n)?.value ?? "");
-        if (type === "Secret" && !/^(file|env|op):\/\//.test(resolved)) problems.push(`${name}: a Secret must be a URI, got ${resolved}`);
+        const resolved = value.replace(
+          /\$\{([A-Za-z_]+)\}/g,
+          (_, n: string) => assignments.find((a) => a.name === n)?.value ?? "",
+        );
+        if (type === "Secret" && !/^(file|env|op):\/\//.test(resolved))
+          problems.push(`${name}: a Secret must be a URI, got ${resolved}`);
       }
       // Constructor arguments read the file as it is: a name must not set one by accident.
       const ctorArgs = Object.keys(scanned.objects.Qgo!.constructor.arguments);
-      if (ctorArgs.some((a) => a.toLowerCase() === name.toLowerCase())) problems.push(`${name}: sets a constructor argument`);
+      if (ctorArgs.some((a) => a.toLowerCase() === name.toLowerCase()))
+        problems.push(`${name}: sets a constructor argument`);
     }
     expect(problems).toEqual([]);
     expect(assignments.length).toBeGreaterThan(10);
@@ -63,8 +81,12 @@ describe(".env.example (saved arguments for dagger call on a laptop)", () => {
       const method = scanned.objects.Qgo!.methods[fn]!;
       const defaults = defaultsFor(values, "qgo", "Qgo", fn);
       const given = new Set([...defaults.keys()].map((k) => k.toLowerCase()));
-      const required = Object.values(method.arguments).filter((a) => !a.isOptional && a.defaultValue === undefined);
-      const missing = required.map((a) => a.name).filter((a) => !["env", "name"].includes(a) && !given.has(a.toLowerCase()));
+      const required = Object.values(method.arguments).filter(
+        (a) => !a.isOptional && a.defaultValue === undefined,
+      );
+      const missing = required
+        .map((a) => a.name)
+        .filter((a) => !["env", "name"].includes(a) && !given.has(a.toLowerCase()));
       expect(missing, fn).toEqual([]);
     }
     expect(values.get("DEPLOY_SSHKEY")).toBe("file:///home/someone/.ssh/qgo_deploy");
@@ -76,7 +98,8 @@ describe(".env.example (saved arguments for dagger call on a laptop)", () => {
     expect(matcher.matchesOrParentMatches(".env")).toBe(true);
     expect(matcher.matchesOrParentMatches("backend/.env")).toBe(true);
     expect(matcher.matchesOrParentMatches(".env.example")).toBe(false);
-    const checkIgnore = (path: string) => spawnSync("git", ["check-ignore", "-q", path], { cwd: REPO_ROOT }).status;
+    const checkIgnore = (path: string) =>
+      spawnSync("git", ["check-ignore", "-q", path], { cwd: REPO_ROOT }).status;
     expect(checkIgnore(".env")).toBe(0);
     expect(checkIgnore(".env.example")).toBe(1);
   });
@@ -97,7 +120,12 @@ describe("the engine's lookup rules for local defaults (core/modfunc.go, core/en
       ["summary_runurl", "b"],
       ["SSH_KEY", "d"],
     ]);
-    expect(defaultsFor(values, "qgo", "Qgo", "deploySummary")).toEqual(new Map([["runurl", "b"], ["OUTCOME", "c"]]));
+    expect(defaultsFor(values, "qgo", "Qgo", "deploySummary")).toEqual(
+      new Map([
+        ["runurl", "b"],
+        ["OUTCOME", "c"],
+      ]),
+    );
   });
 
   it("the outer file's MODULENAME_ entries count; constructor arguments read the names as they are", () => {
@@ -106,8 +134,16 @@ describe("the engine's lookup rules for local defaults (core/modfunc.go, core/en
   });
 
   it("values are shell words: ${VAR} from the file, then the host; quotes; an unset variable is an error", () => {
-    const parsed = parseDotEnv("A=x\nB=${A}/y\nC='${A}'\nD=\"$A z\"\nE=${HOME}/k # note\n", { HOME: "/h" });
-    expect(Object.fromEntries(parsed)).toEqual({ A: "x", B: "x/y", C: "${A}", D: "x z", E: "/h/k" });
+    const parsed = parseDotEnv("A=x\nB=${A}/y\nC='${A}'\nD=\"$A z\"\nE=${HOME}/k # note\n", {
+      HOME: "/h",
+    });
+    expect(Object.fromEntries(parsed)).toEqual({
+      A: "x",
+      B: "x/y",
+      C: "${A}",
+      D: "x z",
+      E: "/h/k",
+    });
     expect(() => parseDotEnv("A=${NOPE}", {})).toThrow(/NOPE is unset/);
   });
 });

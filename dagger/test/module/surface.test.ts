@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { isRef, type Ref } from "../standin/engine.js";
 import { REPO_ROOT, StandInEngine } from "../standin/engine.js";
-import { scanModule, typeText, type ScannedArgument, type ScannedModule } from "../standin/introspect.js";
+import {
+  scanModule,
+  typeText,
+  type ScannedArgument,
+  type ScannedModule,
+} from "../standin/introspect.js";
 import {
   expectedConstructor,
   expectedEnvironmentFunctions,
@@ -58,11 +63,14 @@ describe("CLI surface read by the SDK's scanner (dagger call --help)", () => {
 
   for (const [object, functions] of Object.entries(expectedObjects)) {
     it(`${object} exposes exactly the expected functions`, () => {
-      expect(Object.keys(scanned.objects[object]!.methods).sort()).toEqual(functions.map((f) => f.name).sort());
+      expect(Object.keys(scanned.objects[object]!.methods).sort()).toEqual(
+        functions.map((f) => f.name).sort(),
+      );
     });
 
     for (const expected of functions) {
-      const where = object === "Qgo" ? kebab(expected.name) : `environment ... ${kebab(expected.name)}`;
+      const where =
+        object === "Qgo" ? kebab(expected.name) : `environment ... ${kebab(expected.name)}`;
       it(`${where}: return type, doc string, and every argument's type, default, optionality and doc`, () => {
         const actual = scanned.objects[object]!.methods[expected.name]!;
         expect(typeText(actual.returnType)).toBe(expected.returns);
@@ -131,7 +139,10 @@ function registeredFunction(ref: Ref): RegisteredFunction {
 describe("registration through the SDK entrypoint (what the engine is told when it loads the module)", () => {
   let engine: StandInEngine;
   /** Every registered object: its functions and its constructor (if any). */
-  const objects = new Map<string, { functions: Map<string, RegisteredFunction>; ctor?: RegisteredFunction }>();
+  const objects = new Map<
+    string,
+    { functions: Map<string, RegisteredFunction>; ctor?: RegisteredFunction }
+  >();
   // The main object's, which most checks read.
   let functions = new Map<string, RegisteredFunction>();
   let constructor: RegisteredFunction | undefined;
@@ -146,15 +157,20 @@ describe("registration through the SDK entrypoint (what the engine is told when 
     for (const registered of moduleChain.filter((s) => s.field === "withObject")) {
       const object = registered.args.object;
       if (!isRef(object)) throw new Error(`not an object: ${JSON.stringify(registered)}`);
-      const entry: { functions: Map<string, RegisteredFunction>; ctor?: RegisteredFunction } = { functions: new Map() };
+      const entry: { functions: Map<string, RegisteredFunction>; ctor?: RegisteredFunction } = {
+        functions: new Map(),
+      };
       let name = "";
       for (const step of object.chain) {
         if (step.field === "withObject") name = String(step.args.name);
         if (step.field === "withFunction" && isRef(step.args.function)) {
-          const fnName = String(step.args.function.chain.find((s) => s.field === "function")?.args.name);
+          const fnName = String(
+            step.args.function.chain.find((s) => s.field === "function")?.args.name,
+          );
           entry.functions.set(fnName, registeredFunction(step.args.function));
         }
-        if (step.field === "withConstructor" && isRef(step.args.function)) entry.ctor = registeredFunction(step.args.function);
+        if (step.field === "withConstructor" && isRef(step.args.function))
+          entry.ctor = registeredFunction(step.args.function);
       }
       objects.set(name, entry);
     }
@@ -171,7 +187,9 @@ describe("registration through the SDK entrypoint (what the engine is told when 
     expect([...functions.keys()].sort()).toEqual(expectedFunctions.map((f) => f.name).sort());
     expect(constructor).toBeDefined();
     const environment = objects.get("Environment")!;
-    expect([...environment.functions.keys()].sort()).toEqual(expectedEnvironmentFunctions.map((f) => f.name).sort());
+    expect([...environment.functions.keys()].sort()).toEqual(
+      expectedEnvironmentFunctions.map((f) => f.name).sort(),
+    );
     // Only the module's own functions make an Environment: no constructor for the engine to call.
     expect(environment.ctor).toBeUndefined();
     for (const expected of expectedEnvironmentFunctions) {
@@ -252,7 +270,7 @@ describe("registration through the SDK entrypoint (what the engine is told when 
   });
 });
 
-describe("README.md, section \"The pipeline: Dagger functions\"", () => {
+describe('README.md, section "The pipeline: Dagger functions"', () => {
   const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
   const start = readme.indexOf("\n## The pipeline: Dagger functions");
   const end = readme.indexOf("\n## ", start + 1);
@@ -276,11 +294,15 @@ describe("README.md, section \"The pipeline: Dagger functions\"", () => {
 
   // "Arguments": one bullet per group of functions, `- \`a\`, \`b\`: --flags…`, wrapped lines indented.
   const argumentsOf = new Map<string, string>();
-  const bullets = docs.slice(docs.indexOf("\nArguments")).split(/\n(?=- `)/).filter((b) => b.startsWith("- `"));
+  const bullets = docs
+    .slice(docs.indexOf("\nArguments"))
+    .split(/\n(?=- `)/)
+    .filter((b) => b.startsWith("- `"));
   for (const bullet of bullets) {
     const item = bullet.split(/\n(?! {2})/)[0]!;
     const names = item.slice(2, item.indexOf(":")).match(/`([a-z-]+)`/g) ?? [];
-    for (const name of names) argumentsOf.set(name.replace(/`/g, ""), item.slice(item.indexOf(":") + 1));
+    for (const name of names)
+      argumentsOf.set(name.replace(/`/g, ""), item.slice(item.indexOf(":") + 1));
   }
 
   it("keeps each function's table row short enough to scan", () => {
@@ -291,8 +313,10 @@ describe("README.md, section \"The pipeline: Dagger functions\"", () => {
     for (const fn of Object.values(scanned.objects.Qgo!.methods)) {
       const text = argumentsOf.get(kebab(fn.name));
       expect(text, `${kebab(fn.name)} has an Arguments bullet`).toBeDefined();
-      for (const arg of Object.keys(fn.arguments)) expect(text, kebab(fn.name)).toContain(`--${kebab(arg)}`);
-      if (Object.keys(fn.arguments).length === 0) expect(text!.trim(), kebab(fn.name)).toBe("none.");
+      for (const arg of Object.keys(fn.arguments))
+        expect(text, kebab(fn.name)).toContain(`--${kebab(arg)}`);
+      if (Object.keys(fn.arguments).length === 0)
+        expect(text!.trim(), kebab(fn.name)).toBe("none.");
     }
   });
 

@@ -240,7 +240,9 @@ describe("test-frontend and test", () => {
       expect.arrayContaining([BACKEND_TESTS, FRONTEND_TESTS]),
     );
     expect(result.maxInFlight).toBeGreaterThanOrEqual(2);
-    expect(result.returnValue).toMatch(/^backend tests: ok \([\d.]+ s\)\n(.|\n)*\nfrontend tests: ok \([\d.]+ s\)\n/);
+    expect(result.returnValue).toMatch(
+      /^backend tests: ok \([\d.]+ s\)\n(.|\n)*\nfrontend tests: ok \([\d.]+ s\)\n/,
+    );
   });
 });
 

@@ -18,7 +18,14 @@ import { evaluated, stepsNamed } from "../standin/chains.js";
 import { runDaggerAction } from "../github/dagger-action.js";
 import { operationOf, parseDaggerArgv, typedArgs, type TypedValue } from "../github/dagger-cli.js";
 import { substitute, type Context } from "../github/expressions.js";
-import { intendedWords, loadWorkflows, stepEnv, type Job, type Step, type Workflow } from "../github/workflows.js";
+import {
+  intendedWords,
+  loadWorkflows,
+  stepEnv,
+  type Job,
+  type Step,
+  type Workflow,
+} from "../github/workflows.js";
 import { answerRepositoryFiles, everyQueryValid, useStandIn } from "./fixture.js";
 
 const fixture = useStandIn();
@@ -77,21 +84,66 @@ function scenarios(workflows: Map<string, Workflow>): Scenario[] {
   const ci = workflows.get("ci.yml")!;
   const push = github("push", "refs/heads/develop");
   // deploy.yml as ci.yml calls it: its inputs are ci.yml's `with:` evaluated in ci's context.
-  const callerContext: Context = { github: push, secrets, needs: { ci: { outputs: { release: PUBLISHED } } } };
+  const callerContext: Context = {
+    github: push,
+    secrets,
+    needs: { ci: { outputs: { release: PUBLISHED } } },
+  };
   const calledWith = Object.fromEntries(
-    Object.entries(ci.jobs["deploy-staging"]?.with ?? {}).map(([k, v]) => [k, substitute(String(v), callerContext)]),
+    Object.entries(ci.jobs["deploy-staging"]?.with ?? {}).map(([k, v]) => [
+      k,
+      substitute(String(v), callerContext),
+    ]),
   );
   const dispatch = github("workflow_dispatch", "refs/heads/main");
   return [
-    { title: "ci.yml on a pull request", workflow: "ci.yml", github: github("pull_request", "refs/pull/7/merge") },
+    {
+      title: "ci.yml on a pull request",
+      workflow: "ci.yml",
+      github: github("pull_request", "refs/pull/7/merge"),
+    },
     { title: "ci.yml on a push to develop", workflow: "ci.yml", github: push },
-    { title: "ci.yml on a push to main", workflow: "ci.yml", github: github("push", "refs/heads/main") },
-    { title: "deploy.yml called by ci.yml for staging", workflow: "deploy.yml", github: push, inputs: calledWith },
-    { title: "deploy.yml dispatched for production with a pasted release", workflow: "deploy.yml", github: dispatch, inputs: { environment: "production", release: PASTED } },
-    { title: "rollback.yml dispatched to the previous release", workflow: "rollback.yml", github: dispatch, inputs: { environment: "production", backup: "" } },
-    { title: "rollback.yml dispatched with a hostile backup name", workflow: "rollback.yml", github: dispatch, inputs: { environment: "production", backup: HOSTILE_BACKUP } },
-    { title: "status.yml dispatched", workflow: "status.yml", github: dispatch, inputs: { environment: "staging" } },
-    { title: "unlock.yml dispatched", workflow: "unlock.yml", github: dispatch, inputs: { environment: "staging" } },
+    {
+      title: "ci.yml on a push to main",
+      workflow: "ci.yml",
+      github: github("push", "refs/heads/main"),
+    },
+    {
+      title: "deploy.yml called by ci.yml for staging",
+      workflow: "deploy.yml",
+      github: push,
+      inputs: calledWith,
+    },
+    {
+      title: "deploy.yml dispatched for production with a pasted release",
+      workflow: "deploy.yml",
+      github: dispatch,
+      inputs: { environment: "production", release: PASTED },
+    },
+    {
+      title: "rollback.yml dispatched to the previous release",
+      workflow: "rollback.yml",
+      github: dispatch,
+      inputs: { environment: "production", backup: "" },
+    },
+    {
+      title: "rollback.yml dispatched with a hostile backup name",
+      workflow: "rollback.yml",
+      github: dispatch,
+      inputs: { environment: "production", backup: HOSTILE_BACKUP },
+    },
+    {
+      title: "status.yml dispatched",
+      workflow: "status.yml",
+      github: dispatch,
+      inputs: { environment: "staging" },
+    },
+    {
+      title: "unlock.yml dispatched",
+      workflow: "unlock.yml",
+      github: dispatch,
+      inputs: { environment: "staging" },
+    },
   ];
 }
 
@@ -160,7 +212,10 @@ function deliver(c: SeamCase): Delivered {
 function runThroughSeam(c: SeamCase): Delivered {
   const env = stepEnv(c.workflow, c.job, c.step, c.context);
   const withInputs = Object.fromEntries(
-    Object.entries(c.step.with ?? {}).map(([k, v]) => [k, substitute(String(v), { ...c.context, env })]),
+    Object.entries(c.step.with ?? {}).map(([k, v]) => [
+      k,
+      substitute(String(v), { ...c.context, env }),
+    ]),
   );
   const run = runDaggerAction({ args: withInputs.args ?? "", ...withInputs }, env);
   expect(run.exitCode, `bash failed on the step: ${run.stderr}`).toBe(0);
@@ -172,11 +227,17 @@ function runThroughSeam(c: SeamCase): Delivered {
   ];
   const meant = parseDaggerArgv(meantArgv, scanned);
   const operation = operationOf(parsed, scanned, env);
-  const links = [{ object: "Qgo", fn: parsed.fn, args: parsed.args }, ...parsed.calls].map((link) => ({
-    object: link.object,
-    fn: link.fn,
-    received: typedArgs(link.args, scanned.objects[link.object]!.methods[link.fn]!.arguments, env),
-  }));
+  const links = [{ object: "Qgo", fn: parsed.fn, args: parsed.args }, ...parsed.calls].map(
+    (link) => ({
+      object: link.object,
+      fn: link.fn,
+      received: typedArgs(
+        link.args,
+        scanned.objects[link.object]!.methods[link.fn]!.arguments,
+        env,
+      ),
+    }),
+  );
   return {
     fn: operation.fn,
     received: operation.args,
@@ -193,7 +254,9 @@ function engineArgs(values: Record<string, TypedValue>): Record<string, unknown>
   return Object.fromEntries(
     Object.entries(values).map(([name, value]) => [
       name,
-      typeof value === "object" && !Array.isArray(value) ? fixture.engine.secret(value.secret, value.plaintext) : value,
+      typeof value === "object" && !Array.isArray(value)
+        ? fixture.engine.secret(value.secret, value.plaintext)
+        : value,
     ]),
   );
 }
@@ -205,7 +268,10 @@ function engineArgs(values: Record<string, TypedValue>): Record<string, unknown>
 async function callChain(d: Delivered, extra: Record<string, TypedValue> = {}) {
   const [first, ...rest] = d.links;
   const last = rest.length === 0;
-  let result = await fixture.call(first!.fn, engineArgs({ ...first!.received, ...(last ? extra : {}) }));
+  let result = await fixture.call(
+    first!.fn,
+    engineArgs({ ...first!.received, ...(last ? extra : {}) }),
+  );
   for (const [index, link] of rest.entries()) {
     if (result.error !== undefined) return result;
     result = await fixture.engine.call({
@@ -225,12 +291,18 @@ let cases: SeamCase[];
 beforeAll(async () => {
   scanned = await scanModule();
   const [clientKey] = sshKey("ed25519", "deploy@ci");
-  const hostLines = ["ed25519", "ecdsa", "rsa"].map((type) => sshKey(type, "host")[1].split(" ").slice(0, 2).join(" "));
+  const hostLines = ["ed25519", "ecdsa", "rsa"].map((type) =>
+    sshKey(type, "host")[1].split(" ").slice(0, 2).join(" "),
+  );
   secrets = {
     DEPLOY_SSH_KEY: clientKey,
     DEPLOY_HOST: HOST,
     // What `ssh-keyscan` prints, with the comment line a careful person adds.
-    DEPLOY_KNOWN_HOSTS: [`# ${HOST}:22, fingerprints checked on the provider's console 2026-12-01`, ...hostLines.map((l) => `${HOST} ${l}`)].join("\n") + "\n",
+    DEPLOY_KNOWN_HOSTS:
+      [
+        `# ${HOST}:22, fingerprints checked on the provider's console 2026-12-01`,
+        ...hostLines.map((l) => `${HOST} ${l}`),
+      ].join("\n") + "\n",
     GITHUB_TOKEN: "ghs_16C7e42F292c6912E7710c838347Ae178B4a",
     SLACK_WEBHOOK_URL: "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
     DAGGER_CLOUD_TOKEN: "dag_octo-org_9f8e7d6c5b4a",
@@ -247,7 +319,8 @@ describe("every dagger step of every workflow delivers its values intact", () =>
     for (const [file, workflow] of workflows) {
       for (const [jobName, job] of Object.entries(workflow.jobs)) {
         for (const step of job.steps ?? []) {
-          if (step.uses?.startsWith("dagger/")) expect(covered.has(step), `${file} ${jobName} "${step.name}"`).toBe(true);
+          if (step.uses?.startsWith("dagger/"))
+            expect(covered.has(step), `${file} ${jobName} "${step.name}"`).toBe(true);
         }
       }
     }
@@ -266,7 +339,9 @@ describe("every dagger step of every workflow delivers its values intact", () =>
       for (const name of new Set([...Object.keys(d.meant), ...Object.keys(d.received)])) {
         const [meant, received] = [d.meant[name], d.received[name]];
         if (JSON.stringify(meant) !== JSON.stringify(received)) {
-          problems.push(`${c.title}: --${name} meant ${JSON.stringify(meant)}, received ${JSON.stringify(received)}`);
+          problems.push(
+            `${c.title}: --${name} meant ${JSON.stringify(meant)}, received ${JSON.stringify(received)}`,
+          );
         }
       }
     }
@@ -279,7 +354,9 @@ describe("every dagger step of every workflow delivers its values intact", () =>
   });
 
   it("deploys get publish's lines, known_hosts with every line and the approval only from a person", () => {
-    const deploys = cases.filter((c) => c.title.startsWith("deploy.yml") && c.step.id === "deploy").map((c) => ({ c, d: deliver(c) }));
+    const deploys = cases
+      .filter((c) => c.title.startsWith("deploy.yml") && c.step.id === "deploy")
+      .map((c) => ({ c, d: deliver(c) }));
     expect(deploys).toHaveLength(2);
     for (const { c, d } of deploys) {
       expect(d.fn, c.title).toBe("deploy");
@@ -287,11 +364,24 @@ describe("every dagger step of every workflow delivers its values intact", () =>
       expect((d.received.knownHosts as string).split("\n")).toHaveLength(5);
       expect(d.received.host).toBe(HOST);
       expect(d.received.holder).toBe("octo-cat");
-      expect(d.received.sshKey).toEqual({ secret: "env://DEPLOY_SSH_KEY", plaintext: secrets.DEPLOY_SSH_KEY });
+      expect(d.received.sshKey).toEqual({
+        secret: "env://DEPLOY_SSH_KEY",
+        plaintext: secrets.DEPLOY_SSH_KEY,
+      });
     }
     const [called, dispatched] = deploys.map(({ d }) => d.received);
-    expect(called).toMatchObject({ env: "staging", release: PUBLISHED, approved: false, commit: SHA });
-    expect(dispatched).toMatchObject({ env: "production", release: PASTED, approved: true, commit: "" });
+    expect(called).toMatchObject({
+      env: "staging",
+      release: PUBLISHED,
+      approved: false,
+      commit: SHA,
+    });
+    expect(dispatched).toMatchObject({
+      env: "production",
+      release: PASTED,
+      approved: true,
+      commit: "",
+    });
   });
 
   it("a hostile dispatch input arrives as data, runs nothing, and the module refuses it with nothing changed", async () => {
@@ -312,7 +402,11 @@ describe("each function, called through the SDK entrypoint with what its step de
     const ci = deliver(push.find((c) => c.step.id === "ci")!);
     const publish = deliver(push.find((c) => c.step.id === "publish")!);
     // The stand-in answers every exec with the output of a real vitest run (a small suite of this module).
-    const vitest = spawnSync(process.execPath, ["node_modules/vitest/vitest.mjs", "run", "test/module/helpers.test.ts"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    const vitest = spawnSync(
+      process.execPath,
+      ["node_modules/vitest/vitest.mjs", "run", "test/module/helpers.test.ts"],
+      { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+    );
     expect(vitest.status, vitest.stderr).toBe(0);
     fixture.engine.respond((e) => (e.leaf.field === "stdout" ? vitest.stdout : undefined));
     const ciRun = await fixture.call("ci", engineArgs(ci.received));
@@ -321,11 +415,17 @@ describe("each function, called through the SDK entrypoint with what its step de
     expect(publishRun.error, publishRun.output).toBeUndefined();
     const builds = (chains: { chain: { field: string; args: Record<string, unknown> }[] }[]) =>
       chains
-        .map((e) => JSON.stringify(e.chain.slice(0, e.chain.findLastIndex((s) => s.field === "withLabel") + 1)))
+        .map((e) =>
+          JSON.stringify(
+            e.chain.slice(0, e.chain.findLastIndex((s) => s.field === "withLabel") + 1),
+          ),
+        )
         .sort();
     const built = builds(evaluated(ciRun, "sync"));
     expect(built).toHaveLength(2);
-    expect(builds(evaluated(publishRun, "publish")).filter((b, i, all) => all.indexOf(b) === i)).toEqual(built);
+    expect(
+      builds(evaluated(publishRun, "publish")).filter((b, i, all) => all.indexOf(b) === i),
+    ).toEqual(built);
     expect(String(publishRun.returnValue)).toContain(`TAGS=${SHA},develop`);
 
     // The job summary rendered from these two reports, as the workflow's ci-summary step does.
@@ -344,12 +444,16 @@ describe("each function, called through the SDK entrypoint with what its step de
     }
     expect(markdown).toContain(`| backend tests | ok |`);
     expect(markdown).toContain(tests);
-    expect(markdown).toMatch(/\| frontend \| `ghcr\.io\/octo-org\/qgo-cargo\/frontend@sha256:[0-9a-f]{64}` \|/);
+    expect(markdown).toMatch(
+      /\| frontend \| `ghcr\.io\/octo-org\/qgo-cargo\/frontend@sha256:[0-9a-f]{64}` \|/,
+    );
   });
 
   it("deploy (as a dry run) plans exactly the released images on the given host", async () => {
     answerRepositoryFiles(fixture.engine);
-    for (const c of cases.filter((x) => x.title.startsWith("deploy.yml") && x.step.id === "deploy")) {
+    for (const c of cases.filter(
+      (x) => x.title.startsWith("deploy.yml") && x.step.id === "deploy",
+    )) {
       const d = deliver(c);
       expect(d.links.map((l) => l.fn)).toEqual(["environment", "deploy"]);
       const result = await callChain(d, { dryRun: true });
@@ -360,9 +464,17 @@ describe("each function, called through the SDK entrypoint with what its step de
   });
 
   it("ci-summary renders what ci and publish printed and is exported to $GITHUB_STEP_SUMMARY", async () => {
-    const c = cases.find((x) => x.title.startsWith("ci.yml on a push to develop") && x.step.name?.includes("ci-summary"))!;
+    const c = cases.find(
+      (x) =>
+        x.title.startsWith("ci.yml on a push to develop") && x.step.name?.includes("ci-summary"),
+    )!;
     const d = deliver(c);
-    expect(d.received).toMatchObject({ ci: CI_REPORT, publish: PUBLISHED, ciOutcome: "success", publishOutcome: "success" });
+    expect(d.received).toMatchObject({
+      ci: CI_REPORT,
+      publish: PUBLISHED,
+      ciOutcome: "success",
+      publishOutcome: "success",
+    });
     expect(d.chained).toEqual([{ fn: "export", args: { path: [d.env.GITHUB_STEP_SUMMARY] } }]);
     const result = await fixture.call("ciSummary", engineArgs(d.received));
     expect(result.error, result.output).toBeUndefined();
@@ -381,19 +493,27 @@ describe("each function, called through the SDK entrypoint with what its step de
       expect(c.step.if, c.title).toBe("always()");
       const d = deliver(c);
       expect(d.fn).toBe("summary");
-      expect(d.received.runUrl).toBe("https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901");
+      expect(d.received.runUrl).toBe(
+        "https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901",
+      );
       expect(d.chained).toEqual([{ fn: "export", args: { path: [d.env.GITHUB_STEP_SUMMARY] } }]);
     }
   });
 
   it("notify gets the whole message as one value", async () => {
-    const c = cases.find((x) => x.title.startsWith("ci.yml on a push to main") && x.step.name?.includes("notify"))!;
+    const c = cases.find(
+      (x) => x.title.startsWith("ci.yml on a push to main") && x.step.name?.includes("notify"),
+    )!;
     const d = deliver(c);
     const result = await fixture.call("notify", engineArgs(d.received));
     expect(result.error, result.output).toBeUndefined();
     const post = evaluated(result, "stdout")[0]!;
-    const message = stepsNamed(post.chain, "withEnvVariable").find((s) => s.args.name === "SLACK_MESSAGE")!.args.value;
-    expect(message).toBe(`CI failed for Octo-Org/qgo-cargo at ${SHA}: https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901`);
+    const message = stepsNamed(post.chain, "withEnvVariable").find(
+      (s) => s.args.name === "SLACK_MESSAGE",
+    )!.args.value;
+    expect(message).toBe(
+      `CI failed for Octo-Org/qgo-cargo at ${SHA}: https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901`,
+    );
   });
 });
 

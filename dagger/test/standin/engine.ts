@@ -264,7 +264,10 @@ export class StandInEngine {
    * One query from outside the module, as the CLI sends the chained part of a `dagger call`
    * (e.g. `serve up`: Service.up on the returned ID). Abort the signal to end a blocking `up`.
    */
-  async request(query: string, signal?: AbortSignal): Promise<{ data?: unknown; errors?: { message: string }[] }> {
+  async request(
+    query: string,
+    signal?: AbortSignal,
+  ): Promise<{ data?: unknown; errors?: { message: string }[] }> {
     const response = await fetch(`http://127.0.0.1:${this.port}/query`, {
       method: "POST",
       headers: {
@@ -385,7 +388,10 @@ export class StandInEngine {
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const timeout = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? this.callTimeoutMs);
+    const timeout = setTimeout(
+      () => child.kill("SIGKILL"),
+      options.timeoutMs ?? this.callTimeoutMs,
+    );
     const exitCode = await new Promise<number | null>((ok) =>
       child.on("close", (code) => ok(code)),
     );

@@ -16,7 +16,10 @@ import type { ScannedArgument, ScannedModule } from "./introspect.js";
 import type { StandInEngine } from "./engine.js";
 
 /** Parses a .env text into expanded values (a subset of the shell-word grammar, as documented). */
-export function parseDotEnv(text: string, host: NodeJS.ProcessEnv = process.env): Map<string, string> {
+export function parseDotEnv(
+  text: string,
+  host: NodeJS.ProcessEnv = process.env,
+): Map<string, string> {
   const raw = new Map<string, string>();
   for (const rawLine of text.split(/\r?\n/)) {
     const line = rawLine.trim().replace(/^export\s+/, "");
@@ -86,7 +89,10 @@ const snake = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLo
 /** EnvFile.Namespace: entries whose name starts with `prefix_` (camel or snake case), prefix removed. */
 export function namespace(values: Map<string, string>, prefix: string): Map<string, string> {
   const result = new Map<string, string>();
-  const prefixes = [`${prefix.charAt(0).toLowerCase()}${prefix.slice(1)}_`, `${snake(prefix)}_`].map((p) => p.toLowerCase());
+  const prefixes = [
+    `${prefix.charAt(0).toLowerCase()}${prefix.slice(1)}_`,
+    `${snake(prefix)}_`,
+  ].map((p) => p.toLowerCase());
   for (const [name, value] of values) {
     const hit = prefixes.find((p) => name.toLowerCase().startsWith(p));
     if (hit) result.set(name.slice(hit.length), value);
@@ -95,10 +101,16 @@ export function namespace(values: Map<string, string>, prefix: string): Map<stri
 }
 
 /** The defaults of one function: `objectName` "" or the main object's name for the main object, `fnName` "" for a constructor. */
-export function defaultsFor(values: Map<string, string>, moduleName: string, objectName: string, fnName: string): Map<string, string> {
+export function defaultsFor(
+  values: Map<string, string>,
+  moduleName: string,
+  objectName: string,
+  fnName: string,
+): Map<string, string> {
   // The inner .env as it is, plus the outer (found upward) one's MODULENAME_ entries.
   const merged = new Map([...values, ...namespace(values, moduleName)]);
-  const isMain = objectName === "" || objectName.toLowerCase() === moduleName.replace(/-/g, "").toLowerCase();
+  const isMain =
+    objectName === "" || objectName.toLowerCase() === moduleName.replace(/-/g, "").toLowerCase();
   const ofObject = isMain ? merged : namespace(merged, objectName);
   return fnName === "" ? ofObject : namespace(ofObject, fnName);
 }
@@ -110,12 +122,14 @@ function convert(engine: StandInEngine, argument: ScannedArgument, text: string)
     case "STRING_KIND":
       return text;
     case "INTEGER_KIND":
-      if (!/^-?\d+$/.test(text)) throw new Error(`user default ${argument.name}=${text}: not an integer`);
+      if (!/^-?\d+$/.test(text))
+        throw new Error(`user default ${argument.name}=${text}: not an integer`);
       return Number(text);
     case "LIST_KIND":
       return text.split(",");
     case "OBJECT_KIND":
-      if (type.name !== "Secret") throw new Error(`user default ${argument.name}: only Secret objects are emulated`);
+      if (type.name !== "Secret")
+        throw new Error(`user default ${argument.name}: only Secret objects are emulated`);
       return engine.secret(text.includes("://") ? text : `plaintext`, secretValue(text));
     default:
       return JSON.parse(text);
@@ -155,7 +169,9 @@ export function withLocalDefaults(
   const result = { ...explicit };
   for (const argument of Object.values(args)) {
     if (argument.name in explicit) continue;
-    const text = [...defaults].find(([name]) => name.toLowerCase() === argument.name.toLowerCase())?.[1];
+    const text = [...defaults].find(
+      ([name]) => name.toLowerCase() === argument.name.toLowerCase(),
+    )?.[1];
     if (text !== undefined) result[argument.name] = convert(engine, argument, text);
   }
   return result;

@@ -156,7 +156,10 @@ export async function ensureBaseImages(
     built = true;
   }
   // The host's CA bundle plus the box's own test CA (test-ca.ts).
-  const caBundle = Buffer.concat([await readFile(hostCaBundle), await readFile(ensureTestCa(cache).caFile)]);
+  const caBundle = Buffer.concat([
+    await readFile(hostCaBundle),
+    await readFile(ensureTestCa(cache).caFile),
+  ]);
 
   const debian = await ensureBuiltImage(
     state,
