@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { bringUp, runningBox, tearDown } from "../test/vps/lifecycle.js";
 import { dbQuery } from "../test/vps/helpers.js";
-import { deploy, rollback, type OperationReport } from "../src/deploy/deploy.js";
+import { deploy, rollback, type OperationReport } from "../src/deploy/index.js";
 import { SshExecutor } from "../src/deploy/executor.js";
 import { Redactor } from "../src/deploy/redact.js";
 import { quote } from "zx";

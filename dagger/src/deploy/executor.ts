@@ -12,7 +12,7 @@ import {
 } from "./known-hosts.js";
 import { fingerprint, keyTypeOf } from "./keys.js";
 import { LineSink, type Redactor } from "./redact.js";
-import type { RemoteCommand } from "./commands.js";
+import type { RemoteCommand } from "./commands/index.js";
 
 export interface SshTarget {
   host: string;

@@ -14,20 +14,17 @@ import {
   loadReleaseFiles,
   type RepoReader,
 } from "./repo-files.js";
+import { deploy } from "./deploy.js";
+import { DeployError, type Caller, type Credentials, type OperationReport } from "./operation.js";
 import {
-  deploy,
   historyAndStatus,
   listBackups,
   listReleases,
   recentLogs,
-  rollback,
   status,
   unlock,
-  DeployError,
-  type Caller,
-  type Credentials,
-  type OperationReport,
-} from "./deploy.js";
+} from "./queries.js";
+import { rollback } from "./rollback.js";
 import { formatReport } from "./report.js";
 import { entriesOfRun, renderOperationSummary } from "./summary.js";
 

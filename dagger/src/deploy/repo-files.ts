@@ -13,7 +13,7 @@ import {
   type EnvironmentOverrides,
   type EnvironmentSettings,
 } from "./environments.js";
-import type { ReleaseFile } from "./commands.js";
+import type { ReleaseFile } from "./commands/index.js";
 
 export interface RepoReader {
   /** The text of a repository file; throws when it does not exist. */

@@ -1,5 +1,5 @@
 // Plain-text rendering of an operation's report: what the Dagger functions return.
-import type { OperationReport } from "./deploy.js";
+import type { OperationReport } from "./operation.js";
 
 export function formatReport(report: OperationReport): string {
   const lines = [report.summary, ""];

@@ -1,7 +1,7 @@
 // The deploy and rollback job summary: what the server recorded for this run (steps with their
 // durations, release, backup, whether an automatic rollback ran and why) and what serves now.
 // Read from the server, not from the step's output, so it is there when the deploy failed too.
-import type { HistoryEntry } from "./commands.js";
+import type { HistoryEntry } from "./commands/index.js";
 import { block, cell, code, table } from "../lib/markdown.js";
 
 export interface OperationSummaryInput {

@@ -9,20 +9,20 @@ import {
   copyFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { schemaPath, schemaText } from "../../scripts/environment-schema.js";
 import {
+  DeployConfigError,
+  ENVIRONMENTS_DIR,
   parseEnvironmentFile,
   resolveEnvironment,
-  ENVIRONMENTS_DIR,
 } from "../../src/deploy/environments.js";
 import { environmentNames, diskReader, loadRepoFiles } from "../../src/deploy/repo-files.js";
-import { deploy } from "../../src/deploy/deploy.js";
+import { deploy } from "../../src/deploy/index.js";
 import { sshKeygen } from "./ssh-keys.js";
+import { productionJson, repoRoot, stagingJson } from "./unit-support.js";
 
-const repoRoot = resolve(import.meta.dirname, "../../..");
-const stagingJson = readFileSync(join(repoRoot, ENVIRONMENTS_DIR, "staging.json"), "utf8");
 const withKey = (text: string, extra: Record<string, unknown>) =>
   JSON.stringify({ ...JSON.parse(text), ...extra });
 
@@ -121,5 +121,55 @@ describe("environment files", () => {
     await expect(
       deploy(request, { privateKey: sshKeygen().privateKey }, { holder: "unit" }),
     ).rejects.toThrow(/prod-eu requires an approval: pass --approved/);
+  });
+});
+
+describe("environments", () => {
+  it("reads the repository's staging and production settings with issue defaults", () => {
+    const staging = resolveEnvironment("staging", stagingJson, { host: "stage.example.net" });
+    const production = resolveEnvironment("production", productionJson, {
+      host: "prod.example.net",
+    });
+    expect(staging.ports).toEqual({ backend: 5001, frontend: 8080 });
+    expect(production.ports).toEqual({ backend: 5000, frontend: 80, https: 443 });
+    expect(production.appDir).toBe("/root/NEW START");
+    expect(staging.backupRetention).toBe(5);
+    expect(production.approvalRequired).toBe(true);
+    expect(staging.approvalRequired).toBe(false);
+    expect(staging.migrateCommand).toEqual(["npx", "prisma", "migrate", "deploy"]);
+  });
+
+  it("lets every field be overridden, and ports move the health URLs along", () => {
+    const env = resolveEnvironment("staging", stagingJson, {
+      host: "h",
+      sshPort: 2222,
+      ports: { backend: 15001 },
+      health: { attempts: 3 },
+      migrateCommand: ["node", "scripts/apply-migrations.mjs"],
+    });
+    expect(env.sshPort).toBe(2222);
+    expect(env.healthUrls.backend).toBe("http://127.0.0.1:15001/health");
+    expect(env.healthUrls.frontend).toBe("http://127.0.0.1:8080/");
+    expect(env.health).toMatchObject({ attempts: 3, timeoutSeconds: 5 });
+    expect(env.migrateCommand).toEqual(["node", "scripts/apply-migrations.mjs"]);
+  });
+
+  it("refuses unknown environments and bad settings with a clear message", async () => {
+    await expect(loadRepoFiles(repoRoot, "prod")).rejects.toThrow(
+      /Unknown environment "prod"\. Known environments: production, staging\. To add one, add deploy\/environments\/prod\.json/,
+    );
+    expect(() => resolveEnvironment("Prod; rm", "{}")).toThrow(
+      /Bad environment name "Prod; rm": use lower-case letters, digits and -/,
+    );
+    expect(() => resolveEnvironment("staging", stagingJson)).toThrow(
+      /host is not set: pass --host/,
+    );
+    expect(() =>
+      resolveEnvironment("staging", stagingJson, { host: "h", appDir: "relative/dir" }),
+    ).toThrow(/appDir must be an absolute path/);
+    expect(() =>
+      resolveEnvironment("staging", stagingJson, { host: "h", composeFiles: ["../x.yaml"] }),
+    ).toThrow(DeployConfigError);
+    expect(() => resolveEnvironment("staging", "{ nope", { host: "h" })).toThrow(/not valid JSON/);
   });
 });

@@ -15,10 +15,10 @@ import {
   listBackups,
   listReleases,
   status,
-} from "../../src/deploy/deploy.js";
+} from "../../src/deploy/index.js";
 import { entriesOfRun, renderOperationSummary } from "../../src/deploy/summary.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
-import type { ReleaseFile } from "../../src/deploy/commands.js";
+import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import {
   appliedMigrations,
   backupsOf,
@@ -103,6 +103,17 @@ describe("staging on the VPS-in-a-box", () => {
       "record",
       "unlock",
     ]);
+    // The dry-run plan is printed from the same runbook: the same steps in the same order.
+    const plan = await deploy(
+      { env, releaseFiles, ...images("v1"), dryRun: true },
+      credentials,
+      caller(),
+    );
+    const planned = (plan.plan ?? "")
+      .split("\n")
+      .filter((line) => line.startsWith("### ") && !line.includes("(on failure"))
+      .map((line) => /^### ([a-z-]+)/.exec(line)![1]);
+    expect(planned).toEqual(report.steps.map((s) => s.step));
     expect((await servedHealth(box, "staging")).version).toBe("v1-box");
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({
       status: "ok",

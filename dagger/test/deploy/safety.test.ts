@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { $ } from "zx";
 import type { VpsBox } from "../vps/box.js";
 import { vpsBox } from "../vps/helpers.js";
-import { deploy, unlock } from "../../src/deploy/deploy.js";
+import { deploy, unlock } from "../../src/deploy/index.js";
 import { deployFunction, rollbackFunction } from "../../src/deploy/functions.js";
 import { diskReader } from "../../src/deploy/repo-files.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
-import type { ReleaseFile } from "../../src/deploy/commands.js";
+import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import {
   appliedMigrations,
   backupsOf,

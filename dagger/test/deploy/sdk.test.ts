@@ -26,7 +26,7 @@ import { REPO_ROOT, StandInEngine, type CallResult } from "../standin/engine.js"
 import { scanModule, type ScannedModule } from "../standin/introspect.js";
 import { withLocalDefaults } from "../standin/local-defaults.js";
 import { answerRepositoryFiles } from "../module/fixture.js";
-import { deploy } from "../../src/deploy/deploy.js";
+import { deploy } from "../../src/deploy/index.js";
 import {
   boxCredentials,
   boxEnvironment,

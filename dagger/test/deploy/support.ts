@@ -9,9 +9,9 @@ import type { VpsBox } from "../vps/box.js";
 import { appDir, boxDocker, dbQuery, httpRequest } from "../vps/helpers.js";
 import { loadRepoFiles } from "../../src/deploy/repo-files.js";
 import type { EnvironmentOverrides, EnvironmentSettings } from "../../src/deploy/environments.js";
-import type { Credentials, Caller, OperationReport } from "../../src/deploy/deploy.js";
-import { DeployError } from "../../src/deploy/deploy.js";
-import type { ReleaseFile } from "../../src/deploy/commands.js";
+import type { Credentials, Caller, OperationReport } from "../../src/deploy/index.js";
+import { DeployError } from "../../src/deploy/index.js";
+import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 
 export type EnvName = "staging" | "production";
 export const repoRoot = resolve(import.meta.dirname, "../../..");

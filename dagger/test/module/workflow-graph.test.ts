@@ -18,7 +18,7 @@ import {
   type Job,
   type Workflow,
 } from "../github/workflows.js";
-import * as commands from "../../src/deploy/commands.js";
+import * as commands from "../../src/deploy/commands/index.js";
 import { resolveEnvironment } from "../../src/deploy/environments.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,0 +1,119 @@
+// Backups: a verified archive of the database dump, config, uploads and logs; retention per
+// environment; the check before a restore; the list.
+import {
+  q,
+  script,
+  SECOND,
+  MINUTE,
+  serverPaths,
+  serviceContainer,
+  type RemoteCommand,
+} from "./shared.js";
+import type { EnvironmentSettings } from "../environments.js";
+
+// --- backup ------------------------------------------------------------------------------
+
+/** mysqldump through the db container, with the container's own credentials. */
+const DUMP_IN_CONTAINER =
+  'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction --routines ' +
+  '--triggers --events --add-drop-database --databases "$MYSQL_DATABASE"';
+
+export function createBackup(env: EnvironmentSettings, name: string): RemoteCommand {
+  const p = serverPaths(env);
+  const archive = `${env.backupsDir}/${name}`;
+  const partial = `${env.backupsDir}/.${name}.partial`;
+  const configFiles = [...env.composeFiles, ".env", "release.env"];
+  return {
+    step: "backup",
+    description: `verified backup ${name} (database dump, config, backend/uploads, backend/logs)`,
+    timeoutMs: 30 * MINUTE,
+    script: script([
+      `umask 077`,
+      `cd ${q(env.appDir)}`,
+      `[ ! -e ${q(archive)} ] || { echo ${q(`backup ${name} exists already`)} >&2; exit 1; }`,
+      // Leftovers of a backup interrupted earlier (connection cut) are removed first.
+      `rm -rf ${q(env.backupsDir)}/.qgo-backup-${q(env.name)}.* ${q(env.backupsDir)}/.backup_${q(env.name)}_*.partial`,
+      `work=$(mktemp -d ${q(`${env.backupsDir}/.qgo-backup-${env.name}.XXXXXX`)})`,
+      `trap 'rm -rf "$work" ${q(partial)}' EXIT`,
+      `mkdir -p "$work/config" "$work/backend"`,
+      serviceContainer(env, "db", "db"),
+      `if [ -n "$db" ]; then`,
+      `  docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} > "$work/db.sql"`,
+      `else`,
+      `  echo "no database container was running (first deploy): nothing to dump" > "$work/NO_DATABASE"`,
+      `fi`,
+      `for f in ${configFiles.map(q).join(" ")}; do [ ! -f "$f" ] || cp -p "$f" "$work/config/"; done`,
+      `current=$(cat ${q(p.current)} 2>/dev/null || true)`,
+      `if [ -n "$current" ] && [ -f ${q(`${p.releases}/`)}"$current/release.json" ]; then cp ${q(`${p.releases}/`)}"$current/release.json" "$work/release.json"; fi`,
+      `for d in backend/uploads backend/logs; do [ ! -d "$d" ] || cp -a "$d" "$work/backend/"; done`,
+      `tar -C "$work" -czf ${q(partial)} .`,
+      // Verification, two reads of the archive: the verbose listing reads the whole gzip
+      // stream (integrity) and gives the dump's size; the dump's last line proves it complete.
+      `listing=$(tar -tvzf ${q(partial)})`,
+      `names=$(awk '{print $NF}' <<<"$listing")`,
+      `if grep -qx './db.sql' <<<"$names"; then`,
+      `  dump_bytes=$(awk '$NF == "./db.sql" {print $3}' <<<"$listing")`,
+      `  [ "$dump_bytes" -gt 0 ] || { echo "backup verification failed: empty database dump" >&2; exit 1; }`,
+      `  tar -xzOf ${q(partial)} ./db.sql | tail -n 1 | grep -q '^-- Dump completed' || { echo "backup verification failed: database dump is incomplete" >&2; exit 1; }`,
+      `  echo "dump_bytes=$dump_bytes"`,
+      `elif grep -qx './NO_DATABASE' <<<"$names"; then`,
+      `  echo "dump_bytes=0 (no database yet)"`,
+      `else`,
+      `  echo "backup verification failed: no database dump in the archive" >&2; exit 1`,
+      `fi`,
+      `mv ${q(partial)} ${q(archive)}`,
+      `echo "backup=${name.replace(/[^\w.-]/g, "")}"`,
+      `echo "archive_bytes=$(wc -c < ${q(archive)})"`,
+    ]),
+  };
+}
+
+/** Keeps the newest `keep` backups of this environment; never deletes `justMade`. */
+export function pruneBackups(env: EnvironmentSettings, justMade: string): RemoteCommand {
+  const others = `^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`;
+  return {
+    step: "retention",
+    description: `keep the newest ${env.backupRetention} backups of ${env.name} (other environments untouched)`,
+    timeoutMs: 60 * SECOND,
+    script: script([
+      `cd ${q(env.backupsDir)}`,
+      `names() { find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(others)} || true; }; }`,
+      `names | { grep -vxF ${q(justMade)} || true; } | sort -r | tail -n +${env.backupRetention} | while IFS= read -r old; do`,
+      `  rm -f -- "$old"`,
+      `  echo "removed $old"`,
+      `done`,
+      `echo "kept=$(names | wc -l)"`,
+    ]),
+  };
+}
+
+/** Checks that a named backup exists and is intact before anything is restored from it. */
+export function verifyBackup(env: EnvironmentSettings, name: string): RemoteCommand {
+  const archive = `${env.backupsDir}/${name}`;
+  return {
+    step: "verify-backup",
+    description: `check that ${name} exists and is intact`,
+    timeoutMs: 10 * MINUTE,
+    script: script([
+      `[ -f ${q(archive)} ] || { echo ${q(`backup ${name} does not exist in ${env.backupsDir}`)} >&2; exit 3; }`,
+      `gzip -t ${q(archive)}`,
+      `listing=$(tar -tzf ${q(archive)})`,
+      `grep -qxE './(db.sql|NO_DATABASE)' <<<"$listing" || { echo "backup has no database dump" >&2; exit 1; }`,
+      `if grep -qx './release.json' <<<"$listing"; then echo "release_json=$(tar -xzOf ${q(archive)} ./release.json)"; fi`,
+      `echo "verified"`,
+    ]),
+  };
+}
+
+export function listBackups(env: EnvironmentSettings): RemoteCommand {
+  return {
+    step: "backups",
+    description: `list the backups of ${env.name}`,
+    timeoutMs: 30 * SECOND,
+    script: script([
+      `[ -d ${q(env.backupsDir)} ] || exit 0`,
+      `cd ${q(env.backupsDir)}`,
+      `find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(`^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`)} || true; } | sort -r | while IFS= read -r f; do echo "$f $(wc -c < "$f")"; done`,
+    ]),
+  };
+}

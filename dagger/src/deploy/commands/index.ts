@@ -1,0 +1,8 @@
+// The builders of every remote command, by concern; `import * as commands` reads them as one.
+export * from "./shared.js";
+export * from "./lock.js";
+export * from "./checks.js";
+export * from "./backup.js";
+export * from "./release.js";
+export * from "./records.js";
+export * from "./restore.js";

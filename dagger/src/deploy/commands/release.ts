@@ -1,0 +1,165 @@
+// A release on the server: its files uploaded beside the live ones, the images logged in to
+// and pulled, migrations run in the new backend image, the switch, and compose up.
+import {
+  q,
+  script,
+  STATE_DIR_NAME,
+  SECOND,
+  MINUTE,
+  serverPaths,
+  composeCommand,
+  type RemoteCommand,
+  type ReleaseFile,
+  type ReleaseImages,
+} from "./shared.js";
+import type { EnvironmentSettings } from "../environments.js";
+
+// --- release files -----------------------------------------------------------------------
+
+export function releaseEnvText(
+  env: EnvironmentSettings,
+  images: ReleaseImages,
+  labels: { version?: string; commit?: string },
+): string {
+  const lines = [
+    `BACKEND_IMAGE=${images.backendImage}`,
+    `FRONTEND_IMAGE=${images.frontendImage}`,
+    `BACKEND_PORT=${env.ports.backend}`,
+    `FRONTEND_PORT=${env.ports.frontend}`,
+  ];
+  if (env.ports.https !== undefined) lines.push(`HTTPS_PORT=${env.ports.https}`);
+  if (labels.version) lines.push(`APP_VERSION=${labels.version}`);
+  if (labels.commit) lines.push(`GIT_COMMIT=${labels.commit}`);
+  return lines.join("\n") + "\n";
+}
+
+function writeFileLines(path: string, content: string): string {
+  return `printf '%s' ${q(content)} > ${q(path)}`;
+}
+
+/** Writes the compose files and release.env of a release into its own directory. */
+export function uploadRelease(
+  env: EnvironmentSettings,
+  id: string,
+  files: ReleaseFile[],
+  releaseEnv: string,
+): RemoteCommand {
+  const dir = serverPaths(env).release(id);
+  return {
+    step: "upload",
+    description: `upload release ${id}: ${files.map((f) => f.name).join(", ")}, release.env`,
+    timeoutMs: 60 * SECOND,
+    script: script([
+      `rm -rf ${q(dir)}`,
+      `mkdir -p ${q(dir)}`,
+      ...files.map((file) => writeFileLines(`${dir}/${file.name}`, file.content)),
+      writeFileLines(`${dir}/release.env`, releaseEnv),
+      `ls -1 ${q(dir)}`,
+    ]),
+  };
+}
+
+// --- images ------------------------------------------------------------------------------
+
+export function registryLogin(registry: string, username: string, password: string): RemoteCommand {
+  return {
+    step: "login",
+    description: `docker login ${registry} as ${username} (password on stdin)`,
+    timeoutMs: 2 * MINUTE,
+    stdin: password,
+    script: script([`docker login --username ${q(username)} --password-stdin ${q(registry)}`]),
+  };
+}
+
+const labelOf = (image: string, label: string): string =>
+  `docker image inspect --format ${q(`{{ index .Config.Labels "${label}" }}`)} ${q(image)}`;
+
+/**
+ * Pulls both images and reports the version and commit labels of the backend image;
+ * when `appendLabelsTo` is given, they are appended to that release.env (unless set).
+ */
+export function pullImages(
+  env: EnvironmentSettings,
+  images: ReleaseImages,
+  appendLabelsToRelease?: string,
+): RemoteCommand {
+  const releaseEnv = appendLabelsToRelease
+    ? `${serverPaths(env).release(appendLabelsToRelease)}/release.env`
+    : undefined;
+  return {
+    step: "pull",
+    description: "pull the backend and frontend images",
+    timeoutMs: 20 * MINUTE,
+    script: script([
+      `docker pull --quiet ${q(images.backendImage)}`,
+      `docker pull --quiet ${q(images.frontendImage)}`,
+      `clean() { case "$1" in "<no value>") echo "";; *) echo "$1";; esac; }`,
+      `version=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.version")})")`,
+      `commit=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.revision")})")`,
+      `echo "version=$version"`,
+      `echo "commit=$commit"`,
+      ...(releaseEnv
+        ? [
+            `case "$version" in *[!A-Za-z0-9._+-]*) version="";; esac`,
+            `case "$commit" in *[!A-Za-z0-9._+-]*) commit="";; esac`,
+            `grep -q '^APP_VERSION=' ${q(releaseEnv)} || [ -z "$version" ] || echo "APP_VERSION=$version" >> ${q(releaseEnv)}`,
+            `grep -q '^GIT_COMMIT=' ${q(releaseEnv)} || [ -z "$commit" ] || echo "GIT_COMMIT=$commit" >> ${q(releaseEnv)}`,
+          ]
+        : []),
+    ]),
+  };
+}
+
+// --- migrate, switch, up -----------------------------------------------------------------
+
+/** Runs the migrate command in a one-off container of the NEW backend image, before switching. */
+export function migrate(env: EnvironmentSettings, id: string): RemoteCommand {
+  const staged = composeCommand(env, `${STATE_DIR_NAME}/releases/${id}`);
+  return {
+    step: "migrate",
+    description: `${env.migrateCommand.join(" ")} with the new backend image`,
+    timeoutMs: 15 * MINUTE,
+    script: script([
+      `cd ${q(env.appDir)}`,
+      `mkdir -p backend/uploads backend/logs`,
+      `${staged} up -d --wait db`,
+      `${staged} run --rm --no-deps -T backend ${env.migrateCommand.map(q).join(" ")}`,
+    ]),
+  };
+}
+
+/**
+ * Saves the live files (for a rollback), copies release `id`'s files into the app dir and
+ * points `current` at it. A first deploy saves an empty set, so a rollback knows.
+ */
+export function switchRelease(env: EnvironmentSettings, id: string): RemoteCommand {
+  const p = serverPaths(env);
+  const live = [...env.composeFiles, "release.env"];
+  return {
+    step: "switch",
+    description: `make release ${id} the live one (live files saved for a rollback)`,
+    timeoutMs: 30 * SECOND,
+    script: script([
+      `cd ${q(env.appDir)}`,
+      `rm -rf ${q(p.rollback)} && mkdir -p ${q(p.rollback)}`,
+      `for f in ${live.map(q).join(" ")}; do [ ! -f "$f" ] || cp -p "$f" ${q(`${p.rollback}/`)}; done`,
+      `cp ${q(p.current)} ${q(`${p.rollback}/current`)} 2>/dev/null || true`,
+      `for f in ${live.map(q).join(" ")}; do cp ${q(`${p.release(id)}/`)}"$f" "$f.next" && mv "$f.next" "$f"; done`,
+      `printf '%s\\n' ${q(id)} > ${q(p.current)}`,
+      `echo "live=${id}"`,
+    ]),
+  };
+}
+
+export function composeUp(env: EnvironmentSettings): RemoteCommand {
+  return {
+    step: "up",
+    description: "docker compose up -d",
+    timeoutMs: 10 * MINUTE,
+    script: script([
+      `cd ${q(env.appDir)}`,
+      `mkdir -p backend/uploads backend/logs`,
+      `${composeCommand(env)} up -d --remove-orphans`,
+    ]),
+  };
+}

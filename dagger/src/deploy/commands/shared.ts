@@ -1,0 +1,136 @@
+// What every builder of remote commands shares (Kamal's split: pure builders return commands,
+// one executor runs them; nothing here touches the network or the file system, so every script
+// is unit-tested and printed verbatim by --dry-run): the command type, names, quoting, the
+// compose command line and the server's layout as named paths.
+//
+// Every value that reaches a script goes through zx's `quote`; every script starts with
+// `set -euo pipefail`. Server layout per environment:
+//   <appDir>/compose*.yaml, .env (server secrets), release.env  - the live release
+//   <appDir>/.qgo-deploy/lock/            - the deploy lock (atomic mkdir)
+//   <appDir>/.qgo-deploy/releases/<id>/   - files + release.json of each release
+//   <appDir>/.qgo-deploy/rollback/        - live files saved just before a switch
+//   <appDir>/.qgo-deploy/current          - id of the release that serves now
+//   <appDir>/.qgo-deploy/history.jsonl    - one JSON line per deploy/rollback
+//   <appDir>/.qgo-deploy/audit.log        - one text line per operation
+//   <backupsDir>/backup_<env>_<YYYYMMDD_HHMMSS>.tar.gz
+import { quote } from "zx";
+import type { EnvironmentSettings } from "../environments.js";
+
+export interface RemoteCommand {
+  /** Short step name used in logs and step records. */
+  step: string;
+  /** What the step does, one line, for logs and the dry-run plan. */
+  description: string;
+  /** A bash script; always starts with `set -euo pipefail`. */
+  script: string;
+  /** Bytes written to the script's stdin (secrets go here, never into the script). */
+  stdin?: string;
+  /** Hard time limit for the command. */
+  timeoutMs: number;
+}
+
+export interface ReleaseFile {
+  name: string;
+  content: string;
+}
+
+export interface ReleaseImages {
+  backendImage: string;
+  frontendImage: string;
+}
+
+export const STATE_DIR_NAME = ".qgo-deploy";
+/** Exit code the lock script uses when another deploy holds the lock. */
+export const LOCK_HELD_EXIT = 75;
+
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+
+/** Every value that reaches a script goes through zx's quote. */
+export const q = (value: string | number): string => quote(String(value));
+
+export function script(lines: string[]): string {
+  return ["set -euo pipefail", ...lines].join("\n") + "\n";
+}
+
+export function stateDir(env: EnvironmentSettings): string {
+  return `${env.appDir.replace(/\/+$/, "")}/${STATE_DIR_NAME}`;
+}
+
+/** The named places of an environment on its server (the layout above). */
+export function serverPaths(env: EnvironmentSettings) {
+  const state = stateDir(env);
+  return {
+    state,
+    lock: `${state}/lock`,
+    lockInfo: `${state}/lock/info`,
+    lockToken: `${state}/lock/token`,
+    /** Id of the release that serves now. */
+    current: `${state}/current`,
+    /** Live files saved just before a switch. */
+    rollback: `${state}/rollback`,
+    releases: `${state}/releases`,
+    release: (id: string) => `${state}/releases/${id}`,
+    history: `${state}/history.jsonl`,
+    audit: `${state}/audit.log`,
+  };
+}
+
+export const BACKUP_NAME = /^backup_([a-z][a-z0-9-]{0,30})_(\d{8})_(\d{6})\.tar\.gz$/;
+export const RELEASE_ID = /^r\d{8}_\d{6}_[0-9a-f]{6}$/;
+const DIGEST_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
+const LABEL_VALUE = /^[A-Za-z0-9._+-]*$/;
+
+export function utcStamp(date: Date): string {
+  const iso = date.toISOString(); // 2026-11-27T07:32:31.123Z
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
+}
+
+export function backupName(envName: string, date: Date): string {
+  return `backup_${envName}_${utcStamp(date)}.tar.gz`;
+}
+
+export function releaseId(date: Date, randomHex: string): string {
+  return `r${utcStamp(date)}_${randomHex.slice(0, 6)}`;
+}
+
+export function isDigestRef(ref: string): boolean {
+  return DIGEST_REF.test(ref) && !ref.includes("..");
+}
+
+export function isLabelValue(value: string): boolean {
+  return LABEL_VALUE.test(value);
+}
+
+/** Registry host of an image reference, as `docker login` wants it. */
+export function registryOf(ref: string): string {
+  const first = ref.split("/")[0] ?? "";
+  const hasRegistry =
+    ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  return hasRegistry ? first : "docker.io";
+}
+
+/** `docker compose` with the environment's project, env files and compose files. */
+export function composeCommand(env: EnvironmentSettings, filesDir = "."): string {
+  const dir = filesDir === "." ? "" : `${filesDir}/`;
+  return [
+    "docker compose",
+    `--project-directory ${q(env.appDir)}`,
+    `-p ${q(env.project)}`,
+    `--env-file ${q(`${env.appDir}/.env`)}`,
+    `--env-file ${q(`${env.appDir}/${dir}release.env`)}`,
+    ...env.composeFiles.map((file) => `-f ${q(`${env.appDir}/${dir}${file}`)}`),
+  ].join(" ");
+}
+
+/** Shell snippet setting $1 to the id of the running container of a compose service. */
+export function serviceContainer(
+  env: EnvironmentSettings,
+  variable: string,
+  service: string,
+): string {
+  return (
+    `${variable}=$(docker ps -q --filter ${q(`label=com.docker.compose.project=${env.project}`)} ` +
+    `--filter ${q(`label=com.docker.compose.service=${service}`)} | head -n 1)`
+  );
+}

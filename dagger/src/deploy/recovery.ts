@@ -1,0 +1,150 @@
+// The automatic rollback: when a step fails after the verified backup, the previous release's
+// files come back, the database is restored when migrations had started (or when a restore
+// was under way), and the previous release must pass its health checks again.
+import * as commands from "./commands/index.js";
+import type { ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";
+import type { EnvironmentSettings } from "./environments.js";
+import { ConnectionLostError, RemoteCommandError } from "./executor.js";
+import { lostConnection, notify, now, reason, recordQuietly, type Session } from "./operation.js";
+
+/** What a deploy's dry-run plan shows the automatic rollback would run, and when. */
+export function recoveryPlan(
+  env: EnvironmentSettings,
+  backup: string,
+): { when: string; command: RemoteCommand }[] {
+  return [
+    { when: "on failure after the backup", command: commands.restoreSavedRelease(env) },
+    { when: "on failure after migrations started", command: commands.stopApp(env) },
+    { when: "on failure after migrations started", command: commands.restoreDatabase(env, backup) },
+    { when: "on failure after the backup", command: commands.composeUp(env) },
+    {
+      when: "on failure after the backup",
+      command: commands.healthCheck(env, "<previous release's version>"),
+    },
+  ];
+}
+
+export interface RecoveryState {
+  what: string;
+  failedStep: string;
+  backup: string;
+  id: string | null;
+  images?: ReleaseImages;
+  version?: string;
+  commit?: string;
+  previous?: ReleaseRecord;
+  previousId: string;
+  migrationsStarted: boolean;
+  switched: boolean;
+  action: "deploy" | "rollback";
+  /** Restore uploads + release files from the backup too (rollback of a restore). */
+  restoreFilesFromBackup?: boolean;
+}
+
+/**
+ * Puts the server back to the state the backup recorded, records and reports it, then throws
+ * the DeployError saying what serves now. Shared by deploy and rollback.
+ */
+export async function autoRollback(session: Session, state: RecoveryState): Promise<never> {
+  const { env, caller } = session;
+  const touched = state.switched || state.migrationsStarted;
+  session.log(`AUTOMATIC ROLLBACK: ${state.what}`);
+  let serving = state.previousId === "none" ? null : state.previousId;
+  let stateNow: string;
+  try {
+    if (!touched) {
+      stateNow = serving
+        ? `The running release ${serving} was not touched and still serves.`
+        : `Nothing was running and nothing was started.`;
+    } else {
+      if (state.restoreFilesFromBackup) {
+        await session.run(commands.stopApp(env));
+        await session.run(commands.restoreDatabase(env, state.backup));
+        await session.run(commands.restoreBackupFiles(env, state.backup));
+      } else {
+        if (state.switched) await session.run(commands.restoreSavedRelease(env));
+        if (state.migrationsStarted) {
+          await session.run(commands.stopApp(env));
+          await session.run(commands.restoreDatabase(env, state.backup));
+        }
+      }
+      if (serving === null) {
+        await session.run(commands.stopApp(env));
+        stateNow = `There was no earlier release: the app services are stopped, the database is as before the deploy (backup ${state.backup}).`;
+      } else {
+        await session.run(commands.composeUp(env));
+        await session.run(commands.healthCheck(env, state.previous?.version || undefined));
+        stateNow =
+          `Rolled back automatically: release ${serving}${state.previous?.version ? ` (version ${state.previous.version})` : ""} ` +
+          `serves again and is healthy` +
+          (state.migrationsStarted
+            ? `; the database was restored from ${state.backup}`
+            : `; the database was not touched`) +
+          `.`;
+      }
+    }
+  } catch (rollbackError) {
+    if (rollbackError instanceof ConnectionLostError) {
+      throw lostConnection(session, `${state.what} Automatic rollback:`, rollbackError, {
+        backup: state.backup,
+      });
+    }
+    const step = rollbackError instanceof RemoteCommandError ? rollbackError.step : "rollback";
+    await recordQuietly(
+      session,
+      session.entry({
+        time: now(),
+        env: env.name,
+        action: state.action,
+        result: "failed",
+        release: state.id,
+        serving: null,
+        ...state.images,
+        version: state.version,
+        commit: state.commit,
+        backup: state.backup,
+        holder: caller.holder,
+        runUrl: caller.runUrl,
+        failedStep: state.failedStep,
+        message: `rollback failed at ${step}`,
+      }),
+    );
+    await notify(
+      session,
+      `:rotating_light: ${env.name}: ${state.what} The automatic rollback failed at ${step}. Manual action needed.`,
+    );
+    throw session.fail(
+      `${state.what} The automatic rollback ALSO failed at step ${step}: ${reason(rollbackError)}. ` +
+        `The server is in an unknown state and the deploy lock stays held. Recover with ` +
+        `\`rollback --env ${env.name} --backup ${state.backup}\` after \`unlock --env ${env.name}\`.`,
+      { backup: state.backup },
+      true,
+    );
+  }
+  serving = state.previousId === "none" ? null : state.previousId;
+  await recordQuietly(
+    session,
+    session.entry({
+      time: now(),
+      env: env.name,
+      action: state.action,
+      result: "rolled-back",
+      release: state.id,
+      serving,
+      ...state.images,
+      version: state.version,
+      commit: state.commit,
+      backup: state.backup,
+      holder: caller.holder,
+      runUrl: caller.runUrl,
+      failedStep: state.failedStep,
+      message: state.what,
+    }),
+  );
+  await notify(session, `:warning: ${state.what} ${stateNow}`);
+  // withLock releases the lock when this error leaves the operation.
+  throw session.fail(`${state.what} ${stateNow} The lock was released.`, {
+    backup: state.backup,
+    ...(state.id ? { release: state.id } : {}),
+  });
+}

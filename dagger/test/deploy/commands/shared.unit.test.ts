@@ -1,0 +1,95 @@
+// Every builder's script: set -euo pipefail first, clean under ShellCheck, valid bash; values
+// quoted (the app dir's space); secrets only on stdin.
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import * as commands from "../../../src/deploy/commands/index.js";
+import { resolveEnvironment } from "../../../src/deploy/environments.js";
+import { digest, envIn, productionJson, useScratch } from "../unit-support.js";
+
+const scratch = useScratch();
+
+describe("command builders", () => {
+  it("every script starts with set -euo pipefail, passes shellcheck and parses with bash", () => {
+    const env = envIn(scratch());
+    const images = { backendImage: digest("a"), frontendImage: digest("b") };
+    const all = [
+      commands.acquireLock(env, {
+        holder: "me",
+        commit: "abc",
+        runUrl: "https://ci/run/1",
+        token: "t",
+        operation: "deploy",
+      }),
+      commands.releaseLock(env, "t"),
+      commands.forceUnlock(env, "me"),
+      commands.preflight(env),
+      commands.createBackup(env, "backup_staging_20260101_120000.tar.gz"),
+      commands.pruneBackups(env, "backup_staging_20260101_120000.tar.gz"),
+      commands.uploadRelease(
+        env,
+        "r20260101_120000_abcdef",
+        [{ name: "compose.yaml", content: "a: '$X'\n" }],
+        "A=1\n",
+      ),
+      commands.registryLogin("127.0.0.1:5000", "u", "p"),
+      commands.pullImages(env, images, "r20260101_120000_abcdef"),
+      commands.migrate(env, "r20260101_120000_abcdef"),
+      commands.switchRelease(env, "r20260101_120000_abcdef"),
+      commands.composeUp(env),
+      commands.healthCheck(env, "1.2.3"),
+      commands.stopApp(env),
+      commands.restoreDatabase(env, "backup_staging_20260101_120000.tar.gz"),
+      commands.restoreSavedRelease(env),
+      commands.restoreBackupFiles(env, "backup_staging_20260101_120000.tar.gz"),
+      commands.verifyBackup(env, "backup_staging_20260101_120000.tar.gz"),
+      commands.listBackups(env),
+      commands.readHistory(env),
+      commands.readCurrentRelease(env),
+      commands.statusReport(env),
+      commands.recordRelease(env, {
+        time: "t",
+        env: "staging",
+        action: "deploy",
+        result: "success",
+        release: "r1",
+        serving: "r1",
+        holder: "it's me",
+      }),
+      commands.appLogs(env, 200, "backend"),
+      commands.appLogs(env, 10),
+    ];
+    const findings: string[] = [];
+    for (const command of all) {
+      expect(command.script.startsWith("set -euo pipefail\n"), command.step).toBe(true);
+      // ShellCheck (Debian's package) on the exact script the server receives.
+      const lint = spawnSync("shellcheck", ["--shell=bash", "--format=gcc", "-"], {
+        input: command.script,
+        encoding: "utf8",
+      });
+      if (lint.error)
+        throw new Error(
+          `shellcheck is not installed (Debian package shellcheck): ${lint.error.message}`,
+        );
+      if (lint.status !== 0) findings.push(`${command.step}:\n${lint.stdout}${lint.stderr}`);
+      const check = spawnSync("bash", ["-n"], { input: command.script, encoding: "utf8" });
+      expect(check.stderr, command.step).toBe("");
+      expect(check.status, command.step).toBe(0);
+    }
+    expect(findings).toEqual([]);
+    // The secret goes on stdin, never into the script.
+    const login = commands.registryLogin("r", "u", "pa55word");
+    expect(login.script).not.toContain("pa55word");
+    expect(login.stdin).toBe("pa55word");
+  });
+
+  it("quotes the app dir with its space in compose commands", () => {
+    const env = resolveEnvironment("production", productionJson, { host: "h" });
+    const compose = commands.composeCommand(env);
+    expect(compose).toContain(`--project-directory $'/root/NEW START'`);
+    expect(compose).toContain(`-f $'/root/NEW START/compose.production.yaml'`);
+    expect(compose).toContain(`-p qgo-production`);
+    expect(commands.migrate(env, "r20260101_120000_abcdef").script).toContain(
+      `run --rm --no-deps -T backend npx prisma migrate deploy`,
+    );
+  });
+});
