@@ -67,6 +67,10 @@ export class Environment {
     frontendImage = "",
     /** Deploy exactly the images another environment runs now, read from its own server. */
     promoteFrom = "",
+    /** Deploy what a tag names now (e.g. develop), resolved to digests on the server. */
+    tag = "",
+    /** Where the tag is, e.g. ghcr.io/owner/name (default: the environment file's imageRepository). */
+    imageRepository = "",
     /** Print the exact plan (steps and remote commands) and change nothing. */
     dryRun = false,
     /** Confirms the deploy where the environment file sets approvalRequired. */
@@ -78,7 +82,17 @@ export class Environment {
     /** Commit being deployed (recorded in the lock). */
     commit = "",
   ): Promise<string> {
-    const args = { release, backendImage, frontendImage, promoteFrom, dryRun, approved, commit };
+    const args = {
+      release,
+      backendImage,
+      frontendImage,
+      promoteFrom,
+      tag,
+      imageRepository,
+      dryRun,
+      approved,
+      commit,
+    };
     return deployCore.deployFunction(
       this.repo(),
       this.target(),

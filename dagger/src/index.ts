@@ -535,6 +535,10 @@ export class Qgo {
     frontendImage = "",
     /** Deploy exactly the images another environment runs now, read from its own server. */
     promoteFrom = "",
+    /** Deploy what a tag names now (e.g. develop), resolved to digests on the server. */
+    tag = "",
+    /** Where the tag is, e.g. ghcr.io/owner/name (default: the environment file's imageRepository). */
+    imageRepository = "",
     /** Print the exact plan and change nothing. */
     dryRun = false,
     /** Confirms the deploy where the environment file sets approvalRequired. */
@@ -551,6 +555,8 @@ export class Qgo {
       backendImage,
       frontendImage,
       promoteFrom,
+      tag,
+      imageRepository,
       dryRun,
       approved,
     );

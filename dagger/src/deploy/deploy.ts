@@ -37,6 +37,8 @@ export interface DeployRequest {
   frontendImage?: string;
   /** Deploy what this environment runs now (its recorded release) instead of image refs. */
   promoteFrom?: EnvironmentSettings;
+  /** Deploy what a tag names now (e.g. develop), resolved to digests on the server. */
+  tag?: { repository: string; tag: string };
   /** Version/commit of the release; read from the backend image's OCI labels when absent. */
   version?: string;
   commit?: string;
@@ -141,7 +143,7 @@ export async function deploy(
     };
     const info = lockInfo(caller, `deploy ${id}`);
     if (request.dryRun) return dryRun(session, release, start, info);
-    await session.open();
+    if (!session.executor) await session.open();
     return await withLock(session, info, () => run(session, release, start));
   } catch (error) {
     if (error instanceof DeployError || error instanceof DeployConfigError) throw error;
@@ -252,6 +254,29 @@ async function imagesToDeploy(
   request: DeployRequest,
 ): Promise<{ images: ReleaseImages; labels: { version?: string; commit?: string } }> {
   const given = { version: request.version, commit: request.commit };
+  if (request.tag) {
+    // The server that will pull the images resolves the tag, logged in as for the pull.
+    const { repository, tag } = request.tag;
+    await session.open();
+    const { registryPassword, registryUsername } = session.credentials;
+    if (registryPassword) {
+      await session.run(
+        commands.registryLogin(
+          commands.registryOf(`${repository}/backend`),
+          registryUsername ?? "deploy",
+          registryPassword,
+        ),
+      );
+    }
+    const resolved = keyValues((await session.run(commands.resolveTag(repository, tag))).stdout);
+    const images = {
+      backendImage: resolved.get("backend") ?? "",
+      frontendImage: resolved.get("frontend") ?? "",
+    };
+    session.log(`tag ${tag} of ${repository} is ${images.backendImage}, ${images.frontendImage}`);
+    validateImages(images);
+    return { images, labels: given };
+  }
   if (!request.promoteFrom) {
     const images = { backendImage: request.backendImage!, frontendImage: request.frontendImage! };
     validateImages(images);

@@ -52,6 +52,12 @@ export const environmentFileSchema = z.strictObject({
   sshUser: z.string().default("root"),
   appDir: z.string().describe("Absolute path of the app dir on the server (compose files, .env)."),
   backupsDir: z.string().default("/root/backups"),
+  imageRepository: z
+    .string()
+    .default("")
+    .describe(
+      "Where publish pushes, e.g. ghcr.io/owner/name: deploy --tag resolves <it>/backend:<tag>.",
+    ),
   composeFiles: z
     .array(z.string())
     .min(1)

@@ -48,6 +48,10 @@ export interface DeployArgs {
   release?: string;
   /** Another environment whose running release is deployed (read from its own server). */
   promoteFrom?: string;
+  /** A tag publish pushed (e.g. develop), resolved to digests on the server. */
+  tag?: string;
+  /** Where the tag is (default: the environment file's imageRepository). */
+  imageRepository?: string;
   dryRun?: boolean;
   approved?: boolean;
   commit?: string;
@@ -132,6 +136,9 @@ export async function deployFunction(
     ...(images.backendImage ? { backendImage: images.backendImage } : {}),
     ...(images.frontendImage ? { frontendImage: images.frontendImage } : {}),
     ...(promoteFrom ? { promoteFrom } : {}),
+    ...(args.tag
+      ? { tag: { tag: args.tag, repository: args.imageRepository || env.imageRepository } }
+      : {}),
     dryRun: Boolean(args.dryRun),
     approved: Boolean(args.approved),
   };

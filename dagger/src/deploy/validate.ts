@@ -88,6 +88,7 @@ export function validateDeployRequest(
     backendImage?: string;
     frontendImage?: string;
     promoteFrom?: EnvironmentSettings;
+    tag?: { repository: string; tag: string };
     version?: string;
     commit?: string;
     dryRun?: boolean;
@@ -97,15 +98,35 @@ export function validateDeployRequest(
 ): void {
   const { env } = request;
   validateCredentials(credentials, env);
-  if (request.promoteFrom && (request.backendImage || request.frontendImage)) {
+  const given =
+    Number(Boolean(request.backendImage || request.frontendImage)) +
+    Number(Boolean(request.promoteFrom)) +
+    Number(Boolean(request.tag));
+  if (given > 1) {
     throw new DeployConfigError(
-      `Give either --promote-from or --backend-image/--frontend-image, not both. Nothing was changed.`,
+      `Name the release one way: --release (or --backend-image and --frontend-image), --promote-from or --tag, not several. Nothing was changed.`,
     );
   }
-  if (!request.promoteFrom && (!request.backendImage || !request.frontendImage)) {
+  if (
+    given === 0 ||
+    (!request.promoteFrom && !request.tag && (!request.backendImage || !request.frontendImage))
+  ) {
     throw new DeployConfigError(
-      `Missing --backend-image and/or --frontend-image (digest references from \`publish\`), or use --promote-from staging. Nothing was changed.`,
+      `Missing --backend-image and/or --frontend-image (digest references from \`publish\`), or use --release, --promote-from staging or --tag develop. Nothing was changed.`,
     );
+  }
+  if (request.tag) {
+    if (!commands.isImageTag(request.tag.tag)) {
+      throw new DeployConfigError(
+        `--tag "${request.tag.tag.slice(0, 80)}" is not an image tag (letters, digits, _ . -). Nothing was changed.`,
+      );
+    }
+    if (!commands.isImageRepository(request.tag.repository)) {
+      throw new DeployConfigError(
+        `--image-repository "${request.tag.repository.slice(0, 80)}" is not an image repository such as ghcr.io/owner/name ` +
+          `(set imageRepository in deploy/environments/${env.name}.json or pass --image-repository). Nothing was changed.`,
+      );
+    }
   }
   if (request.promoteFrom && request.promoteFrom.name === env.name) {
     throw new DeployConfigError(

@@ -89,6 +89,8 @@ function boxFacts(env: "staging" | "production", host: string) {
     ports: box.ports[env],
     migrateCommand: boxMigrateCommand,
     health: { attempts: 5, initialDelaySeconds: 1, maxDelaySeconds: 3, timeoutSeconds: 4 },
+    // Where the box's "CI" pushed: qgo/backend:v2 and qgo/frontend:v2 in its registry.
+    imageRepository: `${box.registry}/qgo`,
   };
 }
 
@@ -283,6 +285,24 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
     expect(none.error).toMatch(
       /The SSH deploy key is encrypted: pass its passphrase as a Secret, --ssh-key-passphrase/,
     );
+  });
+
+  it("deploy --env staging --tag v2: what CI published under a tag, resolved to its digests on the server", async () => {
+    const result = await daggerCall("deploy", { env: "staging", tag: "v2" });
+    expect(result.error, result.output).toBeUndefined();
+    expect(result.output).toContain(
+      `tag v2 of ${box.registry}/qgo is ${box.images.v2.backend}, ${box.images.v2.frontend}`,
+    );
+    expect(String(result.returnValue)).toMatch(
+      /Deployed release r\S+ \(version v2-box\) to staging: healthy/,
+    );
+    expect(history(box, "staging").at(-1)).toMatchObject({
+      backendImage: box.images.v2.backend,
+      frontendImage: box.images.v2.frontend,
+    });
+    const unknown = await daggerCall("deploy", { env: "staging", tag: "no-such-tag" });
+    expect(unknown.error).toMatch(/step resolve failed/);
+    expect(history(box, "staging").at(-1)).toMatchObject({ backendImage: box.images.v2.backend });
   });
 
   it("CI's long form: environment --name staging --run-url ... deploy --registry-password ..., then summary and logs", async () => {

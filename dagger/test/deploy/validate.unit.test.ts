@@ -52,6 +52,29 @@ describe("input validation", () => {
     await expect(
       deploy({ env, releaseFiles: files.slice(0, 1), ...images }, { privateKey: key }, caller),
     ).rejects.toThrow(/compose.staging.yaml .* was not found/);
+    await expect(
+      deploy(
+        { env, releaseFiles: files, tag: { repository: "ghcr.io/o/n", tag: "dev;rm" } },
+        { privateKey: key },
+        caller,
+      ),
+    ).rejects.toThrow(/--tag "dev;rm" is not an image tag/);
+    await expect(
+      deploy(
+        { env, releaseFiles: files, tag: { repository: "", tag: "develop" } },
+        { privateKey: key },
+        caller,
+      ),
+    ).rejects.toThrow(
+      /--image-repository "" is not an image repository .*set imageRepository in deploy\/environments\/staging.json/,
+    );
+    await expect(
+      deploy(
+        { env, releaseFiles: files, ...images, tag: { repository: "ghcr.io/o/n", tag: "develop" } },
+        { privateKey: key },
+        caller,
+      ),
+    ).rejects.toThrow(/Name the release one way/);
     await expect(rollback({ env, backup: "../x" }, { privateKey: key }, caller)).rejects.toThrow(
       /no path parts/,
     );

@@ -159,6 +159,8 @@ const releaseArgs: ExpectedArgument[] = [
   { name: "backendImage", type: "String", default: "", doc: "Backend image digest" },
   { name: "frontendImage", type: "String", default: "", doc: "Frontend image digest" },
   { name: "promoteFrom", type: "String", default: "", doc: "read from its own server" },
+  { name: "tag", type: "String", default: "", doc: "resolved to digests on the server" },
+  { name: "imageRepository", type: "String", default: "", doc: "imageRepository" },
   { name: "dryRun", type: "Boolean", default: false, doc: "change nothing" },
   { name: "approved", type: "Boolean", default: false, doc: "approvalRequired" },
 ];

@@ -110,6 +110,29 @@ export function pullImages(
   };
 }
 
+/**
+ * Resolves a tag (what CI published for a branch, e.g. develop) to the digests the registry
+ * serves now, on the server that will pull them: prints backend=<repo>/backend@sha256:… and
+ * frontend=… lines. Pulling changes no live state.
+ */
+export function resolveTag(repository: string, tag: string): RemoteCommand {
+  return {
+    step: "resolve",
+    description: `resolve ${repository}/{backend,frontend}:${tag} to digests`,
+    timeoutMs: 20 * MINUTE,
+    script: script([
+      `tag=${q(tag)}`,
+      `for component in backend frontend; do`,
+      `  name=${q(repository)}/"$component"`,
+      `  docker pull --quiet "$name:$tag" >/dev/null`,
+      `  digest=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$name:$tag" | grep -F "$name@sha256:" | head -n 1 || true)`,
+      `  [ -n "$digest" ] || { echo "$name:$tag has no digest from its registry" >&2; exit 1; }`,
+      `  echo "$component=$digest"`,
+      `done`,
+    ]),
+  };
+}
+
 // --- migrate, switch, up -----------------------------------------------------------------
 
 /** Runs the migrate command in a one-off container of the NEW backend image, before switching. */

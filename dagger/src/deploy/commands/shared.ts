@@ -80,6 +80,9 @@ export const BACKUP_NAME = /^backup_([a-z][a-z0-9-]{0,30})_(\d{8})_(\d{6})\.tar\
 export const RELEASE_ID = /^r\d{8}_\d{6}_[0-9a-f]{6}$/;
 const DIGEST_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
 const LABEL_VALUE = /^[A-Za-z0-9._+-]*$/;
+// Docker's tag grammar, and an image repository (registry host[:port]/path), lower case.
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const IMAGE_REPOSITORY = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/;
 
 export function utcStamp(date: Date): string {
   const iso = date.toISOString(); // 2026-11-27T07:32:31.123Z
@@ -96,6 +99,14 @@ export function releaseId(date: Date, randomHex: string): string {
 
 export function isDigestRef(ref: string): boolean {
   return DIGEST_REF.test(ref) && !ref.includes("..");
+}
+
+export function isImageTag(tag: string): boolean {
+  return IMAGE_TAG.test(tag);
+}
+
+export function isImageRepository(repository: string): boolean {
+  return IMAGE_REPOSITORY.test(repository);
 }
 
 export function isLabelValue(value: string): boolean {

@@ -56,6 +56,7 @@ describe("command builders", () => {
         holder: "it's me",
       }),
       commands.appLogs(env, 200, "backend"),
+      commands.resolveTag("ghcr.io/octo-org/qgo-cargo", "develop"),
       commands.appLogs(env, 10),
     ];
     const findings: string[] = [];
