@@ -4,7 +4,6 @@
  * Every function runs in containers on the Dagger engine, so `dagger call ci` on a laptop runs
  * exactly what CI runs. The repository is read from the checkout that holds dagger.json.
  */
-import { randomBytes } from "node:crypto";
 import {
   argument,
   check,
@@ -22,37 +21,29 @@ import {
 import { quote as quoteForSh } from "shell-quote";
 
 import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
-import { failure, seconds, summarize } from "./lib/output.js";
+import { seconds } from "./lib/output.js";
 import { renderCiSummary } from "./lib/ci-summary.js";
+import {
+  appImage,
+  BACKEND_HOST,
+  BACKEND_PORT,
+  markdownFile,
+  MODULE_DIR,
+  MYSQL_HOST,
+  mysqlService,
+  POST_TO_SLACK,
+  PRISMA_DRIFT_CHECK,
+  PRISMA_MIGRATE_DEPLOY,
+  run,
+  SERVE_DATABASE,
+  TEST_DATABASE,
+  withDebianPackages,
+  WORKDIR,
+  workspace,
+} from "./pipeline/containers.js";
+
 import * as deployCore from "./deploy/index.js";
 import { Environment, environmentOf, type EnvironmentContext } from "./environment.js";
-
-/** The module's own directory in the repository (dagger.json "source"). */
-const MODULE_DIR = "dagger";
-/** Where the sources sit inside the build containers. */
-const WORKDIR = "/src";
-/** npm's download cache, kept in a cache volume across runs. */
-const NPM_CACHE = "/root/.npm";
-/** Host names the services answer to inside the pipeline. */
-const MYSQL_HOST = "mysql";
-/** The frontend's nginx proxies /api and /health to this host and port. */
-const BACKEND_HOST = "backend";
-const BACKEND_PORT = 5000;
-const MYSQL_PORT = 3306;
-const TEST_DATABASE = "qgo_test";
-const PRISMA_MIGRATE_DEPLOY = ["npx", "--no-install", "prisma", "migrate", "deploy"];
-const PRISMA_DRIFT_CHECK = [
-  "npx",
-  "--no-install",
-  "prisma",
-  "migrate",
-  "diff",
-  "--from-config-datasource",
-  "--to-schema",
-  "prisma/schema.prisma",
-  "--exit-code",
-];
-const SERVE_DATABASE = "qgo";
 
 /** The pipeline of one repository checkout; the constructor arguments fit it to another app layout. */
 @object()
@@ -117,7 +108,7 @@ export class Qgo {
   @func()
   @check()
   async lint(): Promise<string> {
-    const checked = this.workspace()
+    const checked = workspace(this)
       // Include patterns keep paths relative to the copied directory: these two land in
       // /src/dagger/, where `npm ci --prefix dagger` reads them.
       .withDirectory(WORKDIR, this.source, {
@@ -170,10 +161,10 @@ export class Qgo {
      */
     driftCheckCommand: string[] = [],
   ): Promise<string> {
-    const database = this.mysql(TEST_DATABASE);
+    const database = mysqlService(this.mysqlImage, TEST_DATABASE);
     // The suite's own harness test starts a throwaway MariaDB (mariadbd from mariadb-server), as
     // on CI's machine; every other test uses the MySQL service through DATABASE_URL.
-    const migrated = withDebianPackages(this.workspace(), ["mariadb-server"])
+    const migrated = withDebianPackages(workspace(this), ["mariadb-server"])
       .withDirectory(WORKDIR, this.source)
       .withExec(["npm", "run", "prisma:generate", "-w", this.backendPath])
       .withServiceBinding(MYSQL_HOST, database.service)
@@ -194,7 +185,7 @@ export class Qgo {
   async testFrontend(): Promise<string> {
     // The nginx config tests run the real server (Debian's nginx-light) and make certificates
     // with openssl, as on CI's machine.
-    const tested = withDebianPackages(this.workspace(), ["nginx-light", "openssl"])
+    const tested = withDebianPackages(workspace(this), ["nginx-light", "openssl"])
       .withDirectory(WORKDIR, this.source)
       .withExec(["npm", "test", "-w", this.frontendPath]);
     return run("frontend tests", tested);
@@ -213,7 +204,8 @@ export class Qgo {
     /** Repository URL (OCI source label, SOURCE_URL). */
     sourceUrl = "",
   ): Container {
-    return this.image(
+    return appImage(
+      this.source,
       this.backendPath,
       { NODE_IMAGE: this.nodeImage },
       gitCommit,
@@ -235,7 +227,8 @@ export class Qgo {
     /** Repository URL (OCI source label, SOURCE_URL). */
     sourceUrl = "",
   ): Container {
-    return this.image(
+    return appImage(
+      this.source,
       this.frontendPath,
       { NODE_IMAGE: this.nodeImage, NGINX_IMAGE: this.nginxImage },
       gitCommit,
@@ -328,7 +321,7 @@ export class Qgo {
      */
     migrateCommand: string[] = [],
   ): Service {
-    const database = this.mysql(SERVE_DATABASE);
+    const database = mysqlService(this.mysqlImage, SERVE_DATABASE);
     // The backend image as built for deploys: migrate, seed (compiled to dist/seed.js), then the
     // image's own CMD, which the entrypoint receives as "$@" (kept by keepDefaultArgs).
     const migrate = migrateCommand.length > 0 ? migrateCommand : PRISMA_MIGRATE_DEPLOY;
@@ -702,121 +695,4 @@ export class Qgo {
   private operatorOf(env: string, sshKey: Secret, context: EnvironmentContext): Environment {
     return environmentOf(this.source, env, sshKey, context);
   }
-
-  /** Node container with the workspaces' dependencies installed (lockfiles copied first). */
-  private workspace(): Container {
-    return dag
-      .container()
-      .from(this.testImage)
-      .withMountedCache(NPM_CACHE, dag.cacheVolume("qgo-npm"))
-      .withWorkdir(WORKDIR)
-      .withDirectory(WORKDIR, this.source, {
-        include: [
-          "package.json",
-          "package-lock.json",
-          `${this.backendPath}/package.json`,
-          `${this.frontendPath}/package.json`,
-        ],
-      })
-      .withExec(["npm", "ci", "--no-audit", "--no-fund"]);
-  }
-
-  /**
-   * A MySQL service with a health check (so clients start only once it answers), its root
-   * password a fresh Secret, and the DATABASE_URL that reaches it, also a Secret.
-   */
-  private mysql(database: string): { service: Service; url: Secret } {
-    const password = randomBytes(24).toString("hex");
-    const rootPassword = dag.setSecret(`qgo-${database}-mysql-root-password`, password);
-    const url = dag.setSecret(
-      `qgo-${database}-database-url`,
-      `mysql://root:${password}@${MYSQL_HOST}:${MYSQL_PORT}/${database}`,
-    );
-    const service = dag
-      .container()
-      .from(this.mysqlImage)
-      .withSecretVariable("MYSQL_ROOT_PASSWORD", rootPassword)
-      .withEnvVariable("MYSQL_DATABASE", database)
-      .withExposedPort(MYSQL_PORT)
-      // mysqladmin ping over TCP succeeds only once the real server listens (the image's init
-      // phase runs a server without networking); it needs no password to answer.
-      .withDockerHealthcheck(
-        ["mysqladmin", "ping", "--host=127.0.0.1", "--protocol=TCP", "--silent"],
-        {
-          interval: "2s",
-          timeout: "5s",
-          startPeriod: "120s",
-          startInterval: "1s",
-          retries: 60,
-        },
-      )
-      .asService({ useEntrypoint: true });
-    return { service, url };
-  }
-
-  private image(
-    path: string,
-    baseImages: Record<string, string>,
-    gitCommit: string,
-    appVersion: string,
-    sourceUrl: string,
-  ): Container {
-    const buildArgs = Object.entries({
-      ...baseImages,
-      APP_VERSION: appVersion,
-      GIT_COMMIT: gitCommit,
-      SOURCE_URL: sourceUrl,
-    }).map(([name, value]) => ({ name, value }));
-    return this.source
-      .dockerBuild({ dockerfile: `${path}/Dockerfile`, buildArgs })
-      .withLabel("org.opencontainers.image.revision", gitCommit)
-      .withLabel("org.opencontainers.image.version", appVersion)
-      .withLabel("org.opencontainers.image.source", sourceUrl);
-  }
 }
-
-/** A Markdown file for `export --path "$GITHUB_STEP_SUMMARY"`. */
-function markdownFile(markdown: string): File {
-  return dag.directory().withNewFile("summary.md", markdown).file("summary.md");
-}
-
-/** Installs Debian packages in a container of the (Debian-based) test image. */
-function withDebianPackages(container: Container, packages: string[]): Container {
-  return container
-    .withEnvVariable("DEBIAN_FRONTEND", "noninteractive")
-    .withExec(["apt-get", "update", "-qq"])
-    .withExec(["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages]);
-}
-
-/** Runs a step; returns its summary, or fails with its output when the command fails. */
-async function run(label: string, container: Container): Promise<string> {
-  const started = Date.now();
-  try {
-    return summarize(`${label}`, await container.stdout(), Date.now() - started);
-  } catch (error) {
-    if (error instanceof ExecError) {
-      throw failure(label, error.cmd, error.exitCode, error.stdout, error.stderr);
-    }
-    throw error;
-  }
-}
-
-/** Posts SLACK_MESSAGE to SLACK_WEBHOOK_URL without ever printing the URL. */
-const POST_TO_SLACK = `
-const url = process.env.SLACK_WEBHOOK_URL ?? "";
-if (!url.startsWith("https://")) {
-  console.error("The webhook is not an https:// URL: pass the Slack incoming-webhook URL, e.g. --webhook env://SLACK_WEBHOOK_URL.");
-  process.exit(2);
-}
-const response = await fetch(url, {
-  method: "POST",
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify({ text: process.env.SLACK_MESSAGE }),
-  signal: AbortSignal.timeout(15000),
-});
-if (!response.ok) {
-  console.error("Slack answered HTTP " + response.status + ": " + (await response.text()).slice(0, 200));
-  process.exit(1);
-}
-console.log("Slack notified (HTTP " + response.status + ").");
-`;
