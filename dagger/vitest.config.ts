@@ -9,6 +9,7 @@ export default defineConfig({
       "test/module/**/*.test.ts",
       "test/deploy/**/*.unit.test.ts",
       "test/executor/**/*.unit.test.ts",
+      "test/lib/**/*.unit.test.ts",
     ],
     // Each function call starts a fresh module process (as the engine does): seconds, not ms.
     testTimeout: 180_000,

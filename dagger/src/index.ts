@@ -10,7 +10,6 @@ import {
   Container,
   dag,
   Directory,
-  ExecError,
   File,
   func,
   object,
@@ -23,6 +22,7 @@ import { quote as quoteForSh } from "shell-quote";
 import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
 import { seconds } from "./lib/output.js";
 import { renderCiSummary } from "./lib/ci-summary.js";
+import { postToSlack } from "./lib/slack.js";
 import {
   appImage,
   BACKEND_HOST,
@@ -31,7 +31,6 @@ import {
   MODULE_DIR,
   MYSQL_HOST,
   mysqlService,
-  POST_TO_SLACK,
   PRISMA_DRIFT_CHECK,
   PRISMA_MIGRATE_DEPLOY,
   run,
@@ -77,7 +76,7 @@ export class Qgo {
       ],
     })
     source: Directory,
-    /** Node.js image of the app images (NODE_IMAGE build argument) and of notify. */
+    /** Node.js image of the app images (NODE_IMAGE build argument). */
     nodeImage = "node:22-alpine",
     /** MySQL image of the database service the backend tests and serve use. */
     mysqlImage = "mysql:8.4",
@@ -401,29 +400,17 @@ export class Qgo {
         "--message is empty: pass the text to post, e.g. --message 'CI failed on main'.",
       );
     }
-    const posted = dag
-      .container()
-      .from(this.nodeImage)
-      .withSecretVariable("SLACK_WEBHOOK_URL", webhook)
-      .withEnvVariable("SLACK_MESSAGE", message)
-      // A value that differs on every call, so the engine never reuses an earlier post.
-      .withEnvVariable("NOTIFY_REQUESTED_AT", new Date().toISOString())
-      .withExec(["node", "--input-type=module", "-e", POST_TO_SLACK]);
-    try {
-      return await posted.stdout();
-    } catch (error) {
-      // The engine's own message is only "exit code: N": say what the post script said.
-      if (error instanceof ExecError) {
-        const said = (error.stderr || error.stdout).trim();
-        throw new Error(
-          `notify failed (exit code ${error.exitCode}): ${said || "the post script printed nothing"}`,
-          {
-            cause: error,
-          },
-        );
-      }
-      throw error;
+    // The module posts itself, with the client the deploy core uses (../lib/slack.ts); the
+    // URL is read only here and appears in no output or error.
+    const webhookUrl = (await webhook.plaintext()).trim();
+    if (!webhookUrl.startsWith("https://")) {
+      throw new Error(
+        "notify failed: the webhook is not an https:// URL: pass the Slack incoming-webhook URL, e.g. --webhook env://SLACK_WEBHOOK_URL.",
+      );
     }
+    const outcome = await postToSlack(webhookUrl, message);
+    if (!outcome.ok) throw new Error(`notify failed: ${outcome.reason}`);
+    return `Slack notified (HTTP ${outcome.status}).\n`;
   }
 
   // --- Deploys over SSH: the Environment object (./environment.ts) and its short forms -------

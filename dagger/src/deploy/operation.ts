@@ -13,7 +13,7 @@ import {
   type StepRecord,
 } from "./executor.js";
 import { Redactor } from "./redact.js";
-import { notifySlack } from "./slack.js";
+import { postToSlack } from "../lib/slack.js";
 
 export interface Credentials {
   /** OpenSSH or PEM private key text (the deploy key): ed25519, ECDSA or RSA. */
@@ -249,9 +249,13 @@ export async function withLock(
   return session.refreshed(report);
 }
 
+/** The outcome to Slack, when a webhook is set; a failed post is logged and never fails the operation. */
 export async function notify(session: Session, text: string): Promise<void> {
   if (!session.credentials.slackWebhook) return;
-  await notifySlack(session.credentials.slackWebhook, text, session.log);
+  const outcome = await postToSlack(session.credentials.slackWebhook, text, 10_000);
+  session.log(
+    outcome.ok ? "Slack notified" : `warning: Slack notification failed: ${outcome.reason}`,
+  );
 }
 
 export function renderPlan(steps: { when: string; command: RemoteCommand }[]): string {

@@ -143,23 +143,3 @@ export async function run(label: string, container: Container): Promise<string> 
     throw error;
   }
 }
-
-/** Posts SLACK_MESSAGE to SLACK_WEBHOOK_URL without ever printing the URL. */
-export const POST_TO_SLACK = `
-const url = process.env.SLACK_WEBHOOK_URL ?? "";
-if (!url.startsWith("https://")) {
-  console.error("The webhook is not an https:// URL: pass the Slack incoming-webhook URL, e.g. --webhook env://SLACK_WEBHOOK_URL.");
-  process.exit(2);
-}
-const response = await fetch(url, {
-  method: "POST",
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify({ text: process.env.SLACK_MESSAGE }),
-  signal: AbortSignal.timeout(15000),
-});
-if (!response.ok) {
-  console.error("Slack answered HTTP " + response.status + ": " + (await response.text()).slice(0, 200));
-  process.exit(1);
-}
-console.log("Slack notified (HTTP " + response.status + ").");
-`;

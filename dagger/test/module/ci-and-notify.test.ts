@@ -1,10 +1,15 @@
 // Recorded chains of ci and notify, called through the SDK entrypoint against the stand-in engine:
-// ci asks for lint, tests and both images at once; notify hands the webhook over only as a Secret
-// and changes its exec input on every call so the engine can never replay an earlier post.
-import { beforeAll, describe, expect, it } from "vitest";
+// ci asks for lint, tests and both images at once; notify posts to an HTTPS stand-in of Slack's
+// webhook with the module's one Slack client, every call, and never shows the URL.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import type { CallResult } from "../standin/engine.js";
-import { evaluated, evaluationRunning, execs, refArg, stepsNamed } from "../standin/chains.js";
+import { evaluated, evaluationRunning, stepsNamed } from "../standin/chains.js";
+import { startSlackStandIn, type SlackStandIn } from "../pipeline/slack-standin.js";
+import { ensureTestCa } from "../vps/test-ca.js";
 import { everyQueryValid, expectSuccess, useStandIn } from "./fixture.js";
 
 const fixture = useStandIn();
@@ -75,53 +80,71 @@ describe("ci", () => {
 });
 
 describe("notify", () => {
-  const webhook = "https://hooks.slack.com/services/T0000/B0000/standin-secret-path";
+  let slack: SlackStandIn;
+  let caDir: string;
   let webhookId: string;
   let first: CallResult;
 
   beforeAll(async () => {
-    webhookId = fixture.engine.secret("env://SLACK_WEBHOOK_URL", webhook);
+    // An HTTPS stand-in of Slack's webhook; the module process trusts its CA as a machine
+    // trusts a company CA (NODE_EXTRA_CA_CERTS), nothing in the module changes.
+    caDir = mkdtempSync(join(tmpdir(), "qgo-notify-ca-"));
+    slack = await startSlackStandIn(caDir);
+    process.env.NODE_EXTRA_CA_CERTS = ensureTestCa(caDir).caFile;
+    webhookId = fixture.engine.secret("env://SLACK_WEBHOOK_URL", slack.url);
     first = await fixture.call("notify", { webhook: webhookId, message: "CI failed on main" });
     expectSuccess(first);
   });
 
-  it("posts from a Node container that gets the webhook only as a secret variable and the message as plain text", () => {
-    const post = evaluated(first, "stdout");
-    expect(post).toHaveLength(1);
-    const chain = post[0]!.chain;
-    expect(stepsNamed(chain, "from")[0]!.args.address).toBe("node:22-alpine");
-    const secret = stepsNamed(chain, "withSecretVariable");
-    expect(secret.map((s) => s.args.name)).toEqual(["SLACK_WEBHOOK_URL"]);
-    expect(refArg(secret[0], "secret").ref).toBe(webhookId);
-    expect(
-      stepsNamed(chain, "withEnvVariable").find((s) => s.args.name === "SLACK_MESSAGE")?.args.value,
-    ).toBe("CI failed on main");
-    expect(execs(chain)).toHaveLength(1);
-    expect(execs(chain)[0]!.slice(0, 3)).toEqual(["node", "--input-type=module", "-e"]);
+  afterAll(async () => {
+    delete process.env.NODE_EXTRA_CA_CERTS;
+    await slack?.stop();
+    rmSync(caDir, { recursive: true, force: true });
   });
 
-  it("never reads the webhook: its plaintext appears in no query", () => {
-    expect(evaluated(first, "plaintext")).toEqual([]);
-    for (const query of first.queries) expect(query.query).not.toContain("standin-secret-path");
-  });
-
-  it("gives every call a different exec input, so a cached post is never replayed", async () => {
-    const second = await fixture.call("notify", {
-      webhook: webhookId,
-      message: "CI failed on main",
+  it("posts the message as Slack's JSON to the webhook and says so, without the URL", () => {
+    expect(slack.received).toContainEqual({
+      path: new URL(slack.url).pathname,
+      body: JSON.stringify({ text: "CI failed on main" }),
     });
-    const stamp = (r: CallResult) =>
-      stepsNamed(evaluated(r, "stdout")[0]!.chain, "withEnvVariable").find(
-        (s) => s.args.name === "NOTIFY_REQUESTED_AT",
-      )?.args.value;
-    expect(stamp(first)).toEqual(expect.any(String));
-    expect(stamp(second)).not.toBe(stamp(first));
+    expect(first.returnValue).toBe("Slack notified (HTTP 200).\n");
+    expect(first.output).not.toContain(slack.url);
+    // No container: the module posts with the one Slack client the deploy core uses too.
+    expect(evaluated(first, "stdout")).toEqual([]);
   });
 
-  it("refuses an empty message before starting anything", async () => {
+  it("every call posts (never cached, nothing replayed)", async () => {
+    const before = slack.received.length;
+    expectSuccess(
+      await fixture.call("notify", { webhook: webhookId, message: "CI failed on main" }),
+    );
+    expect(slack.received.length).toBe(before + 1);
+  });
+
+  it("a webhook that is not https://, or a post Slack refuses, fails with why and never the URL", async () => {
+    const plain = fixture.engine.secret(
+      "env://PLAIN_HOOK",
+      "http://127.0.0.1:9/services/secret-path",
+    );
+    const refused = await fixture.call("notify", { webhook: plain, message: "x" });
+    expect(refused.error).toMatch(/^notify failed: the webhook is not an https:\/\/ URL/);
+    const gone = fixture.engine.secret(
+      "env://GONE_HOOK",
+      `${new URL(slack.url).origin}/nowhere/secret-path`,
+    );
+    slack.answer = 404;
+    const answered = await fixture.call("notify", { webhook: gone, message: "x" });
+    slack.answer = 200;
+    expect(answered.error).toMatch(/^notify failed: Slack answered HTTP 404/);
+    for (const result of [refused, answered])
+      expect(`${result.error} ${result.output}`).not.toContain("secret-path");
+  });
+
+  it("refuses an empty message before posting anything", async () => {
+    const before = slack.received.length;
     const empty = await fixture.call("notify", { webhook: webhookId, message: "  " });
     expect(empty.error).toContain("--message is empty");
-    expect(evaluated(empty, "stdout")).toEqual([]);
+    expect(slack.received.length).toBe(before);
   });
 });
 

@@ -26,6 +26,8 @@ import {
   type Step,
   type Workflow,
 } from "../github/workflows.js";
+import { startSlackStandIn } from "../pipeline/slack-standin.js";
+import { ensureTestCa } from "../vps/test-ca.js";
 import { answerRepositoryFiles, everyQueryValid, useStandIn } from "./fixture.js";
 
 const fixture = useStandIn();
@@ -500,20 +502,38 @@ describe("each function, called through the SDK entrypoint with what its step de
     }
   });
 
-  it("notify gets the whole message as one value", async () => {
+  it("notify gets the whole message as one value, and posts it as one text", async () => {
     const c = cases.find(
       (x) => x.title.startsWith("ci.yml on a push to main") && x.step.name?.includes("notify"),
     )!;
     const d = deliver(c);
-    const result = await fixture.call("notify", engineArgs(d.received));
-    expect(result.error, result.output).toBeUndefined();
-    const post = evaluated(result, "stdout")[0]!;
-    const message = stepsNamed(post.chain, "withEnvVariable").find(
-      (s) => s.args.name === "SLACK_MESSAGE",
-    )!.args.value;
-    expect(message).toBe(
-      `CI failed for Octo-Org/qgo-cargo at ${SHA}: https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901`,
-    );
+    const expected = `CI failed for Octo-Org/qgo-cargo at ${SHA}: https://github.com/Octo-Org/qgo-cargo/actions/runs/12345678901`;
+    expect(d.received.message).toBe(expected);
+    expect(d.received.webhook).toEqual({
+      secret: "env://SLACK_WEBHOOK_URL",
+      plaintext: secrets.SLACK_WEBHOOK_URL,
+    });
+    // Posted for real to a local HTTPS stand-in of Slack in place of hooks.slack.com.
+    const caDir = mkdtempSync(join(tmpdir(), "qgo-seam-ca-"));
+    const slack = await startSlackStandIn(caDir);
+    process.env.NODE_EXTRA_CA_CERTS = ensureTestCa(caDir).caFile;
+    try {
+      const result = await fixture.call(
+        "notify",
+        engineArgs({
+          ...d.received,
+          webhook: { secret: "env://SLACK_WEBHOOK_URL", plaintext: slack.url },
+        }),
+      );
+      expect(result.error, result.output).toBeUndefined();
+      expect(slack.received.map((r) => JSON.parse(r.body) as unknown)).toEqual([
+        { text: expected },
+      ]);
+    } finally {
+      delete process.env.NODE_EXTRA_CA_CERTS;
+      await slack.stop();
+      rmSync(caDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { Executor, type ImageTable } from "../executor/executor.js";
 import { REPO_ROOT, StandInEngine, type CallResult } from "../standin/engine.js";
 import { scanModule } from "../standin/introspect.js";
 import type { VpsBox } from "../vps/box.js";
+import { ensureTestCa } from "../vps/test-ca.js";
 import { startSlackStandIn, type SlackStandIn } from "./slack-standin.js";
 
 /**
@@ -57,6 +58,9 @@ export interface Pipeline {
 
 export async function startPipeline(box: VpsBox): Promise<Pipeline> {
   const slack = await startSlackStandIn(box.cacheDir);
+  // notify posts from the module process, which trusts the box's test CA as a company machine
+  // trusts its company's CA (the real runtime container trusts Slack's public CA).
+  process.env.NODE_EXTRA_CA_CERTS = ensureTestCa(box.cacheDir).caFile;
   const table = imageTable(box);
   printImageTable(table);
   const executor = await Executor.start({

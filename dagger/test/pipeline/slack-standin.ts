@@ -12,6 +12,8 @@ import { ensureTestCa, issueLoopbackCertificate } from "../vps/test-ca.js";
 export interface SlackStandIn {
   url: string;
   received: { path: string; body: string }[];
+  /** The HTTP status the next posts get (200, like Slack). */
+  answer: number;
   stop(): Promise<void>;
 }
 
@@ -26,18 +28,23 @@ export async function startSlackStandIn(cacheDir: string): Promise<SlackStandIn>
       req.on("data", (chunk: Buffer) => (body += chunk.toString()));
       req.on("end", () => {
         received.push({ path: req.url ?? "", body });
-        res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+        const status = standIn.answer;
+        res
+          .writeHead(status, { "content-type": "text/plain" })
+          .end(status === 200 ? "ok" : "no_service");
       });
     },
   );
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   const { port } = server.address() as AddressInfo;
-  return {
+  const standIn: SlackStandIn = {
     url: `https://127.0.0.1:${port}/services/T000/B000/standin`,
     received,
+    answer: 200,
     stop: async () => {
       await new Promise<void>((ok) => server.close(() => ok()));
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return standIn;
 }
