@@ -5,6 +5,7 @@ import type { ReleaseFile, ReleaseImages } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
 import { checkPrivateKey } from "./keys.js";
 import { parseKnownHosts } from "./known-hosts.js";
+import type { DeployRequest } from "./deploy.js";
 import type { Credentials } from "./operation.js";
 
 export function validateBackupName(name: string, env: EnvironmentSettings): void {
@@ -83,17 +84,7 @@ export function validateImages(images: ReleaseImages): void {
 
 /** What a deploy needs to be given: one way to name the release, labels that are plain, the approval. */
 export function validateDeployRequest(
-  request: {
-    env: EnvironmentSettings;
-    backendImage?: string;
-    frontendImage?: string;
-    promoteFrom?: EnvironmentSettings;
-    tag?: { repository: string; tag: string };
-    version?: string;
-    commit?: string;
-    dryRun?: boolean;
-    approved?: boolean;
-  },
+  request: Omit<DeployRequest, "releaseFiles">,
   credentials: Credentials,
 ): void {
   const { env } = request;
