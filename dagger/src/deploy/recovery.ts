@@ -49,7 +49,25 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
   const { env, caller } = session;
   const touched = state.switched || state.migrationsStarted;
   session.log(`AUTOMATIC ROLLBACK: ${state.what}`);
-  let serving = state.previousId === "none" ? null : state.previousId;
+  const serving = state.previousId === "none" ? null : state.previousId;
+  // The history entry of this outcome: what was tried, what serves, why.
+  const entry = (result: "failed" | "rolled-back", servingNow: string | null, message: string) =>
+    session.entry({
+      time: now(),
+      env: env.name,
+      action: state.action,
+      result,
+      release: state.id,
+      serving: servingNow,
+      ...state.images,
+      version: state.version,
+      commit: state.commit,
+      backup: state.backup,
+      holder: caller.holder,
+      runUrl: caller.runUrl,
+      failedStep: state.failedStep,
+      message,
+    });
   let stateNow: string;
   try {
     if (!touched) {
@@ -90,25 +108,7 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
       });
     }
     const step = rollbackError instanceof RemoteCommandError ? rollbackError.step : "rollback";
-    await recordQuietly(
-      session,
-      session.entry({
-        time: now(),
-        env: env.name,
-        action: state.action,
-        result: "failed",
-        release: state.id,
-        serving: null,
-        ...state.images,
-        version: state.version,
-        commit: state.commit,
-        backup: state.backup,
-        holder: caller.holder,
-        runUrl: caller.runUrl,
-        failedStep: state.failedStep,
-        message: `rollback failed at ${step}`,
-      }),
-    );
+    await recordQuietly(session, entry("failed", null, `rollback failed at ${step}`));
     await notify(
       session,
       `:rotating_light: ${env.name}: ${state.what} The automatic rollback failed at ${step}. Manual action needed.`,
@@ -121,26 +121,7 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
       true,
     );
   }
-  serving = state.previousId === "none" ? null : state.previousId;
-  await recordQuietly(
-    session,
-    session.entry({
-      time: now(),
-      env: env.name,
-      action: state.action,
-      result: "rolled-back",
-      release: state.id,
-      serving,
-      ...state.images,
-      version: state.version,
-      commit: state.commit,
-      backup: state.backup,
-      holder: caller.holder,
-      runUrl: caller.runUrl,
-      failedStep: state.failedStep,
-      message: state.what,
-    }),
-  );
+  await recordQuietly(session, entry("rolled-back", serving, state.what));
   await notify(session, `:warning: ${state.what} ${stateNow}`);
   // withLock releases the lock when this error leaves the operation.
   throw session.fail(`${state.what} ${stateNow} The lock was released.`, {
