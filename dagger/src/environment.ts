@@ -17,6 +17,58 @@ export interface EnvironmentContext {
   overrides?: deployCore.EnvironmentOverrides;
 }
 
+/** The `environment` function's override flags, as Dagger passes them. */
+export interface OverrideFlags {
+  knownHosts: string;
+  host: string;
+  sshPort: number;
+  sshUser: string;
+  appDir: string;
+  backupsDir: string;
+  project: string;
+  composeFiles: string[];
+  backendPort: number;
+  frontendPort: number;
+  httpsPort: number;
+  backendHealthUrl: string;
+  frontendHealthUrl: string;
+  backupRetention: number;
+  healthAttempts: number;
+  migrateCommand: string[];
+}
+
+/**
+ * The overrides the flags set. Dagger arguments need plain defaults, so "", 0 and [] mean
+ * "the environment file's value".
+ */
+export function overridesOf(flags: OverrideFlags): deployCore.EnvironmentOverrides {
+  const f = flags;
+  return {
+    ...(f.knownHosts.trim()
+      ? { knownHosts: f.knownHosts.split(/\r?\n/).filter((line) => line.trim() !== "") }
+      : {}),
+    ...(f.host ? { host: f.host } : {}),
+    ...(f.sshPort ? { sshPort: f.sshPort } : {}),
+    ...(f.sshUser ? { sshUser: f.sshUser } : {}),
+    ...(f.appDir ? { appDir: f.appDir } : {}),
+    ...(f.backupsDir ? { backupsDir: f.backupsDir } : {}),
+    ...(f.project ? { project: f.project } : {}),
+    ...(f.composeFiles.length > 0 ? { composeFiles: f.composeFiles } : {}),
+    ports: {
+      ...(f.backendPort ? { backend: f.backendPort } : {}),
+      ...(f.frontendPort ? { frontend: f.frontendPort } : {}),
+      ...(f.httpsPort ? { https: f.httpsPort } : {}),
+    },
+    healthUrls: {
+      ...(f.backendHealthUrl ? { backend: f.backendHealthUrl } : {}),
+      ...(f.frontendHealthUrl ? { frontend: f.frontendHealthUrl } : {}),
+    },
+    ...(f.backupRetention ? { backupRetention: f.backupRetention } : {}),
+    ...(f.healthAttempts ? { health: { attempts: f.healthAttempts } } : {}),
+    ...(f.migrateCommand.length > 0 ? { migrateCommand: f.migrateCommand } : {}),
+  };
+}
+
 /**
  * An Environment for `name`. (Not a constructor: Dagger registers an object's constructor, and
  * this object is only ever made by the module's own functions.)

@@ -17,32 +17,16 @@ import {
   Service,
 } from "@dagger.io/dagger";
 
-import { quote as quoteForSh } from "shell-quote";
-
-import { digestReference, imageAddress, publishTarget } from "./lib/image-refs.js";
+import { publishTarget } from "./lib/image-refs.js";
 import { seconds } from "./lib/output.js";
 import { renderCiSummary } from "./lib/ci-summary.js";
-import { postToSlack } from "./lib/slack.js";
-import {
-  appImage,
-  BACKEND_HOST,
-  BACKEND_PORT,
-  markdownFile,
-  MODULE_DIR,
-  MYSQL_HOST,
-  mysqlService,
-  PRISMA_DRIFT_CHECK,
-  PRISMA_MIGRATE_DEPLOY,
-  run,
-  SERVE_DATABASE,
-  TEST_DATABASE,
-  withDebianPackages,
-  WORKDIR,
-  workspace,
-} from "./pipeline/containers.js";
+import { appImage, markdownFile } from "./pipeline/containers.js";
+import { backendTests, frontendTests, lintAndTypecheck } from "./pipeline/checks.js";
+import { notifySlack } from "./pipeline/notify.js";
+import { publishImages } from "./pipeline/publish.js";
+import { wholeStack } from "./pipeline/serve.js";
 
-import * as deployCore from "./deploy/index.js";
-import { Environment, environmentOf, type EnvironmentContext } from "./environment.js";
+import { Environment, environmentOf, overridesOf, type EnvironmentContext } from "./environment.js";
 
 /** The pipeline of one repository checkout; the constructor arguments fit it to another app layout. */
 @object()
@@ -107,20 +91,7 @@ export class Qgo {
   @func()
   @check()
   async lint(): Promise<string> {
-    const checked = workspace(this)
-      // Include patterns keep paths relative to the copied directory: these two land in
-      // /src/dagger/, where `npm ci --prefix dagger` reads them.
-      .withDirectory(WORKDIR, this.source, {
-        include: [`${MODULE_DIR}/package.json`, `${MODULE_DIR}/package-lock.json`],
-      })
-      .withExec(["npm", "ci", "--no-audit", "--no-fund", "--prefix", MODULE_DIR])
-      .withDirectory(WORKDIR, this.source)
-      .withExec(["npm", "run", "prisma:generate", "-w", this.backendPath]);
-    const results = await Promise.all([
-      run("lint", checked.withExec(["npm", "run", "lint"])),
-      run("typecheck", checked.withExec(["npm", "run", "typecheck"])),
-    ]);
-    return results.join("\n");
+    return lintAndTypecheck(this);
   }
 
   /**
@@ -160,21 +131,7 @@ export class Qgo {
      */
     driftCheckCommand: string[] = [],
   ): Promise<string> {
-    const database = mysqlService(this.mysqlImage, TEST_DATABASE);
-    // The suite's own harness test starts a throwaway MariaDB (mariadbd from mariadb-server), as
-    // on CI's machine; every other test uses the MySQL service through DATABASE_URL.
-    const migrated = withDebianPackages(workspace(this), ["mariadb-server"])
-      .withDirectory(WORKDIR, this.source)
-      .withExec(["npm", "run", "prisma:generate", "-w", this.backendPath])
-      .withServiceBinding(MYSQL_HOST, database.service)
-      .withSecretVariable("DATABASE_URL", database.url)
-      .withWorkdir(`${WORKDIR}/${this.backendPath}`)
-      .withExec(migrateCommand.length > 0 ? migrateCommand : PRISMA_MIGRATE_DEPLOY)
-      // The freshly migrated database is compared with schema.prisma: any difference means
-      // the migrations and the schema disagree (exit code 2).
-      .withExec(driftCheckCommand.length > 0 ? driftCheckCommand : PRISMA_DRIFT_CHECK)
-      .withWorkdir(WORKDIR);
-    return run("backend tests", migrated.withExec(["npm", "test", "-w", this.backendPath]));
+    return backendTests(this, migrateCommand, driftCheckCommand);
   }
 
   /**
@@ -182,12 +139,7 @@ export class Qgo {
    */
   @func()
   async testFrontend(): Promise<string> {
-    // The nginx config tests run the real server (Debian's nginx-light) and make certificates
-    // with openssl, as on CI's machine.
-    const tested = withDebianPackages(workspace(this), ["nginx-light", "openssl"])
-      .withDirectory(WORKDIR, this.source)
-      .withExec(["npm", "test", "-w", this.frontendPath]);
-    return run("frontend tests", tested);
+    return frontendTests(this);
   }
 
   /**
@@ -280,32 +232,17 @@ export class Qgo {
     /** Repository URL for the OCI source label. */
     sourceUrl = "",
   ): Promise<string> {
-    const target = publishTarget(registry, repository, tag, extraTags);
     const commit = gitCommit === "" ? tag : gitCommit;
     const version = appVersion === "" ? tag : appVersion;
-    const images: [string, Container][] = [
-      ["backend", this.backendImage(commit, version, sourceUrl)],
-      ["frontend", this.frontendImage(commit, version, sourceUrl)],
-    ];
-    const refs = await Promise.all(
-      images.map(async ([component, image]) => {
-        const authed = image.withRegistryAuth(target.registry, username, password);
-        const digests = new Set<string>();
-        // One push per tag, in order: the immutable tag first.
-        for (const pushedTag of target.tags) {
-          const published = await authed.publish(imageAddress(target, component, pushedTag));
-          digests.add(digestReference(published, target, component));
-        }
-        if (digests.size !== 1) {
-          throw new Error(
-            `${component}: the tags ${target.tags.join(", ")} got different digests (${[...digests].join(", ")}); publish again.`,
-          );
-        }
-        return [...digests][0] ?? "";
-      }),
+    return publishImages(
+      {
+        backend: this.backendImage(commit, version, sourceUrl),
+        frontend: this.frontendImage(commit, version, sourceUrl),
+      },
+      publishTarget(registry, repository, tag, extraTags),
+      username,
+      password,
     );
-    // Deploys take this output whole (--release); TAGS= only informs the reader and the job summary.
-    return `BACKEND_IMAGE=${refs[0]}\nFRONTEND_IMAGE=${refs[1]}\nTAGS=${target.tags.join(",")}\n`;
   }
 
   /**
@@ -320,35 +257,7 @@ export class Qgo {
      */
     migrateCommand: string[] = [],
   ): Service {
-    const database = mysqlService(this.mysqlImage, SERVE_DATABASE);
-    // The backend image as built for deploys: migrate, seed (compiled to dist/seed.js), then the
-    // image's own CMD, which the entrypoint receives as "$@" (kept by keepDefaultArgs).
-    const migrate = migrateCommand.length > 0 ? migrateCommand : PRISMA_MIGRATE_DEPLOY;
-    // POSIX quoting (shell-quote): the image's sh may be dash, which has no $'...' (zx's quote).
-    const migrateSeedThenRun = `${quoteForSh(migrate)} && node dist/seed.js && exec "$@"`;
-    const backend = this.backendImage()
-      .withServiceBinding(MYSQL_HOST, database.service)
-      .withSecretVariable("DATABASE_URL", database.url)
-      .withEnvVariable("PORT", String(BACKEND_PORT))
-      .withExposedPort(BACKEND_PORT)
-      .withEntrypoint(["sh", "-c", migrateSeedThenRun, "qgo-serve-backend"], {
-        keepDefaultArgs: true,
-      })
-      .asService({ useEntrypoint: true });
-    return (
-      this.frontendImage()
-        .withServiceBinding(BACKEND_HOST, backend)
-        // Dagger puts a binding's alias only in the container's /etc/hosts and runs no Docker DNS
-        // (127.0.0.11), so nginx resolves the backend once at start (see docker-entrypoint.sh).
-        .withEnvVariable("QGO_BACKEND", `${BACKEND_HOST}:${BACKEND_PORT}`)
-        .withEnvVariable("QGO_BACKEND_RESOLVER", "system")
-        // The image EXPOSEs 443 too, and Dagger health-checks every port a Dockerfile exposes
-        // before a service counts as up; serve has no certificates, so nginx listens on 80 only
-        // and 443 would keep `serve up` waiting (15 minutes) until it failed.
-        .withoutExposedPort(443)
-        .withExposedPort(80)
-        .asService({ useEntrypoint: true })
-    );
+    return wholeStack(this.mysqlImage, this.backendImage(), this.frontendImage(), migrateCommand);
   }
 
   /**
@@ -395,22 +304,7 @@ export class Qgo {
     /** The message text. */
     message: string,
   ): Promise<string> {
-    if (message.trim() === "") {
-      throw new Error(
-        "--message is empty: pass the text to post, e.g. --message 'CI failed on main'.",
-      );
-    }
-    // The module posts itself, with the client the deploy core uses (../lib/slack.ts); the
-    // URL is read only here and appears in no output or error.
-    const webhookUrl = (await webhook.plaintext()).trim();
-    if (!webhookUrl.startsWith("https://")) {
-      throw new Error(
-        "notify failed: the webhook is not an https:// URL: pass the Slack incoming-webhook URL, e.g. --webhook env://SLACK_WEBHOOK_URL.",
-      );
-    }
-    const outcome = await postToSlack(webhookUrl, message);
-    if (!outcome.ok) throw new Error(`notify failed: ${outcome.reason}`);
-    return `Slack notified (HTTP ${outcome.status}).\n`;
+    return notifySlack(webhook, message);
   }
 
   // --- Deploys over SSH: the Environment object (./environment.ts) and its short forms -------
@@ -466,31 +360,24 @@ export class Qgo {
     /** Slack incoming-webhook URL for the outcome of deploys and rollbacks. */
     slackWebhook?: Secret,
   ): Environment {
-    // Dagger arguments need plain defaults: "", 0 and [] mean "the environment file's value".
-    const overrides: deployCore.EnvironmentOverrides = {
-      ...(knownHosts.trim()
-        ? { knownHosts: knownHosts.split(/\r?\n/).filter((line) => line.trim() !== "") }
-        : {}),
-      ...(host ? { host } : {}),
-      ...(sshPort ? { sshPort } : {}),
-      ...(sshUser ? { sshUser } : {}),
-      ...(appDir ? { appDir } : {}),
-      ...(backupsDir ? { backupsDir } : {}),
-      ...(project ? { project } : {}),
-      ...(composeFiles.length > 0 ? { composeFiles } : {}),
-      ports: {
-        ...(backendPort ? { backend: backendPort } : {}),
-        ...(frontendPort ? { frontend: frontendPort } : {}),
-        ...(httpsPort ? { https: httpsPort } : {}),
-      },
-      healthUrls: {
-        ...(backendHealthUrl ? { backend: backendHealthUrl } : {}),
-        ...(frontendHealthUrl ? { frontend: frontendHealthUrl } : {}),
-      },
-      ...(backupRetention ? { backupRetention } : {}),
-      ...(healthAttempts ? { health: { attempts: healthAttempts } } : {}),
-      ...(migrateCommand.length > 0 ? { migrateCommand } : {}),
-    };
+    const overrides = overridesOf({
+      knownHosts,
+      host,
+      sshPort,
+      sshUser,
+      appDir,
+      backupsDir,
+      project,
+      composeFiles,
+      backendPort,
+      frontendPort,
+      httpsPort,
+      backendHealthUrl,
+      frontendHealthUrl,
+      backupRetention,
+      healthAttempts,
+      migrateCommand,
+    });
     return environmentOf(this.source, name, sshKey, {
       sshKeyPassphrase,
       holder,

@@ -19,7 +19,6 @@ import {
   parseRecord,
   reason,
   recordQuietly,
-  renderPlan,
   Session,
   withLock,
   type Caller,
@@ -27,6 +26,7 @@ import {
   type OperationReport,
 } from "./operation.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
+import { dryRunReport, planned, runSteps, type Step } from "./runbook.js";
 import { validateDeployRequest, validateImages, validateReleaseFiles } from "./validate.js";
 
 export interface DeployRequest {
@@ -69,23 +69,17 @@ interface DeployState {
   switched: boolean;
 }
 
-interface Step {
-  /** The step's command, built when it runs: what earlier steps learnt is in the state. */
-  command: (state: DeployState) => RemoteCommand;
-  /** Takes what the step printed into the state (and may read more from the server). */
-  read?: (stdout: string, state: DeployState) => Promise<void> | void;
-  /** Set in the state just before the step runs: from here on a rollback must undo it. */
-  marks?: "migrationsStarted" | "switched";
-}
-
 /** The runbook. `prepare` changes nothing live; a failure in `change` rolls back by itself. */
-function runbook(session: Session, release: Release): { prepare: Step[]; change: Step[] } {
+function runbook(
+  session: Session,
+  release: Release,
+): { prepare: Step<DeployState>[]; change: Step<DeployState>[] } {
   const { env, id, backup, images } = release;
   return {
     prepare: [
       {
         command: () => commands.preflight(env),
-        read: async (stdout, state) => {
+        read: async ({ stdout }, state) => {
           state.previousId = keyValues(stdout).get("current") ?? "none";
           if (state.previousId === "none") return;
           if (!commands.RELEASE_ID.test(state.previousId)) {
@@ -103,7 +97,7 @@ function runbook(session: Session, release: Release): { prepare: Step[]; change:
       ...release.logins.map((login) => ({ command: () => login })),
       {
         command: () => commands.pullImages(env, images, id),
-        read: (stdout, state) => {
+        read: ({ stdout }, state) => {
           // Labels the caller did not give come from the backend image; odd ones are dropped.
           const pulled = keyValues(stdout);
           state.version ??= pulled.get("version") || undefined;
@@ -162,15 +156,10 @@ async function run(
 ): Promise<OperationReport> {
   const { env, id, backup, images } = release;
   const book = runbook(session, release);
-  const step = async (s: Step) => {
-    if (s.marks) state[s.marks] = true;
-    const result = await session.run(s.command(state));
-    await s.read?.(result.stdout, state);
-  };
 
   // Preflight and verified backup: a failure here leaves the server as it was.
   try {
-    for (const s of book.prepare) await step(s);
+    await runSteps(session, book.prepare, state);
   } catch (error) {
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error);
@@ -192,7 +181,7 @@ async function run(
 
   // From here on, any failure puts the previous release back.
   try {
-    for (const s of book.change) await step(s);
+    await runSteps(session, book.change, state);
   } catch (error) {
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error, { backup });
@@ -226,25 +215,17 @@ function dryRun(
   const { env, images, backup } = release;
   const book = runbook(session, release);
   const planState = { ...state, version: state.version ?? "<version label of the backend image>" };
-  const planned = [
-    { when: "", command: commands.acquireLock(env, info) },
-    ...[...book.prepare, ...book.change].map((s) => ({ when: "", command: s.command(planState) })),
-    { when: "", command: successRecord(session, release, planState, "<now>") },
-    { when: "", command: commands.releaseLock(env, info.token) },
-    ...recoveryPlan(env, backup),
-  ];
-  const plan = renderPlan(planned);
-  session.log(
-    `DRY RUN: deploy of ${images.backendImage} + ${images.frontendImage} to ${env.name}; nothing will be changed. Plan:`,
-  );
-  for (const line of plan.split("\n")) session.log(line);
-  return session.report(
-    true,
-    `dry run: ${planned.length} steps planned for ${env.name}, nothing changed`,
-    {
-      plan,
-      release: release.id,
-    },
+  return dryRunReport(
+    session,
+    `deploy of ${images.backendImage} + ${images.frontendImage} to ${env.name}`,
+    [
+      { when: "", command: commands.acquireLock(env, info) },
+      ...planned([...book.prepare, ...book.change], planState),
+      { when: "", command: successRecord(session, release, planState, "<now>") },
+      { when: "", command: commands.releaseLock(env, info.token) },
+      ...recoveryPlan(env, backup),
+    ],
+    { release: release.id },
   );
 }
 

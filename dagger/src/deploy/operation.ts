@@ -258,18 +258,6 @@ export async function notify(session: Session, text: string): Promise<void> {
   );
 }
 
-export function renderPlan(steps: { when: string; command: RemoteCommand }[]): string {
-  return steps
-    .map(({ when, command }) => {
-      const stdin =
-        command.stdin !== undefined
-          ? `\n# stdin: ${command.stdin.length} secret bytes (not shown)`
-          : "";
-      return `### ${command.step}${when ? ` (${when})` : ""}: ${command.description}${stdin}\n${command.script}`;
-    })
-    .join("\n");
-}
-
 export function now(): string {
   return new Date().toISOString();
 }

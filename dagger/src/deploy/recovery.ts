@@ -6,21 +6,31 @@ import type { ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/ind
 import type { EnvironmentSettings } from "./environments.js";
 import { ConnectionLostError, RemoteCommandError } from "./executor.js";
 import { lostConnection, notify, now, reason, recordQuietly, type Session } from "./operation.js";
+import type { PlannedStep } from "./runbook.js";
 
-/** What a deploy's dry-run plan shows the automatic rollback would run, and when. */
+/** What a dry-run plan shows the automatic rollback would run, and when (as autoRollback). */
 export function recoveryPlan(
   env: EnvironmentSettings,
   backup: string,
-): { when: string; command: RemoteCommand }[] {
+  restoreFilesFromBackup = false,
+): PlannedStep[] {
+  const step = (when: string, command: RemoteCommand) => ({ when: `on failure ${when}`, command });
+  const undo = restoreFilesFromBackup
+    ? [
+        step("after the restore started", commands.stopApp(env)),
+        step("after the restore started", commands.restoreDatabase(env, backup)),
+        step("after the restore started", commands.restoreBackupFiles(env, backup)),
+      ]
+    : [
+        step("after the switch", commands.restoreSavedRelease(env)),
+        step("after migrations started", commands.stopApp(env)),
+        step("after migrations started", commands.restoreDatabase(env, backup)),
+      ];
+  const serving = "after either, when a release served before";
   return [
-    { when: "on failure after the backup", command: commands.restoreSavedRelease(env) },
-    { when: "on failure after migrations started", command: commands.stopApp(env) },
-    { when: "on failure after migrations started", command: commands.restoreDatabase(env, backup) },
-    { when: "on failure after the backup", command: commands.composeUp(env) },
-    {
-      when: "on failure after the backup",
-      command: commands.healthCheck(env, "<previous release's version>"),
-    },
+    ...undo,
+    step(serving, commands.composeUp(env)),
+    step(serving, commands.healthCheck(env, "<previous release's version>")),
   ];
 }
 

@@ -1,6 +1,7 @@
 // Rollback: to a named backup (database, uploads and the release it belonged to) or to the
 // release that served before the current one. Like a deploy, it holds the lock and takes a
-// verified backup of the current state first, so a rollback can itself be undone.
+// verified backup of the current state first, so a rollback can itself be undone. Its runbook
+// is a step list, as the deploy's: the run executes it and --dry-run prints it.
 import * as commands from "./commands/index.js";
 import type { HistoryEntry, ReleaseRecord } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
@@ -15,14 +16,14 @@ import {
   now,
   parseRecord,
   reason,
-  renderPlan,
   Session,
   withLock,
   type Caller,
   type Credentials,
   type OperationReport,
 } from "./operation.js";
-import { autoRollback } from "./recovery.js";
+import { autoRollback, recoveryPlan } from "./recovery.js";
+import { dryRunReport, planned, runSteps, unexpectedExit, type Step } from "./runbook.js";
 import { validateBackupName, validateCredentials } from "./validate.js";
 
 export interface RollbackRequest {
@@ -32,6 +33,109 @@ export interface RollbackRequest {
   /** Put back the release that served before the current one. */
   toPrevious?: boolean;
   dryRun?: boolean;
+}
+
+/** What the steps learn on the way, and what an automatic rollback must undo. */
+interface RollbackState {
+  previousId: string;
+  previous?: ReleaseRecord;
+  /** The release to serve afterwards; null when the backup is from before the first deploy. */
+  targetId: string | null;
+  target?: ReleaseRecord;
+  /** The database is being replaced (a restore): an automatic rollback restores it back. */
+  migrationsStarted: boolean;
+  switched: boolean;
+}
+
+/** The runbook. `prepare` changes nothing live; a failure in `change` rolls back by itself. */
+function runbook(
+  session: Session,
+  request: RollbackRequest,
+  safety: string,
+): { prepare: Step<RollbackState>[]; change: Step<RollbackState>[] } {
+  const { env, backup } = request;
+  const servesRelease = {
+    label: "when the backup holds a release",
+    holds: (state: RollbackState) => state.targetId !== null,
+  };
+  const readCurrent: Step<RollbackState> = {
+    command: () => commands.preflight(env),
+    read: async ({ stdout }, state) => {
+      state.previousId = keyValues(stdout).get("current") ?? "none";
+      if (state.previousId === "none" || !commands.RELEASE_ID.test(state.previousId)) return;
+      // The current release's record is what an automatic rollback health-checks; a missing
+      // one does not block going back to a known good state.
+      const read = await session.run(commands.readReleaseRecord(env, state.previousId), true);
+      if (read.exitCode === 0)
+        state.previous = parseRecord(read.stdout, `release ${state.previousId}`);
+    },
+  };
+  const readTarget: Step<RollbackState> = backup
+    ? {
+        command: () => commands.verifyBackup(env, backup),
+        ownsExitCode: true,
+        read: ({ stdout, exitCode, stderr }, state) => {
+          if (exitCode === 3)
+            throw new DeployConfigError(
+              `Backup ${backup} does not exist in ${env.backupsDir} (see \`backups --env ${env.name}\`).`,
+            );
+          if (exitCode !== 0) throw unexpectedExit({ stdout, stderr, exitCode }, "verify-backup");
+          const json = keyValues(stdout).get("release_json");
+          state.target = json ? parseRecord(json, `the release kept in ${backup}`) : undefined;
+          state.targetId = state.target?.id ?? null;
+        },
+      }
+    : {
+        command: () => commands.readHistory(env),
+        read: async ({ stdout }, state) => {
+          state.targetId = previousServing(stdout, state.previousId);
+          if (!state.targetId)
+            throw new DeployConfigError(
+              `${env.name} has no previous release to go back to (see \`releases --env ${env.name}\`).`,
+            );
+          const record = await session.run(commands.readReleaseRecord(env, state.targetId));
+          state.target = parseRecord(record.stdout, `release ${state.targetId}`);
+        },
+      };
+  const putBack: Step<RollbackState>[] = backup
+    ? [
+        { command: () => commands.stopApp(env) },
+        { command: () => commands.restoreDatabase(env, backup), marks: "migrationsStarted" },
+        { command: () => commands.restoreBackupFiles(env, backup), marks: "switched" },
+      ]
+    : [
+        {
+          command: (state) => commands.switchRelease(env, state.targetId ?? ""),
+          marks: "switched",
+        },
+      ];
+  return {
+    prepare: [
+      readCurrent,
+      readTarget,
+      { command: () => commands.createBackup(env, safety) },
+      { command: () => commands.pruneBackups(env, safety) },
+    ],
+    change: [
+      ...putBack,
+      { command: () => commands.composeUp(env), when: servesRelease },
+      {
+        command: (state) => commands.healthCheck(env, state.target?.version || undefined),
+        when: servesRelease,
+      },
+      ...(backup
+        ? [
+            {
+              command: () => commands.stopApp(env),
+              when: {
+                label: "when the backup is from before the first deploy",
+                holds: (state: RollbackState) => state.targetId === null,
+              },
+            },
+          ]
+        : []),
+    ],
+  };
 }
 
 export async function rollback(
@@ -54,168 +158,16 @@ export async function rollback(
     caller,
     request.backup ? `rollback to ${request.backup}` : "rollback to previous",
   );
+  const state: RollbackState = {
+    previousId: "none",
+    targetId: null,
+    migrationsStarted: false,
+    switched: false,
+  };
   try {
-    if (request.dryRun) {
-      const planned = [
-        { when: "", command: commands.acquireLock(env, info) },
-        { when: "", command: commands.preflight(env) },
-        ...(request.backup
-          ? [{ when: "", command: commands.verifyBackup(env, request.backup) }]
-          : [{ when: "", command: commands.readHistory(env) }]),
-        { when: "", command: commands.createBackup(env, safety) },
-        { when: "", command: commands.pruneBackups(env, safety) },
-        ...(request.backup
-          ? [
-              { when: "", command: commands.stopApp(env) },
-              { when: "", command: commands.restoreDatabase(env, request.backup) },
-              { when: "", command: commands.restoreBackupFiles(env, request.backup) },
-            ]
-          : [{ when: "", command: commands.switchRelease(env, "<previous release id>") }]),
-        { when: "", command: commands.composeUp(env) },
-        { when: "", command: commands.healthCheck(env, "<restored release's version>") },
-        { when: "", command: commands.releaseLock(env, info.token) },
-      ];
-      const plan = renderPlan(planned);
-      session.log(`DRY RUN: rollback of ${env.name}; nothing will be changed. Plan:`);
-      for (const line of plan.split("\n")) session.log(line);
-      return session.report(
-        true,
-        `dry run: ${planned.length} steps planned for ${env.name}, nothing changed`,
-        { plan },
-      );
-    }
-
+    if (request.dryRun) return dryRun(session, request, safety, info);
     await session.open();
-    return await withLock(session, info, async () => {
-      let currentId: string;
-      let current: ReleaseRecord | undefined;
-      let target: ReleaseRecord | undefined;
-      let targetId: string | null = null;
-      try {
-        const checks = keyValues((await session.run(commands.preflight(env))).stdout);
-        currentId = checks.get("current") ?? "none";
-        if (currentId !== "none" && commands.RELEASE_ID.test(currentId)) {
-          const read = await session.run(commands.readReleaseRecord(env, currentId), true);
-          if (read.exitCode === 0) current = parseRecord(read.stdout, `release ${currentId}`);
-        }
-        if (request.backup) {
-          const verified = await session.run(commands.verifyBackup(env, request.backup), true);
-          if (verified.exitCode === 3)
-            throw new DeployConfigError(
-              `Backup ${request.backup} does not exist in ${env.backupsDir} (see \`backups --env ${env.name}\`).`,
-            );
-          if (verified.exitCode !== 0)
-            throw new RemoteCommandError(
-              "verify-backup",
-              verified.exitCode,
-              verified.stdout,
-              verified.stderr,
-            );
-          const json = keyValues(verified.stdout).get("release_json");
-          if (json) {
-            target = parseRecord(json, `the release kept in ${request.backup}`);
-            targetId = target.id;
-          }
-        } else {
-          const history = (await session.run(commands.readHistory(env))).stdout;
-          targetId = previousServing(history, currentId);
-          if (!targetId)
-            throw new DeployConfigError(
-              `${env.name} has no previous release to go back to (see \`releases --env ${env.name}\`).`,
-            );
-          target = parseRecord(
-            (await session.run(commands.readReleaseRecord(env, targetId))).stdout,
-            `release ${targetId}`,
-          );
-        }
-        await session.run(commands.createBackup(env, safety));
-        await session.run(commands.pruneBackups(env, safety));
-      } catch (error) {
-        if (error instanceof ConnectionLostError)
-          throw lostConnection(session, `Rollback of ${env.name}:`, error);
-        const step = error instanceof RemoteCommandError ? error.step : "preflight";
-        throw session.fail(
-          `Rollback of ${env.name} stopped at step ${step}: ${reason(error)} Nothing was changed on the server; the lock was released.`,
-        );
-      }
-
-      let dbRestored = false;
-      let switched = false;
-      try {
-        if (request.backup) {
-          await session.run(commands.stopApp(env));
-          dbRestored = true;
-          await session.run(commands.restoreDatabase(env, request.backup));
-          switched = true;
-          await session.run(commands.restoreBackupFiles(env, request.backup));
-        } else {
-          switched = true;
-          await session.run(commands.switchRelease(env, targetId!));
-        }
-        if (targetId) {
-          await session.run(commands.composeUp(env));
-          await session.run(commands.healthCheck(env, target?.version || undefined));
-        } else {
-          await session.run(commands.stopApp(env));
-        }
-      } catch (error) {
-        if (error instanceof ConnectionLostError)
-          throw lostConnection(session, `Rollback of ${env.name}:`, error, { backup: safety });
-        const failedStep = error instanceof RemoteCommandError ? error.step : "rollback";
-        await autoRollback(session, {
-          what: `Rollback of ${env.name} to ${request.backup ?? `release ${targetId}`} failed at step ${failedStep}: ${reason(error)}.`,
-          failedStep,
-          backup: safety,
-          id: targetId,
-          previous: current,
-          previousId: currentId,
-          migrationsStarted: dbRestored,
-          switched,
-          action: "rollback",
-          restoreFilesFromBackup: Boolean(request.backup),
-          ...(target
-            ? {
-                images: { backendImage: target.backendImage, frontendImage: target.frontendImage },
-                version: target.version,
-              }
-            : {}),
-        });
-      }
-
-      const images = target
-        ? { backendImage: target.backendImage, frontendImage: target.frontendImage }
-        : {};
-      await session.run(
-        commands.recordRelease(
-          env,
-          session.entry({
-            time: now(),
-            env: env.name,
-            action: "rollback",
-            result: "success",
-            release: targetId,
-            serving: targetId,
-            ...images,
-            version: target?.version,
-            commit: target?.commit,
-            backup: request.backup ?? safety,
-            holder: caller.holder,
-            runUrl: caller.runUrl,
-            message: `safety backup before the rollback: ${safety}`,
-          }),
-        ),
-      );
-      const summary =
-        `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +
-        `${request.backup ? ` with the database and uploads of ${request.backup}` : ""}: ${targetId ? "healthy" : "app services stopped"}. ` +
-        `Safety backup taken before: ${safety}.`;
-      session.log(summary);
-      await notify(session, `:leftwards_arrow_with_hook: ${summary}`);
-      return session.report(true, summary, {
-        backup: safety,
-        ...(targetId ? { release: targetId } : {}),
-      });
-    });
+    return await withLock(session, info, () => run(session, request, safety, state));
   } catch (error) {
     if (error instanceof DeployError) throw error;
     if (error instanceof DeployConfigError && !session.executor) throw error;
@@ -224,6 +176,122 @@ export async function rollback(
   } finally {
     session.close();
   }
+}
+
+async function run(
+  session: Session,
+  request: RollbackRequest,
+  safety: string,
+  state: RollbackState,
+): Promise<OperationReport> {
+  const { env, backup } = request;
+  const book = runbook(session, request, safety);
+
+  // Preflight, the target and a verified backup of now: a failure here changes nothing.
+  try {
+    await runSteps(session, book.prepare, state);
+  } catch (error) {
+    if (error instanceof ConnectionLostError)
+      throw lostConnection(session, `Rollback of ${env.name}:`, error);
+    const step = error instanceof RemoteCommandError ? error.step : "preflight";
+    throw session.fail(
+      `Rollback of ${env.name} stopped at step ${step}: ${reason(error)} Nothing was changed on the server; the lock was released.`,
+    );
+  }
+
+  // From here on, any failure puts back what served before, from the safety backup.
+  try {
+    await runSteps(session, book.change, state);
+  } catch (error) {
+    if (error instanceof ConnectionLostError)
+      throw lostConnection(session, `Rollback of ${env.name}:`, error, { backup: safety });
+    const failedStep = error instanceof RemoteCommandError ? error.step : "rollback";
+    const { target, targetId } = state;
+    await autoRollback(session, {
+      what: `Rollback of ${env.name} to ${backup ?? `release ${targetId}`} failed at step ${failedStep}: ${reason(error)}.`,
+      failedStep,
+      backup: safety,
+      id: targetId,
+      previous: state.previous,
+      previousId: state.previousId,
+      migrationsStarted: state.migrationsStarted,
+      switched: state.switched,
+      action: "rollback",
+      restoreFilesFromBackup: Boolean(backup),
+      ...(target
+        ? {
+            images: { backendImage: target.backendImage, frontendImage: target.frontendImage },
+            version: target.version,
+          }
+        : {}),
+    });
+  }
+
+  await session.run(successRecord(session, request, safety, state, now()));
+  const { target, targetId } = state;
+  const summary =
+    `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +
+    `${backup ? ` with the database and uploads of ${backup}` : ""}: ${targetId ? "healthy" : "app services stopped"}. ` +
+    `Safety backup taken before: ${safety}.`;
+  session.log(summary);
+  await notify(session, `:leftwards_arrow_with_hook: ${summary}`);
+  return session.report(true, summary, {
+    backup: safety,
+    ...(targetId ? { release: targetId } : {}),
+  });
+}
+
+/** The exact plan, printed from the runbook; nothing connects. */
+function dryRun(
+  session: Session,
+  request: RollbackRequest,
+  safety: string,
+  info: commands.LockInfo,
+): OperationReport {
+  const { env, backup } = request;
+  const book = runbook(session, request, safety);
+  const planState: RollbackState = {
+    previousId: "<current release id>",
+    targetId: backup ? "<release kept in the backup>" : "<previous release id>",
+    target: { version: "<restored release's version>" } as ReleaseRecord,
+    migrationsStarted: false,
+    switched: false,
+  };
+  return dryRunReport(session, `rollback of ${env.name} to ${backup ?? "the previous release"}`, [
+    { when: "", command: commands.acquireLock(env, info) },
+    ...planned([...book.prepare, ...book.change], planState),
+    { when: "", command: successRecord(session, request, safety, planState, "<now>") },
+    { when: "", command: commands.releaseLock(env, info.token) },
+    ...recoveryPlan(env, safety, Boolean(backup)),
+  ]);
+}
+
+/** The history entry and audit line of a rollback that ended healthy. */
+function successRecord(
+  session: Session,
+  request: RollbackRequest,
+  safety: string,
+  state: RollbackState,
+  time: string,
+) {
+  const { target, targetId } = state;
+  const { caller } = session;
+  const entry = session.entry({
+    time,
+    env: request.env.name,
+    action: "rollback",
+    result: "success",
+    release: targetId,
+    serving: targetId,
+    ...(target ? { backendImage: target.backendImage, frontendImage: target.frontendImage } : {}),
+    version: target?.version,
+    commit: target?.commit,
+    backup: request.backup ?? safety,
+    holder: caller.holder,
+    runUrl: caller.runUrl,
+    message: `safety backup before the rollback: ${safety}`,
+  });
+  return commands.recordRelease(request.env, entry);
 }
 
 /** The release that served before `currentId`, from the history's `serving` fields. */

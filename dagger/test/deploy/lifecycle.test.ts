@@ -18,6 +18,7 @@ import {
 } from "../../src/deploy/index.js";
 import { entriesOfRun, renderOperationSummary } from "../../src/deploy/summary.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
+import type { OperationReport } from "../../src/deploy/operation.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import {
   appliedMigrations,
@@ -76,6 +77,18 @@ const images = (release: "v1" | "v2" | "v3") => ({
   frontendImage: box.images[release].frontend,
 });
 
+/** The step names a dry-run plan lists, without the recovery and the conditions that do not hold. */
+const plannedSteps = (plan: OperationReport, ...notHolding: string[]) =>
+  (plan.plan ?? "")
+    .split("\n")
+    .filter((line) => line.startsWith("### ") && !line.includes("(on failure"))
+    .filter((line) => !notHolding.some((when) => line.includes(`(${when})`)))
+    .map((line) => /^### ([a-z-]+)/.exec(line)![1]);
+
+/** The steps an operation ran, without the release-record reads its steps make on the way. */
+const ranSteps = (report: OperationReport) =>
+  report.steps.map((s) => s.step).filter((step) => step !== "release");
+
 describe("staging on the VPS-in-a-box", () => {
   it("deploys v1 on an empty server: database created, migrations applied, healthy", async () => {
     const result = await outcome(
@@ -109,11 +122,7 @@ describe("staging on the VPS-in-a-box", () => {
       credentials,
       caller(),
     );
-    const planned = (plan.plan ?? "")
-      .split("\n")
-      .filter((line) => line.startsWith("### ") && !line.includes("(on failure"))
-      .map((line) => /^### ([a-z-]+)/.exec(line)![1]);
-    expect(planned).toEqual(report.steps.map((s) => s.step));
+    expect(plannedSteps(plan)).toEqual(report.steps.map((s) => s.step));
     expect((await servedHealth(box, "staging")).version).toBe("v1-box");
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({
       status: "ok",
@@ -266,6 +275,9 @@ describe("staging on the VPS-in-a-box", () => {
       /Rolled staging back to release r\S+ \(version v1-box\): healthy\. Safety backup taken before: backup_staging_/,
     );
     expect(result.report.steps.map((s) => s.step)).toContain("backup");
+    // Its dry-run plan is printed from the same step list (the record reads happen inside steps).
+    const plan = await rollback({ env, toPrevious: true, dryRun: true }, credentials, caller());
+    expect(plannedSteps(plan)).toEqual(ranSteps(result.report));
     expect(backupsOf(box, "staging").length).toBe(backupsBefore + 1);
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({
       status: "ok",
@@ -281,6 +293,14 @@ describe("staging on the VPS-in-a-box", () => {
     expect(await downloadDocument(box, "staging", later, laterDoc)).not.toBeNull();
     const result = await outcome(rollback({ env, backup: backupBeforeV2 }, credentials, caller()));
     if (!result.ok) throw result.error;
+    const plan = await rollback(
+      { env, backup: backupBeforeV2, dryRun: true },
+      credentials,
+      caller(),
+    );
+    expect(plannedSteps(plan, "when the backup is from before the first deploy")).toEqual(
+      ranSteps(result.report),
+    );
     expect(result.report.summary).toMatch(
       new RegExp(
         `with the database and uploads of ${backupBeforeV2.replace(/\./g, "\\.")}: healthy`,
