@@ -4,11 +4,10 @@
 import { Client, type ConnectConfig } from "ssh2";
 import {
   hostKeyAlgorithms,
-  hostKeyIsKnown,
   HostKeyError,
+  hostKeyVerdict,
   keysForHost,
-  knownHostsName,
-  type KnownHostKey,
+  type HostKeys,
 } from "./known-hosts.js";
 import { fingerprint, keyTypeOf } from "./keys.js";
 import { LineSink, type Redactor } from "./redact.js";
@@ -40,6 +39,10 @@ export interface CommandResult {
 
 export type LogLine = (line: string) => void;
 
+/** A status line Compose prints on stderr, e.g. " Container qgo-staging-db-1  Waiting". */
+const COMPOSE_STATUS =
+  /^\s*(Container|Network|Volume) \S+\s+(Creating|Created|Starting|Started|Running|Waiting|Healthy|Recreate|Recreated|Stopping|Stopped|Removing|Removed)\s*$/;
+
 /** A remote command exited non-zero (the output is already redacted). */
 export class RemoteCommandError extends Error {
   override name = "RemoteCommandError";
@@ -49,7 +52,13 @@ export class RemoteCommandError extends Error {
     readonly stdout: string,
     readonly stderr: string,
   ) {
-    const detail = (stderr.trim() || stdout.trim()).split("\n").slice(-5).join("\n");
+    // The command's own last words (a migration's error spans several lines, with blank ones),
+    // without Compose's status lines about the containers around it.
+    const detail = (stderr.trim() || stdout.trim())
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !COMPOSE_STATUS.test(line))
+      .slice(-8)
+      .join("\n");
     super(`step ${step} failed (exit ${exitCode})${detail ? `: ${detail}` : ""}`);
   }
 }
@@ -79,15 +88,25 @@ export interface ExecutorOptions {
 
 /** What failed, both fingerprints, and how to check which one is right. */
 export function hostKeyMismatchMessage(
-  name: string,
+  hostKeys: HostKeys,
   presented: Buffer,
-  expected: KnownHostKey[],
+  revoked: boolean,
 ): string {
-  const listed = expected.map((entry) => `${entry.keyType} ${fingerprint(entry.key)}`).join(", ");
   const type = keyTypeOf(presented);
+  const shown = `${type} ${fingerprint(presented)}`;
+  if (revoked) {
+    return (
+      `Host key verification failed for ${hostKeys.name}: the server presented ${shown}, which ` +
+      `known_hosts marks @revoked. Connection refused before any command ran. Find out why the ` +
+      `server still uses a revoked key before you trust it again.`
+    );
+  }
+  const listed = hostKeys.accepted
+    .map((entry) => `${entry.keyType} ${fingerprint(entry.key)}`)
+    .join(", ");
   const publicKeyFile = `/etc/ssh/ssh_host_${type.replace(/^ssh-/, "").replace(/^ecdsa-sha2-.*/, "ecdsa")}_key.pub`;
   return (
-    `Host key verification failed for ${name}: the server presented ${type} ${fingerprint(presented)}, ` +
+    `Host key verification failed for ${hostKeys.name}: the server presented ${shown}, ` +
     `but known_hosts expects ${listed}. Connection refused before any command ran. ` +
     `Check out of band which one is right, e.g. on the server's console: ssh-keygen -lf ${publicKeyFile}. ` +
     `If the server's key really changed, update knownHosts (the environment file or --known-hosts).`
@@ -124,11 +143,11 @@ export class SshExecutor {
    * handshake; an unknown key aborts the connection before authentication.
    */
   static async connect(target: SshTarget, options: ExecutorOptions): Promise<SshExecutor> {
-    const entries = keysForHost(target.knownHosts, target.host, target.port);
-    const name = knownHostsName(target.host, target.port);
+    const hostKeys = keysForHost(target.knownHosts, target.host, target.port);
+    const { name } = hostKeys;
     const client = new Client();
-    // The key the server presented, kept for the error message when it is not a known one.
-    let rejectedKey: Buffer | undefined;
+    // The key the server presented, kept for the error message when it is refused.
+    let rejected: { key: Buffer; revoked: boolean } | undefined;
     const config: ConnectConfig = {
       host: target.host,
       port: target.port,
@@ -138,11 +157,11 @@ export class SshExecutor {
       readyTimeout: options.readyTimeoutMs ?? 20_000,
       keepaliveInterval: options.keepaliveIntervalMs ?? 10_000,
       keepaliveCountMax: options.keepaliveCountMax ?? 3,
-      algorithms: { serverHostKey: hostKeyAlgorithms(entries) as never },
+      algorithms: { serverHostKey: hostKeyAlgorithms(hostKeys) as never },
       hostVerifier: (key: Buffer) => {
-        const known = hostKeyIsKnown(entries, key);
-        if (!known) rejectedKey = key;
-        return known;
+        const verdict = hostKeyVerdict(hostKeys, key);
+        if (!verdict.ok) rejected = { key, revoked: verdict.revoked };
+        return verdict.ok;
       },
     };
     options.log(`connecting to ${target.username}@${name} (host key checked against known_hosts)`);
@@ -151,8 +170,10 @@ export class SshExecutor {
       const onError = (error: Error) => {
         client.removeListener("ready", onReady);
         client.end();
-        if (rejectedKey) {
-          reject(new HostKeyError(hostKeyMismatchMessage(name, rejectedKey, entries)));
+        if (rejected) {
+          reject(
+            new HostKeyError(hostKeyMismatchMessage(hostKeys, rejected.key, rejected.revoked)),
+          );
         } else {
           reject(
             new SshConnectError(

@@ -4,7 +4,7 @@ import * as commands from "./commands/index.js";
 import type { ReleaseFile, ReleaseImages } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
 import { checkPrivateKey } from "./keys.js";
-import { parseKnownHosts } from "./known-hosts.js";
+import { keysForHost } from "./known-hosts.js";
 import type { DeployRequest } from "./deploy.js";
 import type { Credentials } from "./operation.js";
 
@@ -39,7 +39,8 @@ export function validateCredentials(credentials: Credentials, env: EnvironmentSe
         `(get it with ssh-keyscan -p ${env.sshPort} ${env.host || "HOST"} and check its fingerprint out of band). Nothing was changed.`,
     );
   }
-  for (const line of env.knownHosts) parseKnownHosts(line);
+  // A usable line for the host, as the handshake will look it up (skipped lines explained).
+  if (env.host) keysForHost(env.knownHosts.join("\n"), env.host, env.sshPort);
   if (credentials.registryPassword !== undefined && credentials.registryPassword.trim() === "") {
     throw new DeployConfigError(
       `Missing secret: --registry-password was given but is empty. Nothing was changed.`,

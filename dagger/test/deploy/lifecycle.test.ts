@@ -349,7 +349,9 @@ describe("staging on the VPS-in-a-box", () => {
       migrateCommand: [
         "sh",
         "-c",
-        "node scripts/apply-migrations.mjs && echo 'simulated failure after migrating' >&2 && exit 3",
+        // Applies v2's migration, then fails as Prisma reports a failed migration: several
+        // lines with blank ones between them, on stderr.
+        "node scripts/apply-migrations.mjs && printf '%s\\n' 'Error: P3018' '' 'A migration failed to apply.' '' 'Migration name: 20990101000000_simulated' '' 'Database error code: 1064' '' 'Database error:' 'You have an error in your SQL syntax near SIMULATED' >&2 && exit 3",
       ],
     });
     const result = await outcome(
@@ -357,9 +359,13 @@ describe("staging on the VPS-in-a-box", () => {
     );
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.error.message).toMatch(
-      /failed at step migrate: step migrate failed \(exit 3\): [\s\S]*simulated failure after migrating/,
-    );
+    // The migration's own error, quoted in the message, the report and the Slack message.
+    const quoted =
+      /step migrate failed \(exit 3\): Error: P3018\nA migration failed to apply\.\nMigration name: 20990101000000_simulated\nDatabase error code: 1064\nDatabase error:\nYou have an error in your SQL syntax near SIMULATED/;
+    expect(result.error.message).toMatch(/failed at step migrate: /);
+    expect(result.error.message).toMatch(quoted);
+    expect(result.report!.summary).toMatch(quoted);
+    expect(slack.messages.at(-1)).toMatch(quoted);
     expect(result.error.message).toMatch(
       /serves again and is healthy; the database was restored from backup_staging_/,
     );

@@ -135,13 +135,18 @@ export async function resetEnvironment(box: VpsBox, env: EnvName): Promise<void>
     if (name === ".env" || name === "backend") continue;
     rmSync(join(dir, name), { recursive: true, force: true });
   }
-  for (const sub of ["backend/uploads", "backend/logs"]) {
-    for (const name of existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)) : [])
-      rmSync(join(dir, sub, name), { recursive: true, force: true });
-  }
+  for (const sub of ["backend/uploads", "backend/logs"]) emptyDirectory(join(dir, sub));
   for (const name of readdirSync(box.backupsDir)) {
     if (name.startsWith(`backup_${env}_`)) rmSync(join(box.backupsDir, name), { force: true });
   }
+}
+
+/** Removes what a directory holds, whatever bytes the names are made of (the dir stays). */
+export function emptyDirectory(dir: string): void {
+  if (!existsSync(dir)) return;
+  const path = Buffer.from(dir);
+  for (const name of readdirSync(path, { encoding: "buffer" }))
+    rmSync(Buffer.concat([path, Buffer.from("/"), name]), { recursive: true, force: true });
 }
 
 export function backupsOf(box: VpsBox, env: EnvName): string[] {

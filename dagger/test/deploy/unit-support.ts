@@ -11,9 +11,9 @@ import { sshKeygen } from "./ssh-keys.js";
 
 export const repoRoot = resolve(import.meta.dirname, "../../..");
 export const throwawayKey = (): string => sshKeygen().privateKey;
-/** A known_hosts line for the unit tests' offline environments (never connected to). */
+/** A known_hosts line for the unit tests' offline environments (never connected to): any host. */
 export const someKnownHosts = [
-  `192.0.2.1 ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`,
+  `* ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`,
 ];
 export const stagingJson = readFileSync(join(repoRoot, "deploy/environments/staging.json"), "utf8");
 export const productionJson = readFileSync(

@@ -33,8 +33,14 @@ export interface VpsBox {
   sshUser: "root";
   /** OpenSSH private key (no passphrase) authorized on the box's sshd. */
   privateKeyPath: string;
-  /** `[127.0.0.1]:PORT ssh-ed25519 AAAA...`: the only host key the box presents. */
+  /** `[127.0.0.1]:PORT ssh-ed25519 AAAA...`: the box's ed25519 host key, what the tests trust. */
   knownHostsLine: string;
+  /**
+   * Every host key sshd holds, as `type base64` (ed25519, ECDSA P-256, RSA), as a stock
+   * Debian sshd has them, and the public key of the CA that signed the ed25519 key's host
+   * certificate (principals 127.0.0.1 and localhost): the known_hosts conformance tests use them.
+   */
+  hostKeys: { ed25519: string; ecdsa: string; rsa: string; ca: string };
   /** A known_hosts file holding exactly knownHostsLine. */
   knownHostsPath: string;
   /** unix:///.../docker.sock of the box's own dockerd; SSH sessions get it via sshd SetEnv. */
@@ -111,6 +117,9 @@ export function statePaths(state: string) {
     sshdPid: join(state, "sshd.pid"),
     sshdLog: join(state, "sshd.log"),
     hostKey: join(state, "ssh", "host_ed25519_key"),
+    hostEcdsaKey: join(state, "ssh", "host_ecdsa_key"),
+    hostRsaKey: join(state, "ssh", "host_rsa_key"),
+    hostCaKey: join(state, "ssh", "host_ca_key"),
     clientKey: join(state, "ssh", "client_ed25519_key"),
     authorizedKeys: join(state, "ssh", "authorized_keys"),
     knownHosts: join(state, "ssh", "known_hosts"),

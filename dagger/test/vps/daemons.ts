@@ -139,20 +139,38 @@ export async function startRegistry(state: string, cache: string, port: number):
 export interface SshdInfo {
   pid: number;
   knownHostsLine: string;
+  hostKeys: { ed25519: string; ecdsa: string; rsa: string; ca: string };
 }
 
 export async function startSshd(state: string, port: number): Promise<SshdInfo> {
   const paths = statePaths(state);
   await mkdir(paths.sshDir, { recursive: true, mode: 0o700 });
-  for (const [key, comment] of [
-    [paths.hostKey, "qgo-vps-host"],
-    [paths.clientKey, "qgo-vps-client"],
+  // Host keys of the three types a stock sshd has, and a CA that signs the ed25519 one.
+  for (const [key, type, comment] of [
+    [paths.hostKey, "ed25519", "qgo-vps-host"],
+    [paths.hostEcdsaKey, "ecdsa", "qgo-vps-host"],
+    [paths.hostRsaKey, "rsa", "qgo-vps-host"],
+    [paths.hostCaKey, "ed25519", "qgo-vps-host-ca"],
+    [paths.clientKey, "ed25519", "qgo-vps-client"],
   ] as const) {
     if (!existsSync(key))
-      await $({ quiet: true })`ssh-keygen -q -t ed25519 -N ${""} -C ${comment} -f ${key}`;
+      await $({ quiet: true })`ssh-keygen -q -t ${type} -N ${""} -C ${comment} -f ${key}`;
   }
+  const hostCertificate = `${paths.hostKey}-cert.pub`;
+  if (!existsSync(hostCertificate))
+    await $({
+      quiet: true,
+    })`ssh-keygen -q -s ${paths.hostCaKey} -I qgo-vps-host -h -n 127.0.0.1,localhost ${paths.hostKey}.pub`;
   await copyFile(`${paths.clientKey}.pub`, paths.authorizedKeys);
-  const hostPublicKey = readFileSync(`${paths.hostKey}.pub`, "utf8").trim().split(/\s+/);
+  const publicKey = (path: string) =>
+    readFileSync(`${path}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+  const hostKeys = {
+    ed25519: publicKey(paths.hostKey),
+    ecdsa: publicKey(paths.hostEcdsaKey),
+    rsa: publicKey(paths.hostRsaKey),
+    ca: publicKey(paths.hostCaKey),
+  };
+  const hostPublicKey = hostKeys.ed25519.split(" ");
   const knownHostsLine = `[127.0.0.1]:${port} ${hostPublicKey[0]} ${hostPublicKey[1]}`;
   await writeFile(paths.knownHosts, `${knownHostsLine}\n`);
   const env = dockerEnv(state);
@@ -162,6 +180,9 @@ export async function startSshd(state: string, port: number): Promise<SshdInfo> 
       `Port ${port}`,
       "ListenAddress 127.0.0.1",
       `HostKey ${paths.hostKey}`,
+      `HostKey ${paths.hostEcdsaKey}`,
+      `HostKey ${paths.hostRsaKey}`,
+      `HostCertificate ${hostCertificate}`,
       `AuthorizedKeysFile ${paths.authorizedKeys}`,
       `PidFile ${paths.sshdPid}`,
       "AllowUsers root",
@@ -193,5 +214,5 @@ export async function startSshd(state: string, port: number): Promise<SshdInfo> 
     () => tailFile(paths.sshdLog),
   );
   log(`sshd known_hosts line: ${knownHostsLine}`);
-  return { pid, knownHostsLine };
+  return { pid, knownHostsLine, hostKeys };
 }

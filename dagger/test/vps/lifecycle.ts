@@ -271,6 +271,7 @@ export async function bringUp(
       sshUser: "root",
       privateKeyPath: paths.clientKey,
       knownHostsLine: sshd.knownHostsLine,
+      hostKeys: sshd.hostKeys,
       knownHostsPath: paths.knownHosts,
       dockerHost: `unix://${paths.dockerSocket}`,
       dockerConfigDir: paths.dockerConfig,

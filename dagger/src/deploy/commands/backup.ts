@@ -13,6 +13,32 @@ import type { EnvironmentSettings } from "../environments.js";
 
 // --- backup ------------------------------------------------------------------------------
 
+/**
+ * Verifies a backup archive before it counts (after a backup) and before a restore. It reads
+ * members by their exact names, never by parsing a listing's fields, so no upload's name
+ * (spaces, newlines, "./db.sql", "-> x") can make a good archive look bad or a bad one good:
+ * the listing (one escaped name per line; reading it checks the whole gzip stream and every
+ * tar header) must hold ./db.sql or ./NO_DATABASE, and the dump must be non-empty and end
+ * with mysqldump's completion line. Leaves the listing in $listing.
+ */
+function archiveChecks(archive: string): string[] {
+  const a = q(archive);
+  const fail = (why: string) => `{ echo ${q(`backup verification failed: ${why}`)} >&2; exit 1; }`;
+  return [
+    `listing=$(tar --quoting-style=escape -tzf ${a}) || ${fail("the archive is damaged")}`,
+    `if grep -qxF ./db.sql <<<"$listing"; then`,
+    `  dump_bytes=$(tar -xzOf ${a} --occurrence=1 ./db.sql | wc -c)`,
+    `  [ "$dump_bytes" -gt 0 ] || ${fail("empty database dump")}`,
+    `  tar -xzOf ${a} --occurrence=1 ./db.sql | tail -n 1 | grep -q '^-- Dump completed' || ${fail("database dump is incomplete")}`,
+    `  echo "dump_bytes=$dump_bytes"`,
+    `elif grep -qxF ./NO_DATABASE <<<"$listing"; then`,
+    `  echo "dump_bytes=0 (no database yet)"`,
+    `else`,
+    `  ${fail("no database dump in the archive")}`,
+    `fi`,
+  ];
+}
+
 /** mysqldump through the db container, with the container's own credentials. */
 const DUMP_IN_CONTAINER =
   'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction --routines ' +
@@ -34,7 +60,9 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       // Leftovers of a backup interrupted earlier (connection cut) are removed first.
       `rm -rf ${q(env.backupsDir)}/.qgo-backup-${q(env.name)}.* ${q(env.backupsDir)}/.backup_${q(env.name)}_*.partial`,
       `work=$(mktemp -d ${q(`${env.backupsDir}/.qgo-backup-${env.name}.XXXXXX`)})`,
-      `trap 'rm -rf "$work" ${q(partial)}' EXIT`,
+      // A function, so the (quoted) path is not nested inside the trap's own quotes.
+      `cleanup() { rm -rf "$work" ${q(partial)}; }`,
+      `trap cleanup EXIT`,
       `mkdir -p "$work/config" "$work/backend"`,
       serviceContainer(env, "db", "db"),
       `if [ -n "$db" ]; then`,
@@ -46,21 +74,11 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `current=$(cat ${q(p.current)} 2>/dev/null || true)`,
       `if [ -n "$current" ] && [ -f ${q(`${p.releases}/`)}"$current/release.json" ]; then cp ${q(`${p.releases}/`)}"$current/release.json" "$work/release.json"; fi`,
       `for d in backend/uploads backend/logs; do [ ! -d "$d" ] || cp -a "$d" "$work/backend/"; done`,
-      `tar -C "$work" -czf ${q(partial)} .`,
-      // Verification, two reads of the archive: the verbose listing reads the whole gzip
-      // stream (integrity) and gives the dump's size; the dump's last line proves it complete.
-      `listing=$(tar -tvzf ${q(partial)})`,
-      `names=$(awk '{print $NF}' <<<"$listing")`,
-      `if grep -qx './db.sql' <<<"$names"; then`,
-      `  dump_bytes=$(awk '$NF == "./db.sql" {print $3}' <<<"$listing")`,
-      `  [ "$dump_bytes" -gt 0 ] || { echo "backup verification failed: empty database dump" >&2; exit 1; }`,
-      `  tar -xzOf ${q(partial)} ./db.sql | tail -n 1 | grep -q '^-- Dump completed' || { echo "backup verification failed: database dump is incomplete" >&2; exit 1; }`,
-      `  echo "dump_bytes=$dump_bytes"`,
-      `elif grep -qx './NO_DATABASE' <<<"$names"; then`,
-      `  echo "dump_bytes=0 (no database yet)"`,
-      `else`,
-      `  echo "backup verification failed: no database dump in the archive" >&2; exit 1`,
-      `fi`,
+      // The dump first, so that verifying it stops reading early (--occurrence).
+      `members=()`,
+      `for m in db.sql NO_DATABASE release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
+      `tar -C "$work" -czf ${q(partial)} "\${members[@]}"`,
+      ...archiveChecks(partial),
       `mv ${q(partial)} ${q(archive)}`,
       `echo "backup=${name.replace(/[^\w.-]/g, "")}"`,
       `echo "archive_bytes=$(wc -c < ${q(archive)})"`,
@@ -96,10 +114,8 @@ export function verifyBackup(env: EnvironmentSettings, name: string): RemoteComm
     timeoutMs: 10 * MINUTE,
     script: script([
       `[ -f ${q(archive)} ] || { echo ${q(`backup ${name} does not exist in ${env.backupsDir}`)} >&2; exit 3; }`,
-      `gzip -t ${q(archive)}`,
-      `listing=$(tar -tzf ${q(archive)})`,
-      `grep -qxE './(db.sql|NO_DATABASE)' <<<"$listing" || { echo "backup has no database dump" >&2; exit 1; }`,
-      `if grep -qx './release.json' <<<"$listing"; then echo "release_json=$(tar -xzOf ${q(archive)} ./release.json)"; fi`,
+      ...archiveChecks(archive),
+      `if grep -qxF ./release.json <<<"$listing"; then echo "release_json=$(tar -xzOf ${q(archive)} --occurrence=1 ./release.json)"; fi`,
       `echo "verified"`,
     ]),
   };
