@@ -12,6 +12,7 @@ import { HostKeyError } from "./known-hosts.js";
 import {
   DeployError,
   keyValues,
+  liveRecord,
   lockInfo,
   lostConnection,
   notify,
@@ -26,7 +27,7 @@ import {
   type OperationReport,
 } from "./operation.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
-import { dryRunReport, planned, runSteps, type Step } from "./runbook.js";
+import { dryRunReport, noteLeftovers, planned, runSteps, type Step } from "./runbook.js";
 import { validateDeployRequest, validateImages, validateReleaseFiles } from "./validate.js";
 
 export interface DeployRequest {
@@ -77,6 +78,8 @@ function runbook(
   const { env, id, backup, images } = release;
   return {
     prepare: [
+      // Nothing an interrupted operation left running may write while this one works.
+      { command: () => commands.awaitLeftovers(env, session.id), read: noteLeftovers(session) },
       {
         command: () => commands.preflight(env),
         read: async ({ stdout }, state) => {
@@ -85,8 +88,7 @@ function runbook(
           if (!commands.RELEASE_ID.test(state.previousId)) {
             throw new Error(`the server's current release id "${state.previousId}" is malformed`);
           }
-          const record = await session.run(commands.readReleaseRecord(env, state.previousId));
-          state.previous = parseRecord(record.stdout, `release ${state.previousId}`);
+          state.previous = await liveRecord(session, state.previousId);
         },
       },
       { command: () => commands.createBackup(env, backup) },
@@ -135,7 +137,7 @@ export async function deploy(
       migrationsStarted: false,
       switched: false,
     };
-    const info = lockInfo(caller, `deploy ${id}`);
+    const info = lockInfo(caller, `deploy ${id}`, release.backup);
     if (request.dryRun) return dryRun(session, release, start, info);
     if (!session.executor) await session.open();
     return await withLock(session, info, () => run(session, release, start));

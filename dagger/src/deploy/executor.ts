@@ -2,6 +2,7 @@
 // handshake against the given known_hosts text, every command a bash script, output
 // streamed line by line through the redactor, each step recorded with its duration.
 import { Client, type ConnectConfig } from "ssh2";
+import { quote } from "zx";
 import {
   hostKeyAlgorithms,
   HostKeyError,
@@ -81,6 +82,7 @@ export class SshConnectError extends Error {
 export interface ExecutorOptions {
   log: LogLine;
   redactor: Redactor;
+  marks?: ProcessMarks;
   readyTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
@@ -113,16 +115,45 @@ export function hostKeyMismatchMessage(
   );
 }
 
-/** Encodes a script so that any login shell (sh, dash, bash) hands it to bash untouched. */
-export function remoteInvocation(scriptText: string): string {
-  const encoded = Buffer.from(scriptText, "utf8").toString("base64");
-  return `bash -c "$(echo ${encoded} | base64 -d)" qgo-deploy`;
+/** What marks an operation's processes on the server, so that a later one can find them. */
+export interface ProcessMarks {
+  /** The environment's name (QGO_ENV). */
+  env: string;
+  /** The operation's own id (QGO_OPERATION). */
+  operation: string;
+}
+
+/** Characters a mark may hold: it goes unquoted before `bash` in any login shell. */
+const MARK = /^[a-z0-9][a-z0-9-]*$/;
+
+/**
+ * Encodes a script so that any login shell (sh, dash, bash) hands it to bash untouched. The
+ * process carries the operation's marks (QGO_ENV, QGO_OPERATION, QGO_STEP) in its environment,
+ * inherited by everything it starts; with a journal, the script first notes its step there.
+ */
+export function remoteInvocation(
+  scriptText: string,
+  step = "command",
+  marks?: ProcessMarks,
+  journal?: string,
+): string {
+  const noted = journal
+    ? `printf 'step=%s at=%s\\n' ${quote(step)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> ${quote(journal)} 2>/dev/null || true\n${scriptText}`
+    : scriptText;
+  const encoded = Buffer.from(noted, "utf8").toString("base64");
+  if (!marks) return `bash -c "$(echo ${encoded} | base64 -d)" qgo-deploy`;
+  for (const value of [marks.env, marks.operation, step])
+    if (!MARK.test(value)) throw new Error(`not a process mark: ${JSON.stringify(value)}`);
+  const vars = `QGO_ENV=${marks.env} QGO_OPERATION=${marks.operation} QGO_STEP=${step}`;
+  return `${vars} bash -c "$(echo ${encoded} | base64 -d)" qgo-${step}`;
 }
 
 export class SshExecutor {
   readonly steps: StepRecord[] = [];
   /** Commands sent over the connection (each is one exec channel round trip). */
   roundTrips = 0;
+  /** A server file each command first notes its step in (the operation file, under the lock). */
+  journal: string | undefined;
   private closedReason: string | undefined;
 
   private constructor(
@@ -268,7 +299,13 @@ export class SshExecutor {
         stderr.push(line);
         log(`    ! ${line}`);
       });
-      this.client.exec(remoteInvocation(command.script), (error, channel) => {
+      const invocation = remoteInvocation(
+        command.script,
+        command.step,
+        this.options.marks,
+        this.journal,
+      );
+      this.client.exec(invocation, (error, channel) => {
         if (error) {
           finish(() => reject(new ConnectionLostError(command.step, error.message)));
           return;

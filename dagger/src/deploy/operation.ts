@@ -63,7 +63,11 @@ export class DeployError extends Error {
 }
 
 export class Session {
+  /** This operation's id: its processes on the server carry it (QGO_OPERATION). */
+  readonly id = randomBytes(6).toString("hex");
   readonly lines: string[] = [];
+  /** What the operation found and the reader must know (e.g. an interrupted one before it). */
+  readonly notes: string[] = [];
   readonly redactor: Redactor;
   readonly started = Date.now();
   executor: SshExecutor | undefined;
@@ -100,8 +104,18 @@ export class Session {
         knownHosts: env.knownHosts.join("\n"),
         ...(this.credentials.passphrase ? { passphrase: this.credentials.passphrase } : {}),
       },
-      { log: this.log, redactor: this.redactor },
+      { log: this.log, redactor: this.redactor, marks: { env: env.name, operation: this.id } },
     );
+  }
+
+  /** Adds a note: logged now, appended to the summary, the error and the Slack message. */
+  note(text: string): void {
+    this.notes.push(text);
+    this.log(`NOTE: ${text}`);
+  }
+
+  private withNotes(text: string): string {
+    return this.notes.length ? `${text} NOTE: ${this.notes.join(" ")}` : text;
   }
 
   async open(): Promise<SshExecutor> {
@@ -123,7 +137,7 @@ export class Session {
   report(ok: boolean, summary: string, extra: Partial<OperationReport> = {}): OperationReport {
     return {
       ok,
-      summary: this.redactor.redact(summary),
+      summary: this.redactor.redact(this.withNotes(summary)),
       env: this.env.name,
       steps: [...this.extraSteps, ...(this.executor?.steps ?? [])],
       roundTrips: this.extraRoundTrips + (this.executor?.roundTrips ?? 0),
@@ -135,7 +149,7 @@ export class Session {
 
   /** The report again, with the steps run since it was made (the lock's release comes last). */
   refreshed(report: OperationReport): OperationReport {
-    const now = this.report(report.ok, report.summary);
+    const now = this.report(report.ok, "");
     return { ...report, steps: now.steps, roundTrips: now.roundTrips, durationMs: now.durationMs };
   }
 
@@ -155,7 +169,8 @@ export class Session {
   fail(message: string, extra: Partial<OperationReport> = {}, keepsLock = false): DeployError {
     const clean = this.redactor.redact(message);
     this.log(`FAILED: ${clean}`);
-    return new DeployError(clean, this.report(false, clean, extra), keepsLock);
+    const report = this.report(false, clean, extra);
+    return new DeployError(report.summary, report, keepsLock);
   }
 
   close(): void {
@@ -178,8 +193,9 @@ export function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function lockInfo(caller: Caller, operation: string): commands.LockInfo {
+export function lockInfo(caller: Caller, operation: string, backup?: string): commands.LockInfo {
   return {
+    ...(backup ? { backup } : {}),
     holder: caller.holder,
     commit: caller.commit ?? "-",
     runUrl: caller.runUrl ?? "-",
@@ -203,6 +219,40 @@ async function takeLock(session: Session, info: commands.LockInfo): Promise<void
   if (result.exitCode !== 0) {
     throw new RemoteCommandError("lock", result.exitCode, result.stdout, result.stderr);
   }
+  const before = keyValues(result.stdout);
+  const interrupted = before.get("interrupted_operation");
+  if (interrupted) {
+    const step = (before.get("interrupted_step") ?? "").split(" ")[0] || "lock";
+    session.note(
+      `The operation before this one (${interrupted}, by ${before.get("interrupted_holder") ?? "?"}, ` +
+        `since ${before.get("interrupted_since") ?? "?"}) never ended: it was interrupted in step ${step}` +
+        `${interruptedChanges(step, before.get("interrupted_backup"))}`,
+    );
+  }
+}
+
+/** Steps after which an interrupted operation may have changed the database or the live files. */
+const CHANGING_STEPS = new Set([
+  "migrate",
+  "switch",
+  "up",
+  "health",
+  "record",
+  "unlock",
+  "stop-app",
+  "restore-db",
+  "restore-files",
+  "restore-release",
+]);
+
+/** What an operation interrupted in `step` may have left changed, and where the state before it is. */
+function interruptedChanges(step: string, backup: string | undefined): string {
+  if (!CHANGING_STEPS.has(step)) return `, before anything live changed.`;
+  return (
+    `, after its backup: the database or the live release may be partly changed. ` +
+    `${backup ? `Its backup ${backup}` : "The backup it took first"} holds the state before it ` +
+    `(\`rollback --backup\` restores it); this operation took its own backup of the state as found.`
+  );
 }
 
 /** The connection broke mid-step: the server may still run it, so the lock stays held. */
@@ -234,6 +284,8 @@ export async function withLock(
   body: () => Promise<OperationReport>,
 ): Promise<OperationReport> {
   await takeLock(session, info);
+  // From here on every command notes its step in the operation file; the release removes it.
+  if (session.executor) session.executor.journal = commands.serverPaths(session.env).operation;
   let report: OperationReport;
   try {
     report = await body();
@@ -260,6 +312,20 @@ export async function notify(session: Session, text: string): Promise<void> {
 
 export function now(): string {
   return new Date().toISOString();
+}
+
+/**
+ * The record of release `id`, which serves now. An interrupted deploy can leave a release live
+ * without a record (it died between its switch and its record): that is noted, not fatal, so
+ * the next operation can still recover the environment.
+ */
+export async function liveRecord(session: Session, id: string): Promise<ReleaseRecord | undefined> {
+  const read = await session.run(commands.readReleaseRecord(session.env, id), true);
+  if (read.exitCode === 0) return parseRecord(read.stdout, `release ${id}`);
+  session.note(
+    `The live release ${id} has no release record: a deploy switched to it and was interrupted before recording it.`,
+  );
+  return undefined;
 }
 
 export function parseRecord(text: string, what: string): ReleaseRecord {

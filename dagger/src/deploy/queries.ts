@@ -17,11 +17,12 @@ async function simple(
   env: EnvironmentSettings,
   credentials: Credentials,
   caller: Caller,
-  command: RemoteCommand,
+  commandOf: (session: Session) => RemoteCommand,
   summarize: (stdout: string) => string,
 ): Promise<OperationReport> {
   validateCredentials(credentials, env);
   const session = new Session(env, credentials, caller);
+  const command = commandOf(session);
   try {
     await session.open();
     const result = await session.run(command);
@@ -39,35 +40,51 @@ export function listBackups(env: EnvironmentSettings, credentials: Credentials, 
     env,
     credentials,
     caller,
-    commands.listBackups(env),
+    () => commands.listBackups(env),
     (out) => out.trim() || `no backups of ${env.name}`,
   );
 }
 
 export function listReleases(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(env, credentials, caller, commands.readHistory(env), (out) => {
-    const lines = out.split("\n").filter((l) => l.trim() !== "");
-    if (lines.length === 0) return `no releases recorded for ${env.name}`;
-    return lines
-      .map((line) => {
-        try {
-          const e = JSON.parse(line) as HistoryEntry;
-          return `${e.time} ${e.action} ${e.result} release=${e.release ?? "-"} serving=${e.serving ?? "-"} version=${e.version ?? "-"} backend=${e.backendImage ?? "-"} frontend=${e.frontendImage ?? "-"} backup=${e.backup ?? "-"}${e.failedStep ? ` failed_step=${e.failedStep}` : ""}`;
-        } catch {
-          return `(unreadable line) ${line}`;
-        }
-      })
-      .join("\n");
-  });
+  return simple(
+    env,
+    credentials,
+    caller,
+    () => commands.readHistory(env),
+    (out) => {
+      const lines = out.split("\n").filter((l) => l.trim() !== "");
+      if (lines.length === 0) return `no releases recorded for ${env.name}`;
+      return lines
+        .map((line) => {
+          try {
+            const e = JSON.parse(line) as HistoryEntry;
+            return `${e.time} ${e.action} ${e.result} release=${e.release ?? "-"} serving=${e.serving ?? "-"} version=${e.version ?? "-"} backend=${e.backendImage ?? "-"} frontend=${e.frontendImage ?? "-"} backup=${e.backup ?? "-"}${e.failedStep ? ` failed_step=${e.failedStep}` : ""}`;
+          } catch {
+            return `(unreadable line) ${line}`;
+          }
+        })
+        .join("\n");
+    },
+  );
 }
 
 export function status(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(env, credentials, caller, commands.statusReport(env), (out) => out.trim());
+  return simple(
+    env,
+    credentials,
+    caller,
+    (session) => commands.statusReport(env, session.id),
+    (out) => out.trim(),
+  );
 }
 
 export function unlock(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(env, credentials, caller, commands.forceUnlock(env, caller.holder), (out) =>
-    out.trim(),
+  return simple(
+    env,
+    credentials,
+    caller,
+    () => commands.forceUnlock(env, caller.holder),
+    (out) => out.trim(),
   );
 }
 
@@ -82,7 +99,7 @@ export async function historyAndStatus(
   try {
     await session.open();
     const history = (await session.run(commands.readHistory(env))).stdout;
-    const status = (await session.run(commands.statusReport(env))).stdout.trim();
+    const status = (await session.run(commands.statusReport(env, session.id))).stdout.trim();
     return { history, status };
   } catch (error) {
     if (error instanceof HostKeyError) throw session.fail(error.message);
@@ -113,7 +130,7 @@ export function recentLogs(
     env,
     credentials,
     caller,
-    commands.appLogs(env, args.lines, args.service || undefined),
+    () => commands.appLogs(env, args.lines, args.service || undefined),
     (out) => out.trimEnd() || `no logs in ${env.name}`,
   );
 }

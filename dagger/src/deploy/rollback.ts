@@ -10,6 +10,7 @@ import { HostKeyError } from "./known-hosts.js";
 import {
   DeployError,
   keyValues,
+  liveRecord,
   lockInfo,
   lostConnection,
   notify,
@@ -23,7 +24,14 @@ import {
   type OperationReport,
 } from "./operation.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
-import { dryRunReport, planned, runSteps, unexpectedExit, type Step } from "./runbook.js";
+import {
+  dryRunReport,
+  noteLeftovers,
+  planned,
+  runSteps,
+  unexpectedExit,
+  type Step,
+} from "./runbook.js";
 import { validateBackupName, validateCredentials } from "./validate.js";
 
 export interface RollbackRequest {
@@ -65,9 +73,7 @@ function runbook(
       if (state.previousId === "none" || !commands.RELEASE_ID.test(state.previousId)) return;
       // The current release's record is what an automatic rollback health-checks; a missing
       // one does not block going back to a known good state.
-      const read = await session.run(commands.readReleaseRecord(env, state.previousId), true);
-      if (read.exitCode === 0)
-        state.previous = parseRecord(read.stdout, `release ${state.previousId}`);
+      state.previous = await liveRecord(session, state.previousId);
     },
   };
   const readTarget: Step<RollbackState> = backup
@@ -111,6 +117,7 @@ function runbook(
       ];
   return {
     prepare: [
+      { command: () => commands.awaitLeftovers(env, session.id), read: noteLeftovers(session) },
       readCurrent,
       readTarget,
       { command: () => commands.createBackup(env, safety) },
@@ -157,6 +164,7 @@ export async function rollback(
   const info = lockInfo(
     caller,
     request.backup ? `rollback to ${request.backup}` : "rollback to previous",
+    safety,
   );
   const state: RollbackState = {
     previousId: "none",

@@ -42,6 +42,17 @@ export function planned<S>(steps: Step<S>[], state: S): PlannedStep[] {
   return steps.map((step) => ({ when: step.when?.label ?? "", command: step.command(state) }));
 }
 
+/** The leftovers step's read: what it waited for becomes a note of the operation. */
+export function noteLeftovers(session: Session): Step<unknown>["read"] {
+  return ({ stdout }) => {
+    const waited = stdout.split("\n").filter((line) => /^(process|container) /.test(line));
+    if (waited.length > 0)
+      session.note(
+        `Before it started, it waited for what an interrupted operation had left running: ${waited.join("; ")}.`,
+      );
+  };
+}
+
 /** Fails a step that owns its exit code and got one it does not expect. */
 export function unexpectedExit(result: CommandResult, step: string): RemoteCommandError {
   return new RemoteCommandError(step, result.exitCode, result.stdout, result.stderr);

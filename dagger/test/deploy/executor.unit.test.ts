@@ -1,5 +1,9 @@
-// The executor's transport: any login shell hands the script to bash untouched.
+// The executor's transport: any login shell hands the script to bash untouched, marked with
+// the operation it belongs to, and noting its step in the operation's journal when asked.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { remoteInvocation } from "../../src/deploy/executor.js";
 
@@ -8,5 +12,23 @@ describe("executor", () => {
     const text = "set -euo pipefail\necho \"it's $((1+2)) in 'NEW START'\"\n";
     const out = spawnSync("sh", ["-c", remoteInvocation(text)], { encoding: "utf8" });
     expect(out.stdout).toBe("it's 3 in 'NEW START'\n");
+  });
+
+  it("marks the remote processes with the environment, the operation and the step", () => {
+    const journal = join(mkdtempSync(join(tmpdir(), "qgo-journal-")), "it's the operation");
+    const text = "set -euo pipefail\nsh -c 'echo \"$QGO_ENV $QGO_OPERATION $QGO_STEP $0\"'\n";
+    const invocation = remoteInvocation(
+      text,
+      "migrate",
+      { env: "staging", operation: "0a1b2c" },
+      journal,
+    );
+    // dash, as a deploy user's login shell may be.
+    const out = spawnSync("dash", ["-c", invocation], { encoding: "utf8" });
+    expect(out.stdout).toBe("staging 0a1b2c migrate sh\n");
+    expect(readFileSync(journal, "utf8")).toMatch(/^step=migrate at=\d{4}-\d\d-\d\dT[\d:]+Z\n$/);
+    expect(() =>
+      remoteInvocation(text, "migrate; rm -rf /", { env: "staging", operation: "x" }),
+    ).toThrow(/not a process mark/);
   });
 });

@@ -103,6 +103,7 @@ describe("staging on the VPS-in-a-box", () => {
     // Every runbook step ran, in order, once.
     expect(report.steps.map((s) => s.step)).toEqual([
       "lock",
+      "leftovers",
       "preflight",
       "backup",
       "retention",
@@ -243,7 +244,7 @@ describe("staging on the VPS-in-a-box", () => {
     const stepRows = [
       ...markdown.matchAll(/^\| `([a-z-]+)` \| ([\d.]+) s \| (ok|\*\*failed\*\*) \|$/gm),
     ].map((m) => m[1]);
-    expect(stepRows.slice(0, 2)).toEqual(["lock", "preflight"]);
+    expect(stepRows.slice(0, 3)).toEqual(["lock", "leftovers", "preflight"]);
     expect(stepRows).toEqual(
       expect.arrayContaining(["backup", "migrate", "health", "restore-release", "restore-db"]),
     );

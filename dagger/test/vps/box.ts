@@ -41,6 +41,11 @@ export interface VpsBox {
    * certificate (principals 127.0.0.1 and localhost): the known_hosts conformance tests use them.
    */
   hostKeys: { ed25519: string; ecdsa: string; rsa: string; ca: string };
+  /**
+   * While `<pauseDir>/<step>` exists, a deploy step's remote bash waits at its start (after
+   * touching `<pauseDir>/<step>.reached`): sshd sessions get BASH_ENV set to a hook for it.
+   */
+  pauseDir: string;
   /** A known_hosts file holding exactly knownHostsLine. */
   knownHostsPath: string;
   /** unix:///.../docker.sock of the box's own dockerd; SSH sessions get it via sshd SetEnv. */
@@ -120,6 +125,8 @@ export function statePaths(state: string) {
     hostEcdsaKey: join(state, "ssh", "host_ecdsa_key"),
     hostRsaKey: join(state, "ssh", "host_rsa_key"),
     hostCaKey: join(state, "ssh", "host_ca_key"),
+    pauseHook: join(state, "ssh", "pause-hook.sh"),
+    pauseDir: join(state, "pause"),
     clientKey: join(state, "ssh", "client_ed25519_key"),
     authorizedKeys: join(state, "ssh", "authorized_keys"),
     knownHosts: join(state, "ssh", "known_hosts"),

@@ -174,6 +174,21 @@ export async function startSshd(state: string, port: number): Promise<SshdInfo> 
   const knownHostsLine = `[127.0.0.1]:${port} ${hostPublicKey[0]} ${hostPublicKey[1]}`;
   await writeFile(paths.knownHosts, `${knownHostsLine}\n`);
   const env = dockerEnv(state);
+  // Test hook, inert unless a test asks: bash reads BASH_ENV before running a non-interactive
+  // script, so a step's remote bash (QGO_STEP in its environment) waits at its start while
+  // <pauseDir>/<step> exists, after touching <pauseDir>/<step>.reached. The interrupted-
+  // operation tests kill the deploying client there, then let the step run on without it.
+  await mkdir(paths.pauseDir, { recursive: true });
+  await writeFile(
+    paths.pauseHook,
+    [
+      `if [ -n "\${QGO_STEP:-}" ] && [ -e "${paths.pauseDir}/$QGO_STEP" ]; then`,
+      `  : > "${paths.pauseDir}/$QGO_STEP.reached"`,
+      `  while [ -e "${paths.pauseDir}/$QGO_STEP" ]; do sleep 0.05; done`,
+      `fi`,
+      "",
+    ].join("\n"),
+  );
   await writeFile(
     paths.sshdConfig,
     [
@@ -196,7 +211,7 @@ export async function startSshd(state: string, port: number): Promise<SshdInfo> 
       "PrintMotd no",
       "Subsystem sftp internal-sftp",
       // Remote sessions drive the box's dockerd and its Compose plugin, like on a real server.
-      `SetEnv DOCKER_HOST=${env.DOCKER_HOST} DOCKER_CONFIG=${env.DOCKER_CONFIG}`,
+      `SetEnv DOCKER_HOST=${env.DOCKER_HOST} DOCKER_CONFIG=${env.DOCKER_CONFIG} BASH_ENV=${paths.pauseHook}`,
       "",
     ].join("\n"),
   );

@@ -272,6 +272,7 @@ export async function bringUp(
       privateKeyPath: paths.clientKey,
       knownHostsLine: sshd.knownHostsLine,
       hostKeys: sshd.hostKeys,
+      pauseDir: paths.pauseDir,
       knownHostsPath: paths.knownHosts,
       dockerHost: `unix://${paths.dockerSocket}`,
       dockerConfigDir: paths.dockerConfig,

@@ -9,6 +9,7 @@ import {
   composeCommand,
   type RemoteCommand,
 } from "./shared.js";
+import { leftoverStatusLines } from "./leftovers.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- preflight ---------------------------------------------------------------------------
@@ -88,7 +89,7 @@ export function healthCheck(env: EnvironmentSettings, expectedVersion?: string):
   };
 }
 
-export function statusReport(env: EnvironmentSettings): RemoteCommand {
+export function statusReport(env: EnvironmentSettings, ownOperation: string): RemoteCommand {
   const p = serverPaths(env);
   return {
     step: "status",
@@ -105,6 +106,7 @@ export function statusReport(env: EnvironmentSettings): RemoteCommand {
       `  if out=$(curl -fsS --max-time ${env.health.timeoutSeconds} "$url" 2>&1); then echo "health: $url ok $(head -c 200 <<<"$out" | tr -d '\\n')"; else echo "health: $url FAILING $(head -c 200 <<<"$out")"; fi`,
       `done`,
       `if [ -d ${q(p.lock)} ]; then echo "lock: held"; sed 's/^/  /' ${q(p.lockInfo)} 2>/dev/null || true; else echo "lock: free"; fi`,
+      ...leftoverStatusLines(env, ownOperation, p),
     ]),
   };
 }

@@ -6,3 +6,4 @@ export * from "./backup.js";
 export * from "./release.js";
 export * from "./records.js";
 export * from "./restore.js";
+export * from "./leftovers.js";

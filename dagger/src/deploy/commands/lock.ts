@@ -12,6 +12,8 @@ export interface LockInfo {
   /** Random token so that only the holder's release step removes the lock. */
   token: string;
   operation: string;
+  /** The backup the operation takes before it changes anything (named in the lock's info). */
+  backup?: string;
 }
 
 export function acquireLock(env: EnvironmentSettings, info: LockInfo): RemoteCommand {
@@ -23,8 +25,14 @@ export function acquireLock(env: EnvironmentSettings, info: LockInfo): RemoteCom
     script: script([
       `mkdir -p ${q(p.state)}`,
       `if mkdir ${q(p.lock)} 2>/dev/null; then`,
-      `  printf '%s\\n' ${q(`holder=${info.holder}`)} ${q(`operation=${info.operation}`)} ${q(`commit=${info.commit}`)} ${q(`run_url=${info.runUrl}`)} "since=$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${q(p.lockInfo)}`,
+      `  printf '%s\\n' ${q(`holder=${info.holder}`)} ${q(`operation=${info.operation}`)} ${q(`commit=${info.commit}`)} ${q(`run_url=${info.runUrl}`)}${info.backup ? ` ${q(`backup=${info.backup}`)}` : ""} "since=$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${q(p.lockInfo)}`,
       `  printf '%s\\n' ${q(info.token)} > ${q(p.lockToken)}`,
+      // An operation file left behind belongs to one that never ended: say so, keep it aside.
+      `  if [ -f ${q(p.operation)} ]; then`,
+      `    sed 's/^/interrupted_/' ${q(p.operation)}`,
+      `    mv ${q(p.operation)} ${q(p.interrupted)}`,
+      `  fi`,
+      `  cp ${q(p.lockInfo)} ${q(p.operation)}`,
       `  echo "lock taken"`,
       `else`,
       `  echo "LOCK HELD"`,
@@ -43,6 +51,8 @@ export function releaseLock(env: EnvironmentSettings, token: string): RemoteComm
     timeoutMs: 30 * SECOND,
     script: script([
       `if [ "$(cat ${q(p.lockToken)} 2>/dev/null)" = ${q(token)} ]; then`,
+      // The operation ended (well or not, but knowingly): nothing is left interrupted.
+      `  rm -f ${q(p.operation)}`,
       `  rm -rf ${q(p.lock)}`,
       `  echo "lock released"`,
       `else`,
@@ -62,6 +72,7 @@ export function forceUnlock(env: EnvironmentSettings, holder: string): RemoteCom
       `if [ -d ${q(p.lock)} ]; then`,
       `  echo "removing lock:"`,
       `  cat ${q(p.lockInfo)} 2>/dev/null || true`,
+      `  [ ! -f ${q(p.operation)} ] || echo "its last step: $(sed -n 's/^step=//p' ${q(p.operation)} | tail -n 1)"`,
       `  rm -rf ${q(p.lock)}`,
       `  printf '%s env=%s action=unlock result=success holder=%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${q(env.name)} ${q(holder)} >> ${q(p.audit)}`,
       `  echo "lock removed"`,

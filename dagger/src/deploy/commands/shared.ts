@@ -7,6 +7,9 @@
 // `set -euo pipefail`. Server layout per environment:
 //   <appDir>/compose*.yaml, .env (server secrets), release.env  - the live release
 //   <appDir>/.qgo-deploy/lock/            - the deploy lock (atomic mkdir)
+//   <appDir>/.qgo-deploy/operation        - the operation under the lock, and each step it began;
+//                                           left behind only when it never ended (interrupted)
+//   <appDir>/.qgo-deploy/operation.interrupted - the last such one, kept for `status`
 //   <appDir>/.qgo-deploy/releases/<id>/   - files + release.json of each release
 //   <appDir>/.qgo-deploy/rollback/        - live files saved just before a switch
 //   <appDir>/.qgo-deploy/current          - id of the release that serves now
@@ -65,6 +68,10 @@ export function serverPaths(env: EnvironmentSettings) {
     lock: `${state}/lock`,
     lockInfo: `${state}/lock/info`,
     lockToken: `${state}/lock/token`,
+    /** The operation under the lock and the steps it began (removed when it ends). */
+    operation: `${state}/operation`,
+    /** The last operation that never ended, as the next one found it. */
+    interrupted: `${state}/operation.interrupted`,
     /** Id of the release that serves now. */
     current: `${state}/current`,
     /** Live files saved just before a switch. */

@@ -45,7 +45,8 @@ describe("command builders", () => {
       commands.listBackups(env),
       commands.readHistory(env),
       commands.readCurrentRelease(env),
-      commands.statusReport(env),
+      commands.statusReport(env, "0123abcd"),
+      commands.awaitLeftovers(env, "0123abcd"),
       commands.recordRelease(env, {
         time: "t",
         env: "staging",
