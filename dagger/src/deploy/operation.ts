@@ -114,7 +114,8 @@ export class Session {
     this.log(`NOTE: ${text}`);
   }
 
-  private withNotes(text: string): string {
+  /** The text with the operation's notes after it (summaries, errors, Slack). */
+  withNotes(text: string): string {
     return this.notes.length ? `${text} NOTE: ${this.notes.join(" ")}` : text;
   }
 
@@ -304,7 +305,11 @@ export async function withLock(
 /** The outcome to Slack, when a webhook is set; a failed post is logged and never fails the operation. */
 export async function notify(session: Session, text: string): Promise<void> {
   if (!session.credentials.slackWebhook) return;
-  const outcome = await postToSlack(session.credentials.slackWebhook, text, 10_000);
+  const outcome = await postToSlack(
+    session.credentials.slackWebhook,
+    session.withNotes(text),
+    10_000,
+  );
   session.log(
     outcome.ok ? "Slack notified" : `warning: Slack notification failed: ${outcome.reason}`,
   );

@@ -26,6 +26,7 @@ import {
   resetEnvironment,
   servedThroughFrontend,
   shipmentExists,
+  startSlack,
   stateFile,
   testCaller,
 } from "./support.js";
@@ -234,10 +235,22 @@ describe("what a dead client left running", () => {
     );
     const unlocked = await outcome(unlock(env, credentials, caller()));
     if (!unlocked.ok) throw unlocked.error;
+    const slack = await startSlack();
     const again = await outcome(
-      deploy({ env, releaseFiles, ...images(release) }, credentials, caller()),
-    );
+      deploy(
+        { env, releaseFiles, ...images(release) },
+        { ...credentials, slackWebhook: slack.url },
+        caller(),
+      ),
+    ).finally(() => slack.server.close());
     if (!again.ok) throw again.error;
+    // Slack gets the same notes: what was interrupted, and what was waited for.
+    expect(slack.messages.at(-1)).toMatch(
+      /NOTE: The operation before this one \(deploy r\S+, by vitest:interrupted, .*interrupted in step migrate/,
+    );
+    expect(slack.messages.at(-1)).toMatch(
+      /it waited for what an interrupted operation had left running/,
+    );
     // It waited for the migration before its backup, and said so.
     expect(again.report.summary).toMatch(
       /it waited for what an interrupted operation had left running: .*container \w+ qgo-staging-backend-run-/,

@@ -241,6 +241,7 @@ describe("job timeouts", () => {
   // Every remote step of a deploy and of its automatic rollback, each at its own time limit.
   const worstCase = [
     commands.acquireLock(env, { token: "t", holder: "x", operation: "o", startedAt: "s" } as never),
+    commands.awaitLeftovers(env, "0"),
     commands.preflight(env),
     commands.createBackup(env, backup),
     commands.pruneBackups(env, backup),
