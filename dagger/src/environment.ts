@@ -192,10 +192,16 @@ export class Environment {
     return deployCore.statusFunction(this.repo(), this.target(), this.operator());
   }
 
-  /** Remove the deploy lock (after checking with status that nothing runs). */
+  /**
+   * Remove the deploy lock when its holder's SSH connection is gone (a dead run). A running
+   * operation's lock stays unless force is set.
+   */
   @func({ cache: "never" })
-  async unlock(): Promise<string> {
-    return deployCore.unlockFunction(this.repo(), this.target(), this.operator());
+  async unlock(
+    /** Also remove a running operation's lock (it then stops before its next step). */
+    force = false,
+  ): Promise<string> {
+    return deployCore.unlockFunction(this.repo(), this.target(), this.operator(), force);
   }
 
   /** The app's recent container logs, with the server's secrets replaced by ***. */

@@ -495,7 +495,7 @@ export class Qgo {
     return this.operatorOf(env, sshKey, { sshKeyPassphrase }).status();
   }
 
-  /** Short form of environment --name ENV unlock: remove the deploy lock. */
+  /** Short form of environment --name ENV unlock: remove a dead run's deploy lock. */
   @func({ cache: "never" })
   async unlock(
     /** Environment name. */
@@ -506,8 +506,10 @@ export class Qgo {
     sshKeyPassphrase?: Secret,
     /** Who removes the lock (recorded in the audit log). */
     holder = "",
+    /** Also remove a running operation's lock (it then stops before its next step). */
+    force = false,
   ): Promise<string> {
-    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder }).unlock();
+    return this.operatorOf(env, sshKey, { sshKeyPassphrase, holder }).unlock(force);
   }
 
   /** Short form of environment --name ENV logs: the app's recent container logs, redacted. */

@@ -7,13 +7,13 @@ import { randomBytes } from "node:crypto";
 import * as commands from "./commands/index.js";
 import type { ReleaseFile, ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
-import { ConnectionLostError, RemoteCommandError } from "./executor.js";
+import { ConnectionLostError } from "./executor.js";
 import { HostKeyError } from "./known-hosts.js";
 import {
   DeployError,
   keyValues,
   liveRecord,
-  lockInfo,
+  LockLostError,
   lostConnection,
   notify,
   now,
@@ -21,13 +21,21 @@ import {
   reason,
   recordQuietly,
   Session,
-  withLock,
   type Caller,
   type Credentials,
   type OperationReport,
 } from "./operation.js";
+import { lockInfo, withLock } from "./lease.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
-import { dryRunReport, noteLeftovers, planned, runSteps, type Step } from "./runbook.js";
+import {
+  dryRunReport,
+  failedStepOf,
+  noteLeftovers,
+  planned,
+  runSteps,
+  unknown,
+  type Step,
+} from "./runbook.js";
 import { validateDeployRequest, validateImages, validateReleaseFiles } from "./validate.js";
 
 export interface DeployRequest {
@@ -56,8 +64,8 @@ interface Release {
   files: ReleaseFile[];
   images: ReleaseImages;
   releaseEnv: string;
-  /** docker login on the server, one per registry, when a registry password is given. */
-  logins: RemoteCommand[];
+  /** docker login on the server for the pull (logged out after it), when a password is given. */
+  login?: commands.RegistryLogin;
 }
 
 /** What the steps learn on the way, and what an automatic rollback must undo. */
@@ -83,11 +91,15 @@ function runbook(
       {
         command: () => commands.preflight(env),
         read: async ({ stdout }, state) => {
-          state.previousId = keyValues(stdout).get("current") ?? "none";
-          if (state.previousId === "none") return;
-          if (!commands.RELEASE_ID.test(state.previousId)) {
-            throw new Error(`the server's current release id "${state.previousId}" is malformed`);
+          const current = keyValues(stdout).get("current") ?? "none";
+          if (current !== "none" && !commands.isReleaseId(current)) {
+            throw new Error(
+              `the server's current release id ${commands.shown(current)} is malformed ` +
+                `(${commands.serverPaths(env).current}); a deploy does not guess what serves`,
+            );
           }
+          state.previousId = current;
+          if (state.previousId === "none") return;
           state.previous = await liveRecord(session, state.previousId);
         },
       },
@@ -96,9 +108,8 @@ function runbook(
     ],
     change: [
       { command: () => commands.uploadRelease(env, id, release.files, release.releaseEnv) },
-      ...release.logins.map((login) => ({ command: () => login })),
       {
-        command: () => commands.pullImages(env, images, id),
+        command: () => commands.pullImages(env, images, id, release.login),
         read: ({ stdout }, state) => {
           // Labels the caller did not give come from the backend image; odd ones are dropped.
           const pulled = keyValues(stdout);
@@ -163,9 +174,10 @@ async function run(
   try {
     await runSteps(session, book.prepare, state);
   } catch (error) {
+    if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error);
-    const failedStep = error instanceof RemoteCommandError ? error.step : "preflight";
+    const failedStep = failedStepOf(error, "preflight");
     const serving = state.previousId === "none" ? null : state.previousId;
     const entry = {
       ...entryOf(session, release),
@@ -185,9 +197,10 @@ async function run(
   try {
     await runSteps(session, book.change, state);
   } catch (error) {
+    if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error, { backup });
-    const failedStep = error instanceof RemoteCommandError ? error.step : "deploy";
+    const failedStep = failedStepOf(error, "deploy");
     const what = `Deploy of release ${id}${state.version ? ` (version ${state.version})` : ""} to ${env.name} failed at step ${failedStep}: ${reason(error)}.`;
     await autoRollback(session, {
       what,
@@ -216,14 +229,14 @@ function dryRun(
 ): OperationReport {
   const { env, images, backup } = release;
   const book = runbook(session, release);
-  const planState = { ...state, version: state.version ?? "<version label of the backend image>" };
+  const planState = { ...state, version: state.version ?? unknown.imageVersion };
   return dryRunReport(
     session,
     `deploy of ${images.backendImage} + ${images.frontendImage} to ${env.name}`,
     [
       { when: "", command: commands.acquireLock(env, info) },
       ...planned([...book.prepare, ...book.change], planState),
-      { when: "", command: successRecord(session, release, planState, "<now>") },
+      { when: "", command: successRecord(session, release, planState, unknown.now) },
       { when: "", command: commands.releaseLock(env, info.token) },
       ...recoveryPlan(env, backup),
     ],
@@ -241,17 +254,8 @@ async function imagesToDeploy(
     // The server that will pull the images resolves the tag, logged in as for the pull.
     const { repository, tag } = request.tag;
     await session.open();
-    const { registryPassword, registryUsername } = session.credentials;
-    if (registryPassword) {
-      await session.run(
-        commands.registryLogin(
-          commands.registryOf(`${repository}/backend`),
-          registryUsername ?? "deploy",
-          registryPassword,
-        ),
-      );
-    }
-    const resolved = keyValues((await session.run(commands.resolveTag(repository, tag))).stdout);
+    const resolve = commands.resolveTag(repository, tag, loginOf(session.credentials));
+    const resolved = keyValues((await session.run(resolve)).stdout);
     const images = {
       backendImage: resolved.get("backend") ?? "",
       frontendImage: resolved.get("frontend") ?? "",
@@ -302,18 +306,7 @@ function releaseOf(
   labels: { version?: string; commit?: string },
   credentials: Credentials,
 ): Release {
-  const registries = [
-    ...new Set([images.backendImage, images.frontendImage].map(commands.registryOf)),
-  ];
-  const logins = credentials.registryPassword
-    ? registries.map((registry) =>
-        commands.registryLogin(
-          registry,
-          credentials.registryUsername ?? "deploy",
-          credentials.registryPassword ?? "",
-        ),
-      )
-    : [];
+  const login = loginOf(credentials);
   const backup = commands.backupName(env.name, new Date());
   return {
     env,
@@ -322,8 +315,16 @@ function releaseOf(
     files,
     images,
     releaseEnv: commands.releaseEnvText(env, images, labels),
-    logins,
+    ...(login ? { login } : {}),
   };
+}
+
+/** The registry login the server's pulls use, when a registry password is given. */
+function loginOf(credentials: Credentials): commands.RegistryLogin | undefined {
+  const { registryPassword, registryUsername } = credentials;
+  return registryPassword
+    ? { username: registryUsername ?? "deploy", password: registryPassword }
+    : undefined;
 }
 
 /** The history entry's fields every outcome of this release's deploy records. */

@@ -2,7 +2,6 @@
 // handshake against the given known_hosts text, every command a bash script, output
 // streamed line by line through the redactor, each step recorded with its duration.
 import { Client, type ConnectConfig } from "ssh2";
-import { quote } from "zx";
 import {
   hostKeyAlgorithms,
   HostKeyError,
@@ -11,8 +10,9 @@ import {
   type HostKeys,
 } from "./known-hosts.js";
 import { fingerprint, keyTypeOf } from "./keys.js";
-import { LineSink, type Redactor } from "./redact.js";
-import type { RemoteCommand } from "./commands/index.js";
+import { OutputCapture } from "./bounded-output.js";
+import type { Redactor } from "./redact.js";
+import { markValue, type RemoteCommand } from "./commands/index.js";
 
 export interface SshTarget {
   host: string;
@@ -123,27 +123,23 @@ export interface ProcessMarks {
   operation: string;
 }
 
-/** Characters a mark may hold: it goes unquoted before `bash` in any login shell. */
-const MARK = /^[a-z0-9][a-z0-9-]*$/;
-
 /**
  * Encodes a script so that any login shell (sh, dash, bash) hands it to bash untouched. The
  * process carries the operation's marks (QGO_ENV, QGO_OPERATION, QGO_STEP) in its environment,
- * inherited by everything it starts; with a journal, the script first notes its step there.
+ * inherited by everything it starts; a prelude (the lock's check and step note, under the lock)
+ * runs first, in the same process.
  */
 export function remoteInvocation(
   scriptText: string,
   step = "command",
   marks?: ProcessMarks,
-  journal?: string,
+  prelude?: string,
 ): string {
-  const noted = journal
-    ? `printf 'step=%s at=%s\\n' ${quote(step)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> ${quote(journal)} 2>/dev/null || true\n${scriptText}`
-    : scriptText;
-  const encoded = Buffer.from(noted, "utf8").toString("base64");
+  const text = prelude ? `${prelude}\n${scriptText}` : scriptText;
+  const encoded = Buffer.from(text, "utf8").toString("base64");
   if (!marks) return `bash -c "$(echo ${encoded} | base64 -d)" qgo-deploy`;
-  for (const value of [marks.env, marks.operation, step])
-    if (!MARK.test(value)) throw new Error(`not a process mark: ${JSON.stringify(value)}`);
+  // The marks go unquoted before `bash`, in whatever login shell the server has.
+  for (const value of [marks.env, marks.operation, step]) markValue(value, "process mark");
   const vars = `QGO_ENV=${marks.env} QGO_OPERATION=${marks.operation} QGO_STEP=${step}`;
   return `${vars} bash -c "$(echo ${encoded} | base64 -d)" qgo-${step}`;
 }
@@ -152,8 +148,8 @@ export class SshExecutor {
   readonly steps: StepRecord[] = [];
   /** Commands sent over the connection (each is one exec channel round trip). */
   roundTrips = 0;
-  /** A server file each command first notes its step in (the operation file, under the lock). */
-  journal: string | undefined;
+  /** What each command runs first, by step (under the lock: its check and the step's note). */
+  prelude: ((step: string) => string) | undefined;
   private closedReason: string | undefined;
 
   private constructor(
@@ -289,21 +285,14 @@ export class SshExecutor {
           ),
         );
       }, command.timeoutMs);
-      const stdout: string[] = [];
-      const stderr: string[] = [];
-      const outSink = new LineSink(redactor, (line) => {
-        stdout.push(line);
-        log(`    ${line}`);
-      });
-      const errSink = new LineSink(redactor, (line) => {
-        stderr.push(line);
-        log(`    ! ${line}`);
-      });
+      // Each stream keeps its first and last lines (redacted, printable, capped), not all.
+      const stdout = new OutputCapture(redactor, (line) => log(`    ${line}`));
+      const stderr = new OutputCapture(redactor, (line) => log(`    ! ${line}`));
       const invocation = remoteInvocation(
         command.script,
         command.step,
         this.options.marks,
-        this.journal,
+        this.prelude?.(command.step),
       );
       this.client.exec(invocation, (error, channel) => {
         if (error) {
@@ -315,11 +304,11 @@ export class SshExecutor {
         channel.on("exit", (exitCode: number | null, signal?: string) => {
           code = exitCode ?? (signal ? 128 : 255);
         });
-        channel.on("data", (data: Buffer) => outSink.write(data.toString("utf8")));
-        channel.stderr.on("data", (data: Buffer) => errSink.write(data.toString("utf8")));
+        channel.on("data", (data: Buffer) => stdout.write(data));
+        channel.stderr.on("data", (data: Buffer) => stderr.write(data));
         channel.on("close", () => {
-          outSink.flush();
-          errSink.flush();
+          stdout.close();
+          stderr.close();
           if (code === null) {
             finish(() =>
               reject(
@@ -329,7 +318,7 @@ export class SshExecutor {
             return;
           }
           const exitCode = code;
-          finish(() => resolve({ stdout: stdout.join("\n"), stderr: stderr.join("\n"), exitCode }));
+          finish(() => resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode }));
         });
         if (command.stdin !== undefined) channel.end(command.stdin);
         else channel.end();

@@ -228,8 +228,18 @@ export const releasesFunction = (repo: RepoReader, target: Target, operator: Ope
   queryFunction(listReleases, repo, target, operator);
 export const statusFunction = (repo: RepoReader, target: Target, operator: Operator) =>
   queryFunction(status, repo, target, operator);
-export const unlockFunction = (repo: RepoReader, target: Target, operator: Operator) =>
-  queryFunction(unlock, repo, target, operator);
+export const unlockFunction = (
+  repo: RepoReader,
+  target: Target,
+  operator: Operator,
+  force = false,
+) =>
+  queryFunction(
+    (env, credentials, caller) => unlock(env, credentials, caller, force),
+    repo,
+    target,
+    operator,
+  );
 export const logsFunction = (
   repo: RepoReader,
   target: Target,

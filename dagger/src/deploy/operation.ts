@@ -1,6 +1,6 @@
 // What every operation shares: who runs it and with which secrets, its report and error, the
-// session (one SSH connection, the redacted log, the steps run so far), the lock and the
-// records written along the way.
+// session (one SSH connection, the redacted log, the steps run so far) and the records written
+// along the way. The lock around an operation is lease.ts.
 import { randomBytes } from "node:crypto";
 import * as commands from "./commands/index.js";
 import type { HistoryEntry, ReleaseRecord, RemoteCommand } from "./commands/index.js";
@@ -13,6 +13,7 @@ import {
   type StepRecord,
 } from "./executor.js";
 import { Redactor } from "./redact.js";
+import { printable } from "../lib/printable.js";
 import { postToSlack } from "../lib/slack.js";
 
 export interface Credentials {
@@ -62,6 +63,23 @@ export class DeployError extends Error {
   }
 }
 
+/**
+ * The lock stopped holding this operation's token (someone ran `unlock --force`): the step did
+ * not run, and neither may anything after it, an automatic rollback included.
+ */
+export class LockLostError extends Error {
+  override name = "LockLostError";
+  constructor(
+    readonly env: string,
+    readonly step: string,
+  ) {
+    super(
+      `the deploy lock of ${env} was removed while this operation ran (unlock --force) or is ` +
+        `held by another operation now: stopped before step ${step}`,
+    );
+  }
+}
+
 export class Session {
   /** This operation's id: its processes on the server carry it (QGO_OPERATION). */
   readonly id = randomBytes(6).toString("hex");
@@ -89,7 +107,8 @@ export class Session {
   }
 
   log = (line: string): void => {
-    const clean = this.redactor.redact(line);
+    // Lines can hold a server's words (errors, records): masked, then made inert for the log.
+    const clean = printable(this.redactor.redact(line));
     this.lines.push(clean);
     this.caller.log?.(clean);
   };
@@ -124,9 +143,19 @@ export class Session {
     return this.executor;
   }
 
-  run(command: RemoteCommand, allowFailure = false) {
+  async run(command: RemoteCommand, allowFailure = false) {
     if (!this.executor) throw new Error("not connected");
-    return this.executor.run(command, allowFailure);
+    let result;
+    try {
+      result = await this.executor.run(command, allowFailure);
+    } catch (error) {
+      if (error instanceof RemoteCommandError && error.exitCode === commands.LOCK_LOST_EXIT)
+        throw new LockLostError(this.env.name, command.step);
+      throw error;
+    }
+    if (result.exitCode === commands.LOCK_LOST_EXIT && this.executor.prelude)
+      throw new LockLostError(this.env.name, command.step);
+    return result;
   }
 
   /** Adds the steps of a second connection (promotion source) to the report. */
@@ -138,7 +167,7 @@ export class Session {
   report(ok: boolean, summary: string, extra: Partial<OperationReport> = {}): OperationReport {
     return {
       ok,
-      summary: this.redactor.redact(this.withNotes(summary)),
+      summary: printable(this.redactor.redact(this.withNotes(summary))),
       env: this.env.name,
       steps: [...this.extraSteps, ...(this.executor?.steps ?? [])],
       roundTrips: this.extraRoundTrips + (this.executor?.roundTrips ?? 0),
@@ -194,68 +223,6 @@ export function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function lockInfo(caller: Caller, operation: string, backup?: string): commands.LockInfo {
-  return {
-    ...(backup ? { backup } : {}),
-    holder: caller.holder,
-    commit: caller.commit ?? "-",
-    runUrl: caller.runUrl ?? "-",
-    token: randomBytes(12).toString("hex"),
-    operation,
-  };
-}
-
-async function takeLock(session: Session, info: commands.LockInfo): Promise<void> {
-  const result = await session.run(commands.acquireLock(session.env, info), true);
-  if (result.exitCode === commands.LOCK_HELD_EXIT) {
-    const held = keyValues(result.stdout);
-    throw session.fail(
-      `The deploy lock of ${session.env.name} is held by ${held.get("holder") ?? "unknown"} ` +
-        `(operation ${held.get("operation") ?? "?"}, commit ${held.get("commit") ?? "?"}, ` +
-        `run ${held.get("run_url") ?? "?"}, since ${held.get("since") ?? "?"}). Another operation is ` +
-        `running or ended without releasing it. Wait for it; if that run is gone, check ` +
-        `\`status --env ${session.env.name}\` and run \`unlock --env ${session.env.name}\`. Nothing was changed.`,
-    );
-  }
-  if (result.exitCode !== 0) {
-    throw new RemoteCommandError("lock", result.exitCode, result.stdout, result.stderr);
-  }
-  const before = keyValues(result.stdout);
-  const interrupted = before.get("interrupted_operation");
-  if (interrupted) {
-    const step = (before.get("interrupted_step") ?? "").split(" ")[0] || "lock";
-    session.note(
-      `The operation before this one (${interrupted}, by ${before.get("interrupted_holder") ?? "?"}, ` +
-        `since ${before.get("interrupted_since") ?? "?"}) never ended: it was interrupted in step ${step}` +
-        `${interruptedChanges(step, before.get("interrupted_backup"))}`,
-    );
-  }
-}
-
-/** Steps after which an interrupted operation may have changed the database or the live files. */
-const CHANGING_STEPS = new Set([
-  "migrate",
-  "switch",
-  "up",
-  "health",
-  "record",
-  "unlock",
-  "stop-app",
-  "restore-db",
-  "restore-files",
-  "restore-release",
-]);
-
-/** What an operation interrupted in `step` may have left changed, and where the state before it is. */
-function interruptedChanges(step: string, backup: string | undefined): string {
-  if (!CHANGING_STEPS.has(step)) return `, before anything live changed.`;
-  return (
-    `, after its backup: the database or the live release may be partly changed. ` +
-    `${backup ? `Its backup ${backup}` : "The backup it took first"} holds the state before it ` +
-    `(\`rollback --backup\` restores it); this operation took its own backup of the state as found.`
-  );
-}
-
 /** The connection broke mid-step: the server may still run it, so the lock stays held. */
 export function lostConnection(
   session: Session,
@@ -272,34 +239,6 @@ export function lostConnection(
     extra,
     true,
   );
-}
-
-/**
- * Runs `body` holding the environment's deploy lock and releases it afterwards, also when the
- * body failed, except when the server's state is unknown (a lost connection, a failed automatic
- * rollback): then the lock stays held, so nobody deploys over it before a person has looked.
- */
-export async function withLock(
-  session: Session,
-  info: commands.LockInfo,
-  body: () => Promise<OperationReport>,
-): Promise<OperationReport> {
-  await takeLock(session, info);
-  // From here on every command notes its step in the operation file; the release removes it.
-  if (session.executor) session.executor.journal = commands.serverPaths(session.env).operation;
-  let report: OperationReport;
-  try {
-    report = await body();
-  } catch (error) {
-    const unknownState =
-      error instanceof ConnectionLostError || (error instanceof DeployError && error.keepsLock);
-    if (unknownState) throw error;
-    await session.run(commands.releaseLock(session.env, info.token), true);
-    if (!(error instanceof DeployError)) throw error;
-    throw new DeployError(error.message, session.refreshed(error.report), error.keepsLock);
-  }
-  await session.run(commands.releaseLock(session.env, info.token));
-  return session.refreshed(report);
 }
 
 /** The outcome to Slack, when a webhook is set; a failed post is logged and never fails the operation. */
@@ -335,10 +274,7 @@ export async function liveRecord(session: Session, id: string): Promise<ReleaseR
 
 export function parseRecord(text: string, what: string): ReleaseRecord {
   try {
-    const record = JSON.parse(text) as ReleaseRecord;
-    if (!commands.RELEASE_ID.test(record.id) || !record.backendImage || !record.frontendImage)
-      throw new Error("fields missing");
-    return record;
+    return commands.releaseRecordFrom(JSON.parse(text));
   } catch (error) {
     throw new Error(`${what} is not a valid release record: ${(error as Error).message}`, {
       cause: error,

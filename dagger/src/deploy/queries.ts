@@ -4,7 +4,10 @@ import * as commands from "./commands/index.js";
 import type { HistoryEntry, RemoteCommand } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
 import { HostKeyError } from "./known-hosts.js";
+import { RemoteCommandError } from "./executor.js";
 import {
+  DeployError,
+  keyValues,
   reason,
   Session,
   type Caller,
@@ -78,14 +81,41 @@ export function status(env: EnvironmentSettings, credentials: Credentials, calle
   );
 }
 
-export function unlock(env: EnvironmentSettings, credentials: Credentials, caller: Caller) {
-  return simple(
-    env,
-    credentials,
-    caller,
-    () => commands.forceUnlock(env, caller.holder),
-    (out) => out.trim(),
-  );
+/**
+ * Removes the deploy lock when its holder's SSH connection is gone; a live holder's lock only
+ * with `force` (the live operation then stops before its next step).
+ */
+export async function unlock(
+  env: EnvironmentSettings,
+  credentials: Credentials,
+  caller: Caller,
+  force = false,
+) {
+  validateCredentials(credentials, env);
+  const session = new Session(env, credentials, caller);
+  try {
+    await session.open();
+    const result = await session.run(commands.forceUnlock(env, caller.holder, force), true);
+    if (result.exitCode === commands.LOCK_LIVE_EXIT) {
+      const held = keyValues(result.stdout);
+      const field = (key: string) => commands.fieldText(held.get(key)) ?? "?";
+      throw session.fail(
+        `The deploy lock of ${env.name} belongs to a running operation: ${field("operation")} by ` +
+          `${field("holder")} (run ${field("run_url")}, since ${field("since")}); its SSH connection is ` +
+          `${held.get("holder_connection") ?? "?"}. The lock was left as is. Wait for it to end. Only if it ` +
+          `hangs, run \`unlock --env ${env.name} --force\`: the operation then stops before its next step.`,
+      );
+    }
+    if (result.exitCode !== 0)
+      throw new RemoteCommandError("unlock", result.exitCode, result.stdout, result.stderr);
+    return session.report(true, result.stdout.trim());
+  } catch (error) {
+    if (error instanceof DeployError) throw error;
+    if (error instanceof HostKeyError) throw session.fail(error.message);
+    throw session.fail(`unlock of ${env.name} failed: ${reason(error)}`);
+  } finally {
+    session.close();
+  }
 }
 
 /** The history and the status of an environment, on one connection: what a job summary shows. */

@@ -4,9 +4,17 @@
 import * as commands from "./commands/index.js";
 import type { ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";
 import type { EnvironmentSettings } from "./environments.js";
-import { ConnectionLostError, RemoteCommandError } from "./executor.js";
-import { lostConnection, notify, now, reason, recordQuietly, type Session } from "./operation.js";
-import type { PlannedStep } from "./runbook.js";
+import { ConnectionLostError } from "./executor.js";
+import {
+  LockLostError,
+  lostConnection,
+  notify,
+  now,
+  reason,
+  recordQuietly,
+  type Session,
+} from "./operation.js";
+import { failedStepOf, unknown, type PlannedStep } from "./runbook.js";
 
 /** What a dry-run plan shows the automatic rollback would run, and when (as autoRollback). */
 export function recoveryPlan(
@@ -30,7 +38,7 @@ export function recoveryPlan(
   return [
     ...undo,
     step(serving, commands.composeUp(env)),
-    step(serving, commands.healthCheck(env, "<previous release's version>")),
+    step(serving, commands.healthCheck(env, unknown.previousVersion)),
   ];
 }
 
@@ -112,12 +120,13 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
       }
     }
   } catch (rollbackError) {
+    if (rollbackError instanceof LockLostError) throw rollbackError;
     if (rollbackError instanceof ConnectionLostError) {
       throw lostConnection(session, `${state.what} Automatic rollback:`, rollbackError, {
         backup: state.backup,
       });
     }
-    const step = rollbackError instanceof RemoteCommandError ? rollbackError.step : "rollback";
+    const step = failedStepOf(rollbackError, "rollback");
     await recordQuietly(session, entry("failed", null, `rollback failed at ${step}`));
     await notify(
       session,

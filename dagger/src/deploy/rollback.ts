@@ -5,31 +5,33 @@
 import * as commands from "./commands/index.js";
 import type { HistoryEntry, ReleaseRecord } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
-import { ConnectionLostError, RemoteCommandError } from "./executor.js";
+import { ConnectionLostError } from "./executor.js";
 import { HostKeyError } from "./known-hosts.js";
 import {
   DeployError,
   keyValues,
   liveRecord,
-  lockInfo,
+  LockLostError,
   lostConnection,
   notify,
   now,
   parseRecord,
   reason,
   Session,
-  withLock,
   type Caller,
   type Credentials,
   type OperationReport,
 } from "./operation.js";
+import { lockInfo, withLock } from "./lease.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
 import {
   dryRunReport,
   noteLeftovers,
   planned,
+  failedStepOf,
   runSteps,
   unexpectedExit,
+  unknown,
   type Step,
 } from "./runbook.js";
 import { validateBackupName, validateCredentials } from "./validate.js";
@@ -70,7 +72,15 @@ function runbook(
     command: () => commands.preflight(env),
     read: async ({ stdout }, state) => {
       state.previousId = keyValues(stdout).get("current") ?? "none";
-      if (state.previousId === "none" || !commands.RELEASE_ID.test(state.previousId)) return;
+      if (state.previousId === "none") return;
+      if (!commands.isReleaseId(state.previousId)) {
+        // A damaged or hostile file must not stop a recovery, nor reach a script or a record.
+        session.note(
+          `The server's current release id ${commands.shown(state.previousId)} is malformed: ignored.`,
+        );
+        state.previousId = "none";
+        return;
+      }
       // The current release's record is what an automatic rollback health-checks; a missing
       // one does not block going back to a known good state.
       state.previous = await liveRecord(session, state.previousId);
@@ -199,11 +209,12 @@ async function run(
   try {
     await runSteps(session, book.prepare, state);
   } catch (error) {
+    if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Rollback of ${env.name}:`, error);
-    const step = error instanceof RemoteCommandError ? error.step : "preflight";
+    const step = failedStepOf(error, "preflight");
     throw session.fail(
-      `Rollback of ${env.name} stopped at step ${step}: ${reason(error)} Nothing was changed on the server; the lock was released.`,
+      `Rollback of ${env.name} stopped at step ${step}: ${reason(error).replace(/([^.])$/, "$1.")} Nothing was changed on the server; the lock was released.`,
     );
   }
 
@@ -211,9 +222,10 @@ async function run(
   try {
     await runSteps(session, book.change, state);
   } catch (error) {
+    if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Rollback of ${env.name}:`, error, { backup: safety });
-    const failedStep = error instanceof RemoteCommandError ? error.step : "rollback";
+    const failedStep = failedStepOf(error, "rollback");
     const { target, targetId } = state;
     await autoRollback(session, {
       what: `Rollback of ${env.name} to ${backup ?? `release ${targetId}`} failed at step ${failedStep}: ${reason(error)}.`,
@@ -259,16 +271,16 @@ function dryRun(
   const { env, backup } = request;
   const book = runbook(session, request, safety);
   const planState: RollbackState = {
-    previousId: "<current release id>",
-    targetId: backup ? "<release kept in the backup>" : "<previous release id>",
-    target: { version: "<restored release's version>" } as ReleaseRecord,
+    previousId: unknown.currentRelease,
+    targetId: backup ? unknown.backupRelease : unknown.previousRelease,
+    target: { version: unknown.restoredVersion } as ReleaseRecord,
     migrationsStarted: false,
     switched: false,
   };
   return dryRunReport(session, `rollback of ${env.name} to ${backup ?? "the previous release"}`, [
     { when: "", command: commands.acquireLock(env, info) },
     ...planned([...book.prepare, ...book.change], planState),
-    { when: "", command: successRecord(session, request, safety, planState, "<now>") },
+    { when: "", command: successRecord(session, request, safety, planState, unknown.now) },
     { when: "", command: commands.releaseLock(env, info.token) },
     ...recoveryPlan(env, safety, Boolean(backup)),
   ]);

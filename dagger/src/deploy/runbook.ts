@@ -22,19 +22,61 @@ export interface Step<S> {
   marks?: Flag<S>;
 }
 
+/**
+ * What a dry run cannot know yet (the server's release ids, an image's version, the time). The
+ * builders accept only well-formed values, so the plan is built from well-formed stand-ins and
+ * the printed text names them for what they stand for.
+ */
+const STAND_INS = {
+  currentRelease: ["r00000000_000000_00000c", "<current release id>"],
+  previousRelease: ["r00000000_000000_00000b", "<previous release id>"],
+  backupRelease: ["r00000000_000000_00000a", "<release kept in the backup>"],
+  imageVersion: ["PLAN.image-version", "<version label of the backend image>"],
+  previousVersion: ["PLAN.previous-version", "<previous release's version>"],
+  restoredVersion: ["PLAN.restored-version", "<restored release's version>"],
+  now: ["1970-01-01T00:00:00.000Z", "<now>"],
+} as const;
+
+/** Stand-ins for the unknowns of a dry run's plan (see STAND_INS). */
+export const unknown = Object.fromEntries(
+  Object.entries(STAND_INS).map(([key, [value]]) => [key, value]),
+) as { [K in keyof typeof STAND_INS]: (typeof STAND_INS)[K][0] };
+
+function named(text: string): string {
+  let result = text;
+  for (const [value, label] of Object.values(STAND_INS)) result = result.split(value).join(label);
+  return result;
+}
+
 /** A line of a printed plan: a command and, for a conditional one, when it runs. */
 export interface PlannedStep {
   when: string;
   command: RemoteCommand;
 }
 
+/** The step each failure of runSteps happened in (a read's own errors carry no step name). */
+const failedIn = new WeakMap<object, string>();
+
 export async function runSteps<S>(session: Session, steps: Step<S>[], state: S): Promise<void> {
   for (const step of steps) {
     if (step.when && !step.when.holds(state)) continue;
     if (step.marks) (state[step.marks] as boolean) = true;
-    const result = await session.run(step.command(state), step.ownsExitCode);
-    await step.read?.(result, state);
+    const command = step.command(state);
+    try {
+      const result = await session.run(command, step.ownsExitCode);
+      await step.read?.(result, state);
+    } catch (error) {
+      if (typeof error === "object" && error !== null && !failedIn.has(error))
+        failedIn.set(error, command.step);
+      throw error;
+    }
   }
+}
+
+/** The step a failure happened in: a remote command's, or the step whose read failed. */
+export function failedStepOf(error: unknown, otherwise: string): string {
+  if (error instanceof RemoteCommandError) return error.step;
+  return (typeof error === "object" && error !== null && failedIn.get(error)) || otherwise;
 }
 
 /** The steps as the plan prints them, built from a state that holds placeholders. */
@@ -65,7 +107,9 @@ export function renderPlan(steps: PlannedStep[]): string {
         command.stdin !== undefined
           ? `\n# stdin: ${command.stdin.length} secret bytes (not shown)`
           : "";
-      return `### ${command.step}${when ? ` (${when})` : ""}: ${command.description}${stdin}\n${command.script}`;
+      return named(
+        `### ${command.step}${when ? ` (${when})` : ""}: ${command.description}${stdin}\n${command.script}`,
+      );
     })
     .join("\n");
 }

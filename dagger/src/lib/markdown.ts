@@ -1,11 +1,10 @@
 // Small helpers for the job summaries (GitHub-flavoured Markdown). Values can come from a server
 // or a log, so they are made inert: no control characters, no table breaks, no code-span breaks.
+import { printable, printableLine } from "./printable.js";
 
 /** One line of plain text, safe in a table cell. */
 export function cell(value: string | number | undefined | null, max = 300): string {
-  const text = String(value ?? "")
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ")
+  const text = printableLine(String(value ?? ""))
     .replace(/[|<>]/g, (c) => ({ "|": "\\|", "<": "&lt;", ">": "&gt;" })[c]!)
     .trim();
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
@@ -28,11 +27,7 @@ export function table(header: string[], rows: string[][]): string[] {
 /** A fenced block for multi-line output; a fence inside the text cannot close it. */
 export function block(text: string): string[] {
   // Terminal colours and other control characters would show as garbage in a summary.
-  /* eslint-disable no-control-regex */
-  const clean = text
-    .replace(/\u001b\[[0-9;]*[A-Za-z]/g, "")
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
-  /* eslint-enable no-control-regex */
+  const clean = printable(text);
   const longest = Math.max(2, ...[...clean.matchAll(/`+/g)].map((m) => m[0].length));
   const fence = "`".repeat(longest + 1);
   return [fence, clean.trimEnd(), fence];

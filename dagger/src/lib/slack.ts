@@ -1,6 +1,21 @@
 // The one Slack client: a post to an incoming webhook. Both `notify` and the deploy core's
 // outcome messages use it. The webhook URL is a secret (its path is the credential), so no
-// outcome, error or log line this returns contains it.
+// outcome, error or log line this returns contains it. The text can carry a server's words
+// (an error, a record), so it is made printable and bounded before it is sent.
+import { printable } from "./printable.js";
+
+/** The most characters of text a post carries (Slack itself truncates long messages). */
+export const SLACK_TEXT_CAP = 3000;
+
+/** The text as posted: printable (lines kept), at most SLACK_TEXT_CAP characters. */
+export function slackText(text: string): string {
+  const clean = printable(text);
+  if (clean.length <= SLACK_TEXT_CAP) return clean;
+  let cut = clean.slice(0, SLACK_TEXT_CAP - 1);
+  // Not half an emoji: a lone surrogate is no character.
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
 
 export type SlackOutcome = { ok: true; status: number } | { ok: false; reason: string };
 
@@ -22,7 +37,7 @@ export async function postToSlack(
     const response = await fetch(url, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ text }),
+      body: JSON.stringify({ text: slackText(text) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (!response.ok) {

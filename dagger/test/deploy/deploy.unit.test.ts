@@ -32,7 +32,9 @@ describe("deploy", () => {
     expect(report.ok).toBe(true);
     expect(report.roundTrips).toBe(0);
     expect(report.plan).toContain("### backup:");
-    expect(report.plan).toContain("docker login --username deploy --password-stdin 127.0.0.1:5000");
+    expect(report.plan).toContain("registries=(127.0.0.1:5000)");
+    expect(report.plan).toContain('docker login --username deploy --password-stdin "$r"');
+    expect(report.plan).toContain("trap logout EXIT");
     expect(report.plan).toContain("stdin: 17 secret bytes (not shown)");
     expect(report.plan).not.toContain("registry-pass-123");
     expect(report.log.join("\n")).not.toContain(keyMaterial);

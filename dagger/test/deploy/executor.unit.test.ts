@@ -1,10 +1,11 @@
 // The executor's transport: any login shell hands the script to bash untouched, marked with
-// the operation it belongs to, and noting its step in the operation's journal when asked.
+// the operation it belongs to, with a prelude (under the lock: its check and step note) first.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { quote } from "zx";
 import { remoteInvocation } from "../../src/deploy/executor.js";
 
 describe("executor", () => {
@@ -16,19 +17,20 @@ describe("executor", () => {
 
   it("marks the remote processes with the environment, the operation and the step", () => {
     const journal = join(mkdtempSync(join(tmpdir(), "qgo-journal-")), "it's the operation");
+    const prelude = `printf 'step=migrate\\n' >> ${quote(journal)}`;
     const text = "set -euo pipefail\nsh -c 'echo \"$QGO_ENV $QGO_OPERATION $QGO_STEP $0\"'\n";
     const invocation = remoteInvocation(
       text,
       "migrate",
       { env: "staging", operation: "0a1b2c" },
-      journal,
+      prelude,
     );
     // dash, as a deploy user's login shell may be.
     const out = spawnSync("dash", ["-c", invocation], { encoding: "utf8" });
     expect(out.stdout).toBe("staging 0a1b2c migrate sh\n");
-    expect(readFileSync(journal, "utf8")).toMatch(/^step=migrate at=\d{4}-\d\d-\d\dT[\d:]+Z\n$/);
+    expect(readFileSync(journal, "utf8")).toBe("step=migrate\n");
     expect(() =>
       remoteInvocation(text, "migrate; rm -rf /", { env: "staging", operation: "x" }),
-    ).toThrow(/not a process mark/);
+    ).toThrow(/process mark "migrate; rm -rf \/" is not a process mark/);
   });
 });

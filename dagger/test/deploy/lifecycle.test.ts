@@ -3,7 +3,7 @@
 // the deploys: v1 -> data written through the API -> v2 -> v3 (unhealthy, rolled back) ->
 // rollback --to previous -> rollback --backup. Each asserts the database and what serves.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
@@ -19,6 +19,7 @@ import {
 import { entriesOfRun, renderOperationSummary } from "../../src/deploy/summary.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { OperationReport } from "../../src/deploy/operation.js";
+import * as commands from "../../src/deploy/commands/index.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import {
   appliedMigrations,
@@ -108,7 +109,6 @@ describe("staging on the VPS-in-a-box", () => {
       "backup",
       "retention",
       "upload",
-      "login",
       "pull",
       "migrate",
       "switch",
@@ -453,7 +453,18 @@ describe("promotion", () => {
 describe("secrets", () => {
   it("no secret bytes in this file's operation logs, errors, Slack messages or any server log", () => {
     recordLog(lines);
-    expect(lines.join("\n")).toContain("==> [login] docker login");
+    // The pull logged in with the password on stdin and logged out after it: the server's
+    // Docker config keeps no token for the registry.
+    expect(lines.join("\n")).toMatch(
+      /==> \[pull\] pull the backend and frontend images \(docker login to /,
+    );
+    expect(lines.join("\n")).toContain("logged out of ");
+    const registry = commands.registryOf(box.images.v1.backend);
+    const configFile = join(box.dockerConfigDir, "config.json");
+    const config = existsSync(configFile)
+      ? (JSON.parse(readFileSync(configFile, "utf8")) as { auths?: Record<string, unknown> })
+      : {};
+    expect(config.auths?.[registry]).toBeUndefined();
     expect(
       secretLeaks(box, credentials, {
         "operation logs": lines.join("\n"),

@@ -286,7 +286,11 @@ describe("production safety on the VPS-in-a-box", () => {
     recordLog(lines);
     expect(lines.length).toBeGreaterThan(100);
     // The password really went to the server (docker login on stdin), so masking mattered.
-    expect(lines.some((l) => l.startsWith("==> [login] docker login"))).toBe(true);
+    expect(
+      lines.some((l) =>
+        l.startsWith("==> [pull] pull the backend and frontend images (docker login to"),
+      ),
+    ).toBe(true);
     expect(
       secretLeaks(box, credentials, {
         "operation logs": lines.join("\n"),

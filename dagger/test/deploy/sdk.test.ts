@@ -323,7 +323,8 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
       staging,
     );
     expect(deployed.error, deployed.output).toBeUndefined();
-    expect(deployed.output).toContain("==> [login] docker login");
+    expect(deployed.output).toContain("(docker login to ");
+    expect(deployed.output).toContain("logged out of ");
     expect(history(box, "staging").at(-1)).toMatchObject({
       holder: "sdk-test",
       runUrl,

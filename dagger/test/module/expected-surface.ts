@@ -271,7 +271,12 @@ export const expectedDeployFunctions: ExpectedFunction[] = [
     returns: "String",
     cache: "never",
     doc: "environment --name ENV unlock",
-    args: [...sshKeyArgs(), passphrase, holder("Who removes the lock")],
+    args: [
+      ...sshKeyArgs(),
+      passphrase,
+      holder("Who removes the lock"),
+      { name: "force", type: "Boolean", default: false, doc: "running operation's lock" },
+    ],
   },
   {
     name: "logs",
@@ -318,7 +323,13 @@ export const expectedEnvironmentFunctions: ExpectedFunction[] = [
   },
   { name: "releases", returns: "String", cache: "never", doc: "release history", args: [] },
   { name: "status", returns: "String", cache: "never", doc: "What runs now", args: [] },
-  { name: "unlock", returns: "String", cache: "never", doc: "Remove the deploy lock", args: [] },
+  {
+    name: "unlock",
+    returns: "String",
+    cache: "never",
+    doc: "Remove the deploy lock",
+    args: [{ name: "force", type: "Boolean", default: false, doc: "running operation's lock" }],
+  },
   { name: "logs", returns: "String", cache: "never", doc: "recent container logs", args: logsArgs },
   {
     name: "summary",

@@ -240,14 +240,13 @@ describe("job timeouts", () => {
   } as const;
   // Every remote step of a deploy and of its automatic rollback, each at its own time limit.
   const worstCase = [
-    commands.acquireLock(env, { token: "t", holder: "x", operation: "o", startedAt: "s" } as never),
+    commands.acquireLock(env, { token: "0123456789abcdef", holder: "x", operation: "o" } as never),
     commands.awaitLeftovers(env, "0"),
     commands.preflight(env),
     commands.createBackup(env, backup),
     commands.pruneBackups(env, backup),
     commands.uploadRelease(env, id, [], "X=1\n"),
-    commands.registryLogin("ghcr.io", "u", "p"),
-    commands.pullImages(env, images, id),
+    commands.pullImages(env, images, id, { username: "u", password: "p" }),
     commands.migrate(env, id),
     commands.switchRelease(env, id),
     commands.composeUp(env),
@@ -260,7 +259,7 @@ describe("job timeouts", () => {
     commands.composeUp(env),
     commands.healthCheck(env),
     commands.recordRelease(env, entry),
-    commands.releaseLock(env, "t"),
+    commands.releaseLock(env, "0123456789abcdef"),
   ].reduce((sum, command) => sum + command.timeoutMs, 0);
   // Starting the engine and loading the module on a fresh runner.
   const engineStartMinutes = 15;

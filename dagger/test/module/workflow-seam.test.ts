@@ -79,7 +79,7 @@ interface Scenario {
   title: string;
   workflow: string;
   github: Record<string, string>;
-  inputs?: Record<string, string>;
+  inputs?: Record<string, string | boolean>;
 }
 
 function scenarios(workflows: Map<string, Workflow>): Scenario[] {
@@ -145,6 +145,12 @@ function scenarios(workflows: Map<string, Workflow>): Scenario[] {
       workflow: "unlock.yml",
       github: dispatch,
       inputs: { environment: "staging" },
+    },
+    {
+      title: "unlock.yml dispatched with force",
+      workflow: "unlock.yml",
+      github: dispatch,
+      inputs: { environment: "staging", force: true },
     },
   ];
 }
@@ -349,6 +355,16 @@ describe("every dagger step of every workflow delivers its values intact", () =>
     }
     expect(problems).toEqual([]);
     expect(existsPwned()).toBe(false);
+  });
+
+  it("unlock.yml passes --force only when the person ticked it", () => {
+    const unlocks = cases
+      .filter((c) => c.title.startsWith("unlock.yml") && c.step.name === "dagger call unlock")
+      .map((c) => [c.title, deliver(c).received.force]);
+    expect(unlocks).toEqual([
+      ['unlock.yml dispatched: unlock "dagger call unlock"', false],
+      ['unlock.yml dispatched with force: unlock "dagger call unlock"', true],
+    ]);
   });
 
   it("every step hands DAGGER_CLOUD_TOKEN to dagger (optional traces), from the secret through env", () => {

@@ -9,6 +9,7 @@ import {
   serviceContainer,
   type RemoteCommand,
 } from "./shared.js";
+import { backupNameValue } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- backup ------------------------------------------------------------------------------
@@ -46,6 +47,7 @@ const DUMP_IN_CONTAINER =
 
 export function createBackup(env: EnvironmentSettings, name: string): RemoteCommand {
   const p = serverPaths(env);
+  backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
   const partial = `${env.backupsDir}/.${name}.partial`;
   const configFiles = [...env.composeFiles, ".env", "release.env"];
@@ -80,7 +82,7 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `tar -C "$work" -czf ${q(partial)} "\${members[@]}"`,
       ...archiveChecks(partial),
       `mv ${q(partial)} ${q(archive)}`,
-      `echo "backup=${name.replace(/[^\w.-]/g, "")}"`,
+      `echo ${q(`backup=${name}`)}`,
       `echo "archive_bytes=$(wc -c < ${q(archive)})"`,
     ]),
   };
@@ -88,6 +90,8 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
 
 /** Keeps the newest `keep` backups of this environment; never deletes `justMade`. */
 export function pruneBackups(env: EnvironmentSettings, justMade: string): RemoteCommand {
+  serverPaths(env);
+  backupNameValue(justMade);
   const others = `^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`;
   return {
     step: "retention",
@@ -107,6 +111,8 @@ export function pruneBackups(env: EnvironmentSettings, justMade: string): Remote
 
 /** Checks that a named backup exists and is intact before anything is restored from it. */
 export function verifyBackup(env: EnvironmentSettings, name: string): RemoteCommand {
+  serverPaths(env);
+  backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
   return {
     step: "verify-backup",
@@ -122,6 +128,7 @@ export function verifyBackup(env: EnvironmentSettings, name: string): RemoteComm
 }
 
 export function listBackups(env: EnvironmentSettings): RemoteCommand {
+  serverPaths(env);
   return {
     step: "backups",
     description: `list the backups of ${env.name}`,

@@ -10,6 +10,7 @@ import {
   type RemoteCommand,
 } from "./shared.js";
 import { leftoverStatusLines } from "./leftovers.js";
+import { checkEnvironmentFields, labelValue, markValue, UnsafeValueError } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- preflight ---------------------------------------------------------------------------
@@ -54,6 +55,8 @@ export function preflight(env: EnvironmentSettings): RemoteCommand {
  * frontend's / with retries, a per-request timeout and exponential backoff.
  */
 export function healthCheck(env: EnvironmentSettings, expectedVersion?: string): RemoteCommand {
+  checkEnvironmentFields(env);
+  if (expectedVersion !== undefined) labelValue(expectedVersion, "expected version");
   const h = env.health;
   const versionPattern = expectedVersion ? `"version":${JSON.stringify(expectedVersion)}` : "";
   // Worst case: every attempt times out and every wait is the longest one, for both URLs.
@@ -91,6 +94,7 @@ export function healthCheck(env: EnvironmentSettings, expectedVersion?: string):
 
 export function statusReport(env: EnvironmentSettings, ownOperation: string): RemoteCommand {
   const p = serverPaths(env);
+  markValue(ownOperation);
   return {
     step: "status",
     description: `what ${env.name} runs now, its health and its lock`,
@@ -119,6 +123,12 @@ export const LOG_SERVICES = ["backend", "frontend", "db"] as const;
  * the server's .env (six characters or longer) and any password in a URL become ***.
  */
 export function appLogs(env: EnvironmentSettings, lines: number, service?: string): RemoteCommand {
+  if (!Number.isInteger(lines) || lines < 1)
+    throw new UnsafeValueError(`log lines ${lines} is not a count`);
+  if (service !== undefined && !(LOG_SERVICES as readonly string[]).includes(service))
+    throw new UnsafeValueError(
+      `service ${JSON.stringify(service)} is not one of ${LOG_SERVICES.join(", ")}`,
+    );
   const redactEnvValues = [
     `FILENAME == ARGV[1] {`,
     `  line = $0; sub(/^[ \\t]*export[ \\t]+/, "", line); at = index(line, "=")`,

@@ -4,6 +4,7 @@
 // remoteInvocation), and so does a one-off container such as a migration. The next operation
 // waits for them before it touches the database, and `status` lists them.
 import { q, script, MINUTE, type RemoteCommand } from "./shared.js";
+import { checkEnvironmentFields, markValue } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 /** How long the next operation waits for an interrupted one's leftovers to end. */
@@ -17,6 +18,8 @@ export const LEFTOVERS_RUNNING_EXIT = 4;
  * environment (not `ownOperation`'s) and per one-off container of its compose project.
  */
 function listLeftovers(env: EnvironmentSettings, ownOperation: string): string[] {
+  checkEnvironmentFields(env);
+  markValue(ownOperation);
   return [
     `leftovers() {`,
     `  local d e`,

@@ -1,6 +1,14 @@
 // The server's records: each release's release.json, the history (one JSON line per
 // operation) and the audit log; the reads the operations and the job summary need.
 import { q, script, SECOND, serverPaths, type RemoteCommand } from "./shared.js";
+import {
+  digestRefValue,
+  labelValue,
+  logField,
+  releaseIdValue,
+  shown,
+  UnsafeValueError,
+} from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- records -----------------------------------------------------------------------------
@@ -43,24 +51,71 @@ export interface HistoryStep {
   ok: boolean;
 }
 
+/**
+ * A release record as read back from a server (release.json, a backup's copy): every field is
+ * checked and only the known ones are kept, so a record cannot carry a line into release.env
+ * (version "1\nBACKEND_IMAGE=…") or an image that is not pinned by digest.
+ */
+export function releaseRecordFrom(value: unknown): ReleaseRecord {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new UnsafeValueError("not a JSON object");
+  const r = value as Record<string, unknown>;
+  const text = (key: string, required = true): string => {
+    const field = r[key];
+    if (field === undefined && !required) return "";
+    if (typeof field !== "string")
+      throw new UnsafeValueError(`${key} ${shown(field)} is not a string`);
+    return field;
+  };
+  const createdAt = text("createdAt", false);
+  if (createdAt !== "" && !/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(createdAt))
+    throw new UnsafeValueError(`createdAt ${shown(createdAt)} is not a UTC time`);
+  const env = text("env", false);
+  if (env !== "" && !/^[a-z][a-z0-9-]{0,30}$/.test(env))
+    throw new UnsafeValueError(`env ${shown(env)} is not an environment name`);
+  return {
+    id: releaseIdValue(text("id"), "id"),
+    env,
+    backendImage: digestRefValue(text("backendImage"), "backendImage"),
+    frontendImage: digestRefValue(text("frontendImage"), "frontendImage"),
+    version: labelValue(text("version", false), "version"),
+    commit: labelValue(text("commit", false), "commit"),
+    createdAt,
+  };
+}
+
+/** The checks a history entry passes before it is written (the audit line is %-encoded). */
+function checkedEntry(entry: HistoryEntry): HistoryEntry {
+  if (entry.release !== null) releaseIdValue(entry.release, "history release");
+  if (entry.serving !== null) releaseIdValue(entry.serving, "history serving");
+  if (entry.backendImage !== undefined) digestRefValue(entry.backendImage, "history backendImage");
+  if (entry.frontendImage !== undefined)
+    digestRefValue(entry.frontendImage, "history frontendImage");
+  if (entry.version !== undefined) labelValue(entry.version, "history version");
+  if (entry.commit !== undefined) labelValue(entry.commit, "history commit");
+  return entry;
+}
+
 export function recordRelease(
   env: EnvironmentSettings,
   entry: HistoryEntry,
   release?: ReleaseRecord,
 ): RemoteCommand {
   const p = serverPaths(env);
+  checkedEntry(entry);
+  if (release) releaseRecordFrom(release);
   const auditLine = [
-    entry.time,
-    `env=${entry.env}`,
-    `action=${entry.action}`,
-    `result=${entry.result}`,
-    `release=${entry.release ?? "-"}`,
-    `serving=${entry.serving ?? "-"}`,
-    `version=${entry.version ?? "-"}`,
-    `backup=${entry.backup ?? "-"}`,
-    `holder=${entry.holder}`,
-    `run=${entry.runUrl || "-"}`,
-    ...(entry.failedStep ? [`failed_step=${entry.failedStep}`] : []),
+    logField(entry.time),
+    `env=${logField(entry.env)}`,
+    `action=${logField(entry.action)}`,
+    `result=${logField(entry.result)}`,
+    `release=${logField(entry.release)}`,
+    `serving=${logField(entry.serving)}`,
+    `version=${logField(entry.version)}`,
+    `backup=${logField(entry.backup)}`,
+    `holder=${logField(entry.holder)}`,
+    `run=${logField(entry.runUrl)}`,
+    ...(entry.failedStep ? [`failed_step=${logField(entry.failedStep)}`] : []),
   ].join(" ");
   const keep = env.releaseRetention;
   return {
@@ -112,6 +167,7 @@ export function readCurrentRelease(env: EnvironmentSettings): RemoteCommand {
 }
 
 export function readReleaseRecord(env: EnvironmentSettings, id: string): RemoteCommand {
+  releaseIdValue(id);
   return {
     step: "release",
     description: `read release ${id}`,

@@ -11,7 +11,20 @@ import {
   type RemoteCommand,
   type ReleaseFile,
   type ReleaseImages,
+  registryOf,
 } from "./shared.js";
+import {
+  checkEnvironmentFields,
+  digestRefValue,
+  envFileText,
+  fileNameValue,
+  imageRepositoryValue,
+  imageTagValue,
+  labelValue,
+  registryUserValue,
+  registryValue,
+  releaseIdValue,
+} from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- release files -----------------------------------------------------------------------
@@ -21,16 +34,16 @@ export function releaseEnvText(
   images: ReleaseImages,
   labels: { version?: string; commit?: string },
 ): string {
-  const lines = [
-    `BACKEND_IMAGE=${images.backendImage}`,
-    `FRONTEND_IMAGE=${images.frontendImage}`,
-    `BACKEND_PORT=${env.ports.backend}`,
-    `FRONTEND_PORT=${env.ports.frontend}`,
+  const entries: [string, string | number][] = [
+    ["BACKEND_IMAGE", digestRefValue(images.backendImage, "backend image")],
+    ["FRONTEND_IMAGE", digestRefValue(images.frontendImage, "frontend image")],
+    ["BACKEND_PORT", env.ports.backend],
+    ["FRONTEND_PORT", env.ports.frontend],
   ];
-  if (env.ports.https !== undefined) lines.push(`HTTPS_PORT=${env.ports.https}`);
-  if (labels.version) lines.push(`APP_VERSION=${labels.version}`);
-  if (labels.commit) lines.push(`GIT_COMMIT=${labels.commit}`);
-  return lines.join("\n") + "\n";
+  if (env.ports.https !== undefined) entries.push(["HTTPS_PORT", env.ports.https]);
+  if (labels.version) entries.push(["APP_VERSION", labelValue(labels.version, "version")]);
+  if (labels.commit) entries.push(["GIT_COMMIT", labelValue(labels.commit, "commit")]);
+  return envFileText(entries);
 }
 
 function writeFileLines(path: string, content: string): string {
@@ -45,6 +58,7 @@ export function uploadRelease(
   releaseEnv: string,
 ): RemoteCommand {
   const dir = serverPaths(env).release(id);
+  for (const file of files) fileNameValue(file.name, "release file");
   return {
     step: "upload",
     description: `upload release ${id}: ${files.map((f) => f.name).join(", ")}, release.env`,
@@ -61,14 +75,32 @@ export function uploadRelease(
 
 // --- images ------------------------------------------------------------------------------
 
-export function registryLogin(registry: string, username: string, password: string): RemoteCommand {
-  return {
-    step: "login",
-    description: `docker login ${registry} as ${username} (password on stdin)`,
-    timeoutMs: 2 * MINUTE,
-    stdin: password,
-    script: script([`docker login --username ${q(username)} --password-stdin ${q(registry)}`]),
-  };
+/** Logging in to the image registries for one step (the password arrives on stdin). */
+export interface RegistryLogin {
+  username: string;
+  password: string;
+}
+
+/**
+ * Lines that log in to `registries` for the rest of the script, with the password read from
+ * stdin, and log out again when the script ends however it ends, so the server's
+ * ~/.docker/config.json does not keep the token.
+ */
+function loginForThisStep(registries: string[], username: string): string[] {
+  registries.forEach((r) => registryValue(r));
+  registryUserValue(username);
+  return [
+    `registries=(${registries.map(q).join(" ")})`,
+    `IFS= read -r -d '' password || true`,
+    `logout() { for r in "\${registries[@]}"; do docker logout "$r" >/dev/null 2>&1 || true; done; echo "logged out of \${registries[*]}"; }`,
+    `trap logout EXIT`,
+    `for r in "\${registries[@]}"; do printf '%s' "$password" | docker login --username ${q(username)} --password-stdin "$r"; done`,
+    `unset password`,
+  ];
+}
+
+function registriesOf(refs: string[]): string[] {
+  return [...new Set(refs.map(registryOf))];
 }
 
 const labelOf = (image: string, label: string): string =>
@@ -82,15 +114,22 @@ export function pullImages(
   env: EnvironmentSettings,
   images: ReleaseImages,
   appendLabelsToRelease?: string,
+  login?: RegistryLogin,
 ): RemoteCommand {
   const releaseEnv = appendLabelsToRelease
     ? `${serverPaths(env).release(appendLabelsToRelease)}/release.env`
     : undefined;
+  checkEnvironmentFields(env);
+  digestRefValue(images.backendImage, "backend image");
+  digestRefValue(images.frontendImage, "frontend image");
+  const registries = registriesOf([images.backendImage, images.frontendImage]);
   return {
     step: "pull",
-    description: "pull the backend and frontend images",
+    description: `pull the backend and frontend images${login ? ` (docker login to ${registries.join(", ")} as ${login.username}, password on stdin; logout after)` : ""}`,
     timeoutMs: 20 * MINUTE,
+    ...(login ? { stdin: login.password } : {}),
     script: script([
+      ...(login ? loginForThisStep(registries, login.username) : []),
       `docker pull --quiet ${q(images.backendImage)}`,
       `docker pull --quiet ${q(images.frontendImage)}`,
       `clean() { case "$1" in "<no value>") echo "";; *) echo "$1";; esac; }`,
@@ -115,12 +154,17 @@ export function pullImages(
  * serves now, on the server that will pull them: prints backend=<repo>/backend@sha256:… and
  * frontend=… lines. Pulling changes no live state.
  */
-export function resolveTag(repository: string, tag: string): RemoteCommand {
+export function resolveTag(repository: string, tag: string, login?: RegistryLogin): RemoteCommand {
+  imageRepositoryValue(repository);
+  imageTagValue(tag);
+  const registries = registriesOf([`${repository}/backend`]);
   return {
     step: "resolve",
-    description: `resolve ${repository}/{backend,frontend}:${tag} to digests`,
+    description: `resolve ${repository}/{backend,frontend}:${tag} to digests${login ? ` (docker login to ${registries.join(", ")}; logout after)` : ""}`,
     timeoutMs: 20 * MINUTE,
+    ...(login ? { stdin: login.password } : {}),
     script: script([
+      ...(login ? loginForThisStep(registries, login.username) : []),
       `tag=${q(tag)}`,
       `for component in backend frontend; do`,
       `  name=${q(repository)}/"$component"`,
@@ -137,6 +181,7 @@ export function resolveTag(repository: string, tag: string): RemoteCommand {
 
 /** Runs the migrate command in a one-off container of the NEW backend image, before switching. */
 export function migrate(env: EnvironmentSettings, id: string): RemoteCommand {
+  releaseIdValue(id);
   const staged = composeCommand(env, `${STATE_DIR_NAME}/releases/${id}`);
   return {
     step: "migrate",
@@ -169,7 +214,7 @@ export function switchRelease(env: EnvironmentSettings, id: string): RemoteComma
       `cp ${q(p.current)} ${q(`${p.rollback}/current`)} 2>/dev/null || true`,
       `for f in ${live.map(q).join(" ")}; do cp ${q(`${p.release(id)}/`)}"$f" "$f.next" && mv "$f.next" "$f"; done`,
       `printf '%s\\n' ${q(id)} > ${q(p.current)}`,
-      `echo "live=${id}"`,
+      `echo ${q(`live=${id}`)}`,
     ]),
   };
 }

@@ -9,12 +9,14 @@ import {
   serviceContainer,
   type RemoteCommand,
 } from "./shared.js";
+import { backupNameValue, checkEnvironmentFields } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- rollback pieces ---------------------------------------------------------------------
 
 /** Stops the backend (and frontend) so nothing writes while the database is restored. */
 export function stopApp(env: EnvironmentSettings): RemoteCommand {
+  checkEnvironmentFields(env);
   return {
     step: "stop-app",
     description: "stop the backend and frontend containers",
@@ -28,6 +30,7 @@ export function stopApp(env: EnvironmentSettings): RemoteCommand {
 
 /** Restores the database from a backup archive: drops it and loads the dump. */
 export function restoreDatabase(env: EnvironmentSettings, name: string): RemoteCommand {
+  backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
   const recreate =
     'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql -uroot -e ' +
@@ -78,6 +81,7 @@ export function restoreSavedRelease(env: EnvironmentSettings): RemoteCommand {
 /** Restores uploads and the release files kept in a backup archive (not the server .env). */
 export function restoreBackupFiles(env: EnvironmentSettings, name: string): RemoteCommand {
   const p = serverPaths(env);
+  backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
   const live = [...env.composeFiles, "release.env"];
   return {
@@ -99,7 +103,9 @@ export function restoreBackupFiles(env: EnvironmentSettings, name: string): Remo
       `if [ -f "$work/config/release.env" ]; then`,
       `  for f in ${live.map(q).join(" ")}; do if [ -f "$work/config/$f" ]; then cp "$work/config/$f" "$f.prev" && mv "$f.prev" "$f"; fi; done`,
       `  if [ -f "$work/release.json" ]; then`,
-      `    id=$(sed -n 's/.*"id":"\\(r[0-9_a-f]*\\)".*/\\1/p' "$work/release.json")`,
+      `    id=$(sed -n 's/.*"id":"\\(r[0-9_a-f]*\\)".*/\\1/p' "$work/release.json" | head -n 1)`,
+      // The id names a directory: only a well-formed one is used (the archive is data).
+      `    [[ $id =~ ^r[0-9]{8}_[0-9]{6}_[0-9a-f]{6}$ ]] || { echo "the backup's release.json has no valid release id" >&2; exit 1; }`,
       `    mkdir -p ${q(`${p.releases}/`)}"$id" && cp "$work/release.json" ${q(`${p.releases}/`)}"$id/release.json"`,
       `    for f in ${live.map(q).join(" ")}; do [ ! -f "$f" ] || cp "$f" ${q(`${p.releases}/`)}"$id/"; done`,
       `    printf '%s\\n' "$id" > ${q(p.current)}`,

@@ -18,6 +18,14 @@
 //   <backupsDir>/backup_<env>_<YYYYMMDD_HHMMSS>.tar.gz
 import { quote } from "zx";
 import type { EnvironmentSettings } from "../environments.js";
+import {
+  backupNameValue,
+  checkEnvironmentFields,
+  releaseIdValue,
+  serviceNameValue,
+} from "./values.js";
+
+export * from "./values.js";
 
 export interface RemoteCommand {
   /** Short step name used in logs and step records. */
@@ -57,6 +65,7 @@ export function script(lines: string[]): string {
 }
 
 export function stateDir(env: EnvironmentSettings): string {
+  checkEnvironmentFields(env);
   return `${env.appDir.replace(/\/+$/, "")}/${STATE_DIR_NAME}`;
 }
 
@@ -77,19 +86,11 @@ export function serverPaths(env: EnvironmentSettings) {
     /** Live files saved just before a switch. */
     rollback: `${state}/rollback`,
     releases: `${state}/releases`,
-    release: (id: string) => `${state}/releases/${id}`,
+    release: (id: string) => `${state}/releases/${releaseIdValue(id)}`,
     history: `${state}/history.jsonl`,
     audit: `${state}/audit.log`,
   };
 }
-
-export const BACKUP_NAME = /^backup_([a-z][a-z0-9-]{0,30})_(\d{8})_(\d{6})\.tar\.gz$/;
-export const RELEASE_ID = /^r\d{8}_\d{6}_[0-9a-f]{6}$/;
-const DIGEST_REF = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
-const LABEL_VALUE = /^[A-Za-z0-9._+-]*$/;
-// Docker's tag grammar, and an image repository (registry host[:port]/path), lower case.
-const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const IMAGE_REPOSITORY = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/;
 
 export function utcStamp(date: Date): string {
   const iso = date.toISOString(); // 2026-11-27T07:32:31.123Z
@@ -97,27 +98,11 @@ export function utcStamp(date: Date): string {
 }
 
 export function backupName(envName: string, date: Date): string {
-  return `backup_${envName}_${utcStamp(date)}.tar.gz`;
+  return backupNameValue(`backup_${envName}_${utcStamp(date)}.tar.gz`);
 }
 
 export function releaseId(date: Date, randomHex: string): string {
-  return `r${utcStamp(date)}_${randomHex.slice(0, 6)}`;
-}
-
-export function isDigestRef(ref: string): boolean {
-  return DIGEST_REF.test(ref) && !ref.includes("..");
-}
-
-export function isImageTag(tag: string): boolean {
-  return IMAGE_TAG.test(tag);
-}
-
-export function isImageRepository(repository: string): boolean {
-  return IMAGE_REPOSITORY.test(repository);
-}
-
-export function isLabelValue(value: string): boolean {
-  return LABEL_VALUE.test(value);
+  return releaseIdValue(`r${utcStamp(date)}_${randomHex.slice(0, 6)}`);
 }
 
 /** Registry host of an image reference, as `docker login` wants it. */
@@ -130,6 +115,7 @@ export function registryOf(ref: string): string {
 
 /** `docker compose` with the environment's project, env files and compose files. */
 export function composeCommand(env: EnvironmentSettings, filesDir = "."): string {
+  checkEnvironmentFields(env);
   const dir = filesDir === "." ? "" : `${filesDir}/`;
   return [
     "docker compose",
@@ -147,6 +133,9 @@ export function serviceContainer(
   variable: string,
   service: string,
 ): string {
+  checkEnvironmentFields(env);
+  serviceNameValue(variable, "shell variable");
+  serviceNameValue(service, "compose service");
   return (
     `${variable}=$(docker ps -q --filter ${q(`label=com.docker.compose.project=${env.project}`)} ` +
     `--filter ${q(`label=com.docker.compose.service=${service}`)} | head -n 1)`

@@ -17,11 +17,16 @@ describe("command builders", () => {
         holder: "me",
         commit: "abc",
         runUrl: "https://ci/run/1",
-        token: "t",
+        token: "0123456789abcdef",
         operation: "deploy",
       }),
-      commands.releaseLock(env, "t"),
+      commands.releaseLock(env, "0123456789abcdef"),
       commands.forceUnlock(env, "me"),
+      commands.forceUnlock(env, "me", true),
+      {
+        ...commands.preflight(env),
+        script: `set -euo pipefail\n${commands.underLock(env, "0123456789abcdef", "migrate")}\n`,
+      },
       commands.preflight(env),
       commands.createBackup(env, "backup_staging_20260101_120000.tar.gz"),
       commands.pruneBackups(env, "backup_staging_20260101_120000.tar.gz"),
@@ -31,8 +36,8 @@ describe("command builders", () => {
         [{ name: "compose.yaml", content: "a: '$X'\n" }],
         "A=1\n",
       ),
-      commands.registryLogin("127.0.0.1:5000", "u", "p"),
-      commands.pullImages(env, images, "r20260101_120000_abcdef"),
+      commands.pullImages(env, images, "r20260101_120000_abcdef", { username: "u", password: "p" }),
+      commands.resolveTag("127.0.0.1:5000/qgo", "develop", { username: "u", password: "p" }),
       commands.migrate(env, "r20260101_120000_abcdef"),
       commands.switchRelease(env, "r20260101_120000_abcdef"),
       commands.composeUp(env),
@@ -52,8 +57,8 @@ describe("command builders", () => {
         env: "staging",
         action: "deploy",
         result: "success",
-        release: "r1",
-        serving: "r1",
+        release: "r20260101_120000_abcdef",
+        serving: "r20260101_120000_abcdef",
         holder: "it's me",
       }),
       commands.appLogs(env, 200, "backend"),
@@ -79,7 +84,10 @@ describe("command builders", () => {
     }
     expect(findings).toEqual([]);
     // The secret goes on stdin, never into the script.
-    const login = commands.registryLogin("r", "u", "pa55word");
+    const login = commands.pullImages(env, images, undefined, {
+      username: "u",
+      password: "pa55word",
+    });
     expect(login.script).not.toContain("pa55word");
     expect(login.stdin).toBe("pa55word");
   });
