@@ -160,6 +160,15 @@ afterAll(() => {
   emptyDirectory(uploadsDir());
 });
 
+/** How many regular files a tree holds (any name bytes; links and dirs not counted). */
+function regularFiles(dir: Buffer): number {
+  return readdirSync(dir, { withFileTypes: true, encoding: "buffer" }).reduce((sum, entry) => {
+    const path = Buffer.concat([dir, Buffer.from("/"), entry.name]);
+    if (entry.isDirectory()) return sum + regularFiles(path);
+    return sum + (entry.isFile() ? 1 : 0);
+  }, 0);
+}
+
 describe("upload names are data", () => {
   let backupWithHostileNames = "";
   let tree: string[] = [];
@@ -174,6 +183,10 @@ describe("upload names are data", () => {
     if (!result.ok) throw result.error;
     backupWithHostileNames = result.report.backup ?? "";
     expect(backupsOf(box, "staging")).toContain(backupWithHostileNames);
+    // Every regular file was checked against the archive's manifest (sha256, size, name).
+    expect(result.report.log).toContain(
+      `    upload_files=${regularFiles(Buffer.from(uploadsDir()))}`,
+    );
     // No name ran as code on the server (the scripts run in the app dir or the backups dir).
     for (const dir of [env.appDir, box.backupsDir, uploadsDir()])
       expect(() => lstatSync(join(dir, "qgo-pwned"))).toThrow();

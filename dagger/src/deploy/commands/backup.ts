@@ -20,9 +20,12 @@ import type { EnvironmentSettings } from "../environments.js";
  * (spaces, newlines, "./db.sql", "-> x") can make a good archive look bad or a bad one good:
  * the listing (one escaped name per line; reading it checks the whole gzip stream and every
  * tar header) must hold ./db.sql or ./NO_DATABASE, and the dump must be non-empty and end
- * with mysqldump's completion line. Leaves the listing in $listing.
+ * with mysqldump's completion line. When the archive has an uploads manifest (backups since
+ * it existed), its uploads are extracted into `scratch`/verify and must match the manifest file
+ * by file (names, sizes, sha256); the script defines uploads_manifest first. Leaves the listing
+ * in $listing.
  */
-function archiveChecks(archive: string): string[] {
+function archiveChecks(archive: string, scratch: string): string[] {
   const a = q(archive);
   const fail = (why: string) => `{ echo ${q(`backup verification failed: ${why}`)} >&2; exit 1; }`;
   return [
@@ -37,8 +40,31 @@ function archiveChecks(archive: string): string[] {
     `else`,
     `  ${fail("no database dump in the archive")}`,
     `fi`,
+    // The uploads, file by file: what the archive holds is what was archived.
+    `if grep -qxF ./uploads.manifest <<<"$listing"; then`,
+    `  rm -rf ${scratch}/verify && mkdir -p ${scratch}/verify`,
+    `  tar -C ${scratch}/verify -xzf ${a} --occurrence=1 ./uploads.manifest`,
+    `  if grep -qxF ./backend/uploads/ <<<"$listing"; then tar -C ${scratch}/verify -xzf ${a} ./backend/uploads; fi`,
+    `  mkdir -p ${scratch}/verify/backend/uploads`,
+    `  cmp -s ${scratch}/verify/uploads.manifest <(uploads_manifest ${scratch}/verify/backend/uploads) || ${fail("the uploads in the archive differ from its manifest (names, sizes, sha256)")}`,
+    `  echo "upload_files=$(tr -cd '\\0' < ${scratch}/verify/uploads.manifest | wc -c)"`,
+    `  rm -rf ${scratch}/verify`,
+    `fi`,
   ];
 }
+
+/**
+ * Shell function `uploads_manifest DIR`: one record per regular file under DIR, sorted by name,
+ * "sha256 size ./name" ended by NUL, so any name (newlines, quotes, invalid UTF-8) is one record.
+ */
+const UPLOADS_MANIFEST = [
+  `uploads_manifest() {`,
+  `  local f`,
+  `  ( cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' f; do`,
+  `    printf '%s %s %s\\0' "$(sha256sum < "$f" | cut -d' ' -f1)" "$(stat -c %s -- "$f")" "$f"`,
+  `  done )`,
+  `}`,
+];
 
 /** mysqldump through the db container, with the container's own credentials. */
 const DUMP_IN_CONTAINER =
@@ -53,7 +79,7 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
   const configFiles = [...env.composeFiles, ".env", "release.env"];
   return {
     step: "backup",
-    description: `verified backup ${name} (database dump, config, backend/uploads, backend/logs)`,
+    description: `verified backup ${name} (database dump, config, backend/uploads with its manifest, backend/logs)`,
     timeoutMs: 30 * MINUTE,
     script: script([
       `umask 077`,
@@ -76,11 +102,13 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `current=$(cat ${q(p.current)} 2>/dev/null || true)`,
       `if [ -n "$current" ] && [ -f ${q(`${p.releases}/`)}"$current/release.json" ]; then cp ${q(`${p.releases}/`)}"$current/release.json" "$work/release.json"; fi`,
       `for d in backend/uploads backend/logs; do [ ! -d "$d" ] || cp -a "$d" "$work/backend/"; done`,
+      ...UPLOADS_MANIFEST,
+      `[ ! -d "$work/backend/uploads" ] || uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
       // The dump first, so that verifying it stops reading early (--occurrence).
       `members=()`,
-      `for m in db.sql NO_DATABASE release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
+      `for m in db.sql NO_DATABASE uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
       `tar -C "$work" -czf ${q(partial)} "\${members[@]}"`,
-      ...archiveChecks(partial),
+      ...archiveChecks(partial, '"$work"'),
       `mv ${q(partial)} ${q(archive)}`,
       `echo ${q(`backup=${name}`)}`,
       `echo "archive_bytes=$(wc -c < ${q(archive)})"`,
@@ -120,7 +148,11 @@ export function verifyBackup(env: EnvironmentSettings, name: string): RemoteComm
     timeoutMs: 10 * MINUTE,
     script: script([
       `[ -f ${q(archive)} ] || { echo ${q(`backup ${name} does not exist in ${env.backupsDir}`)} >&2; exit 3; }`,
-      ...archiveChecks(archive),
+      `scratch=$(mktemp -d ${q(`${env.backupsDir}/.qgo-verify-${env.name}.XXXXXX`)})`,
+      `cleanup() { rm -rf "$scratch"; }`,
+      `trap cleanup EXIT`,
+      ...UPLOADS_MANIFEST,
+      ...archiveChecks(archive, '"$scratch"'),
       `if grep -qxF ./release.json <<<"$listing"; then echo "release_json=$(tar -xzOf ${q(archive)} --occurrence=1 ./release.json)"; fi`,
       `echo "verified"`,
     ]),

@@ -1,7 +1,9 @@
-// Backup retention, run for real in a scratch dir.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+// Backups, run for real in a scratch dir: retention, and the uploads manifest that proves the
+// archive holds exactly the files that were archived.
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { quote } from "zx";
 import * as commands from "../../../src/deploy/commands/index.js";
 import { bash, envIn, useScratch } from "../unit-support.js";
 
@@ -22,5 +24,59 @@ describe("backup", () => {
     expect(left).toEqual(
       [production, names[0], names[3], names[4], names[5], names[6], "notes.txt"].sort(),
     );
+  });
+});
+
+describe("the uploads in a backup, file by file", () => {
+  /** A docker stand-in with nothing running: the backup takes the no-database path. */
+  function dockerStandIn(dir: string): string {
+    const bin = join(dir, "bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "docker"), "#!/bin/sh\nexit 0\n");
+    chmodSync(join(bin, "docker"), 0o755);
+    return `export PATH=${quote(bin)}:"$PATH"\n`;
+  }
+  const names = ["a b.png", "new\nline.pdf", `it's "q".txt`, "ünïcødé.txt", "-rf", "d/deeper/x"];
+
+  it("the archive holds a manifest (sha256, size, name) that its uploads are checked against", () => {
+    const env = envIn(join(scratch(), "manifest"));
+    const uploads = join(env.appDir, "backend", "uploads");
+    for (const name of names) {
+      mkdirSync(join(uploads, name, ".."), { recursive: true });
+      writeFileSync(join(uploads, name), `content of ${name}`);
+    }
+    mkdirSync(env.backupsDir, { recursive: true });
+    const path = dockerStandIn(scratch());
+    const name = "backup_staging_20260101_120000.tar.gz";
+    const made = bash(path + commands.createBackup(env, name).script);
+    expect(made.stderr).toBe("");
+    expect(made.stdout).toContain(`upload_files=${names.length}`);
+    const archive = join(env.backupsDir, name);
+    const manifest = bash(`tar -xzOf ${quote(archive)} ./uploads.manifest`).stdout.split("\0");
+    expect(manifest.filter(Boolean).map((r) => r.split(" ").slice(2).join(" "))).toEqual(
+      names.map((n) => `./${n}`).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    );
+    expect(bash(path + commands.verifyBackup(env, name).script).status).toBe(0);
+
+    // Tampered after writing: same size, other bytes; one removed; one added. Each is refused.
+    const tampered = [
+      `printf 'CONTENT of a b.png' > 'backend/uploads/a b.png'`,
+      `rm -- backend/uploads/-rf`,
+      `printf x > backend/uploads/extra`,
+    ];
+    for (const [i, change] of tampered.entries()) {
+      const copy = `backup_staging_2026010${i + 2}_120000.tar.gz`;
+      const repack = bash(
+        `set -e; d=$(mktemp -d); tar -C "$d" -xzf ${quote(archive)}; cd "$d"; ${change}; ` +
+          `tar -czf ${quote(join(env.backupsDir, copy))} ./db.sql ./NO_DATABASE ./uploads.manifest ./config ./backend 2>/dev/null || ` +
+          `tar -czf ${quote(join(env.backupsDir, copy))} ./NO_DATABASE ./uploads.manifest ./config ./backend`,
+      );
+      expect(repack.status, repack.stderr).toBe(0);
+      const verified = bash(path + commands.verifyBackup(env, copy).script);
+      expect(verified.status, change).toBe(1);
+      expect(verified.stderr).toContain("the uploads in the archive differ from its manifest");
+    }
+    // The verification's scratch dir is gone.
+    expect(readdirSync(env.backupsDir).filter((f) => f.startsWith("."))).toEqual([]);
   });
 });
