@@ -131,7 +131,7 @@ export function validateDeployRequest(
   ] as const) {
     if (value !== undefined && !commands.isLabelValue(value)) {
       throw new DeployConfigError(
-        `${flag} "${value}" may only hold letters, digits and . _ + -. Nothing was changed.`,
+        `${flag} ${JSON.stringify(value)} may only hold letters, digits and . _ + -, starting with a letter or digit. Nothing was changed.`,
       );
     }
   }

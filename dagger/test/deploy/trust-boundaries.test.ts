@@ -317,7 +317,7 @@ describe("hostile values through each trust boundary are refused, nothing change
       ),
     );
     expect(!flags.ok && flags.error.message).toMatch(
-      /--version "v2\nBACKEND_IMAGE=x" may only hold/,
+      /--version "v2\\nBACKEND_IMAGE=x" may only hold/,
     );
     const settings = await outcome(
       deploy(
