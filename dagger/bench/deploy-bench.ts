@@ -1,8 +1,11 @@
 // Deploy benchmark on the VPS-in-a-box (a script, not a test):
 //   cd dagger && npx tsx bench/deploy-bench.ts [--db-mb 50] [--rounds 3]
-// Uses the running box (npm run vps:up) or brings one up and down itself. Prints deploy and
-// rollback wall times, SSH round trips per deploy, step times, and the deploy's verified
-// backup against a plain `mysqldump | gzip` of the same database on the same server.
+// Uses the running box (npm run vps:up) or brings one up and down itself. Each round deploys
+// v2 (one pending migration: rehearsed on the restored copy) and then restores the backup
+// taken before it (`rollback --backup`: the migration is pending again). Prints wall times,
+// SSH round trips, step times, the restore proof and the rehearsal on their own (and what they
+// add beside the pull they run with), and the verified backup against a plain
+// `mysqldump | gzip` of the same database on the same server.
 import { readFileSync } from "node:fs";
 import { bringUp, runningBox, tearDown } from "../test/vps/lifecycle.js";
 import { dbQuery } from "../test/vps/helpers.js";
@@ -73,14 +76,9 @@ try {
   const deploys: OperationReport[] = [];
   const rollbacks: OperationReport[] = [];
   for (let round = 0; round < rounds; round += 1) {
-    deploys.push(
-      await deploy(
-        { env, releaseFiles, ...images(round % 2 === 0 ? "v2" : "v1") },
-        credentials,
-        caller,
-      ),
-    );
-    rollbacks.push(await rollback({ env, toPrevious: true }, credentials, caller));
+    const deployed = await deploy({ env, releaseFiles, ...images("v2") }, credentials, caller);
+    deploys.push(deployed);
+    rollbacks.push(await rollback({ env, backup: deployed.backup! }, credentials, caller));
   }
 
   // Plain mysqldump | gzip of the same database, on the same server, over the same kind of connection.
@@ -126,18 +124,29 @@ try {
     .filter((l) => l.includes("archive_bytes="))
     .map((l) => l.split("archive_bytes=")[1])
     .at(-1);
+  const logValue = (reports: OperationReport[], key: string) =>
+    reports
+      .flatMap((r) => r.log)
+      .filter((l) => l.includes(`${key}=`))
+      .map((l) => Number(/=(\d+)/.exec(l.slice(l.indexOf(`${key}=`)))?.[1]));
+  const each = (reports: OperationReport[], step: string) =>
+    reports.map((r) => seconds(stepTime(r, step))).join(", ");
+  // The proof runs beside the pull: what it adds to the deploy is how much longer it takes.
+  const added = deploys.map((r) => Math.max(0, stepTime(r, "restore-proof") - stepTime(r, "pull")));
   const lines = [
     `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB on disk (${payloadMb} MB of row data)`,
-    `deploy wall time (median): ${seconds(median(deploys.map((r) => r.durationMs)))} s  [${deploys.map((r) => seconds(r.durationMs)).join(", ")}]`,
-    `rollback --to previous wall time (median): ${seconds(median(rollbacks.map((r) => r.durationMs)))} s  [${rollbacks.map((r) => seconds(r.durationMs)).join(", ")}]`,
+    `deploy of v2 (1 pending migration, rehearsed) wall time (median): ${seconds(median(deploys.map((r) => r.durationMs)))} s  [${deploys.map((r) => seconds(r.durationMs)).join(", ")}]`,
+    `rollback --backup (restore + checksums checked) wall time (median): ${seconds(median(rollbacks.map((r) => r.durationMs)))} s  [${rollbacks.map((r) => seconds(r.durationMs)).join(", ")}]`,
     `SSH round trips per deploy: ${deploys.map((r) => r.roundTrips).join(", ")} (one connection each)`,
     `deploy steps (median s): ${[
       "lock",
       "preflight",
       "backup",
-      "retention",
       "upload",
       "pull",
+      "restore-proof",
+      "rehearsal",
+      "retention",
       "migrate",
       "switch",
       "up",
@@ -147,7 +156,12 @@ try {
     ]
       .map((step) => `${step} ${seconds(median(deploys.map((r) => stepTime(r, step))))}`)
       .join(", ")}`,
-    `verified backup (dump + config + uploads + logs, tar.gz, verified) median: ${seconds(median(backupTimes))} s, archive ${archiveBytes ?? "?"} bytes`,
+    `restore proof (copy started, dump loaded, checksums compared): median ${seconds(median(deploys.map((r) => stepTime(r, "restore-proof"))))} s [${each(deploys, "restore-proof")}]; copy start ${logValue(deploys, "copy_start_s").join(", ")} s, load ${logValue(deploys, "copy_load_s").join(", ")} s`,
+    `  beside the pull (median ${seconds(median(deploys.map((r) => stepTime(r, "pull"))))} s): adds ${seconds(median(added))} s to the deploy (median)`,
+    `migration rehearsal on the copy: median ${seconds(median(deploys.map((r) => stepTime(r, "rehearsal"))))} s [${each(deploys, "rehearsal")}]; live migrate median ${seconds(median(deploys.map((r) => stepTime(r, "migrate"))))} s`,
+    `writes paused for the consistent checksums: ${logValue(deploys, "writes_paused_ms").join(", ")} ms`,
+    `rollback restore-db (load + checksums): median ${seconds(median(rollbacks.map((r) => stepTime(r, "restore-db"))))} s [${each(rollbacks, "restore-db")}]`,
+    `verified backup (dump + checksums + config + uploads + logs, tar.gz, verified) median: ${seconds(median(backupTimes))} s, archive ${archiveBytes ?? "?"} bytes`,
     `plain mysqldump | gzip of the same database, median: ${seconds(median(plainTimes))} s, ${plainBytes} bytes`,
   ];
   console.log(`\n${lines.join("\n")}`);

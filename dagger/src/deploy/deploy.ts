@@ -1,12 +1,18 @@
-// The deploy, as its runbook reads: take the lock; preflight, verified backup and retention
-// (nothing live changes yet); upload, log in, pull, migrate with the new image, switch, up,
-// health checks; record, unlock, notify. Any failure after the backup puts the previous release
-// (and, when migrations had started, the database) back. The runbook is one list of steps: the
+// The deploy, as its runbook reads: take the lock; preflight, verified backup, upload; the pull
+// while the backup is restored into a throwaway copy and proven (same rows, same checksums as
+// the live database at the dump); the release's pending migrations rehearsed on that copy;
+// retention. Nothing live changes until here, so a bad migration fails on the copy. Then
+// migrate with the new image, switch, up, health checks; record, unlock, notify. Any failure
+// after that puts the previous release (and, when migrations had started, the database) back. The runbook is one list of steps: the
 // run executes it and --dry-run prints it, so the two cannot drift.
 import { randomBytes } from "node:crypto";
 import * as commands from "./commands/index.js";
 import type { ReleaseFile, ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";
-import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
+import {
+  DeployConfigError,
+  environmentFilePath,
+  type EnvironmentSettings,
+} from "./environments.js";
 import { ConnectionLostError } from "./executor.js";
 import { HostKeyError } from "./known-hosts.js";
 import {
@@ -34,7 +40,7 @@ import {
   planned,
   runSteps,
   unknown,
-  type Step,
+  type RunbookEntry,
 } from "./runbook.js";
 import { validateDeployRequest, validateImages, validateReleaseFiles } from "./validate.js";
 
@@ -74,6 +80,13 @@ interface DeployState {
   previous?: ReleaseRecord;
   version?: string;
   commit?: string;
+  /** The restore proof left its copy up for the rehearsal. */
+  copyKept: boolean;
+  /** The proof's and the rehearsal's verdicts, for the summary and the history. */
+  proof?: string;
+  rehearsal?: string;
+  /** Whether the release brings migrations (undefined: not known, so assumed). */
+  migrationsPending?: boolean;
   migrationsStarted: boolean;
   switched: boolean;
 }
@@ -82,7 +95,7 @@ interface DeployState {
 function runbook(
   session: Session,
   release: Release,
-): { prepare: Step<DeployState>[]; change: Step<DeployState>[] } {
+): { prepare: RunbookEntry<DeployState>[]; change: RunbookEntry<DeployState>[] } {
   const { env, id, backup, images } = release;
   return {
     prepare: [
@@ -104,24 +117,48 @@ function runbook(
         },
       },
       { command: () => commands.createBackup(env, backup) },
+      { command: () => commands.uploadRelease(env, id, release.files, release.releaseEnv) },
+      {
+        together: [
+          {
+            command: () => commands.pullImages(env, images, id, release.login),
+            read: ({ stdout }, state) => readLabels(stdout, state),
+          },
+          {
+            command: () => commands.proveBackup(env, backup, session.id, env.rehearseMigrations),
+            read: ({ stdout }, state) => {
+              state.copyKept = keyValues(stdout).has("copy");
+              const figures = /^restore_proof=ok (.*)$/m.exec(stdout)?.[1];
+              state.proof = figures
+                ? `restore proven: ${figures}`
+                : "nothing to prove: no database before this deploy";
+              session.log(`${backup}: ${state.proof}`);
+              if (env.rehearseMigrations && !state.copyKept)
+                state.rehearsal = "nothing to rehearse on: no database before this deploy";
+            },
+          },
+        ],
+      },
+      {
+        command: () => commands.rehearseMigrations(env, session.id, rehearsalOf(env, images)),
+        when: { label: "when the restored copy is up", holds: (state) => state.copyKept },
+        read: ({ stdout }, state) => {
+          const skipped = stdout.match(/^rehearsal=skipped: (.*)$/m)?.[1];
+          state.migrationsPending = skipped === undefined;
+          state.rehearsal = skipped
+            ? `skipped: ${skipped}`
+            : `passed on the restored copy${stdout.match(/^rehearsal=passed( in .*)$/m)?.[1] ?? ""}`;
+          session.log(`migration rehearsal: ${state.rehearsal}`);
+        },
+      },
       { command: () => commands.pruneBackups(env, backup) },
     ],
     change: [
-      { command: () => commands.uploadRelease(env, id, release.files, release.releaseEnv) },
       {
-        command: () => commands.pullImages(env, images, id, release.login),
-        read: ({ stdout }, state) => {
-          // Labels the caller did not give come from the backend image; odd ones are dropped.
-          const pulled = keyValues(stdout);
-          state.version ??= pulled.get("version") || undefined;
-          state.commit ??= pulled.get("commit") || undefined;
-          if (state.version !== undefined && !commands.isLabelValue(state.version))
-            state.version = undefined;
-          if (state.commit !== undefined && !commands.isLabelValue(state.commit))
-            state.commit = undefined;
-        },
+        command: (state) =>
+          commands.migrate(env, id, state.migrationsPending === false ? undefined : backup),
+        marks: "migrationsStarted",
       },
-      { command: () => commands.migrate(env, id), marks: "migrationsStarted" },
       { command: () => commands.switchRelease(env, id), marks: "switched" },
       { command: () => commands.composeUp(env) },
       { command: (state) => commands.healthCheck(env, state.version) },
@@ -145,6 +182,7 @@ export async function deploy(
     const start: DeployState = {
       previousId: "none",
       ...labels,
+      copyKept: false,
       migrationsStarted: false,
       switched: false,
     };
@@ -169,8 +207,15 @@ async function run(
 ): Promise<OperationReport> {
   const { env, id, backup, images } = release;
   const book = runbook(session, release);
+  if (!env.rehearseMigrations) {
+    state.rehearsal = "off for this environment (rehearseMigrations: false)";
+    session.note(
+      `Migration rehearsal is off for ${env.name} (rehearseMigrations: false in ` +
+        `${environmentFilePath(env.name)}): pending migrations run on the live database unrehearsed.`,
+    );
+  }
 
-  // Preflight and verified backup: a failure here leaves the server as it was.
+  // Preflight, proven backup, pull and rehearsal: a failure here leaves production as it was.
   try {
     await runSteps(session, book.prepare, state);
   } catch (error) {
@@ -178,18 +223,25 @@ async function run(
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error);
     const failedStep = failedStepOf(error, "preflight");
+    if (state.copyKept) await session.run(commands.removeCopies(env), true).catch(() => undefined);
     const serving = state.previousId === "none" ? null : state.previousId;
+    const why = stoppedBecause(failedStep, env, backup, reason(error));
     const entry = {
       ...entryOf(session, release),
       result: "failed" as const,
       serving,
       failedStep,
-      message: reason(error),
+      message: why,
+      ...(state.proof ? { proof: state.proof } : {}),
+      ...(failedStep === "rehearsal" ? { rehearsal: "failed on the restored copy" } : {}),
     };
     await recordQuietly(session, session.entry(entry));
-    await notify(session, `:x: deploy to ${env.name} stopped at ${failedStep}: nothing changed`);
+    await notify(
+      session,
+      `:x: deploy to ${env.name} stopped at ${failedStep}: ${why} Nothing live changed.`,
+    );
     throw session.fail(
-      `Deploy to ${env.name} stopped at step ${failedStep}: ${reason(error)}. Nothing was changed on the server; the lock was released.`,
+      `Deploy to ${env.name} stopped at step ${failedStep}: ${why} Nothing was changed on the server; the lock was released.`,
     );
   }
 
@@ -214,7 +266,8 @@ async function run(
   }
 
   await session.run(successRecord(session, release, state, now()));
-  const summary = `Deployed release ${id}${state.version ? ` (version ${state.version})` : ""} to ${env.name}: healthy. Backup before it: ${backup}.`;
+  const checks = [state.proof, state.rehearsal && `migration rehearsal ${state.rehearsal}`];
+  const summary = `Deployed release ${id}${state.version ? ` (version ${state.version})` : ""} to ${env.name}: healthy. Backup before it: ${backup} (${checks.filter(Boolean).join("; ")}).`;
   session.log(summary);
   await notify(session, `:white_check_mark: ${summary}`);
   return session.report(true, summary, { release: id, backup });
@@ -242,6 +295,42 @@ function dryRun(
     ],
     { release: release.id },
   );
+}
+
+/** Why the deploy stopped before anything live changed, in the words its step calls for. */
+function stoppedBecause(
+  step: string,
+  env: EnvironmentSettings,
+  backup: string,
+  error: string,
+): string {
+  if (step === "rehearsal")
+    return (
+      `the release's migration failed on a restored copy of ${env.name}'s database ` +
+      `(backup ${backup}), so it never ran on production: ${error}. Fix the migration and deploy again.`
+    );
+  if (step === "restore-proof")
+    return `backup ${backup} did not prove restorable, so it does not count: ${error}.`;
+  return `${error}.`;
+}
+
+/** Labels the caller did not give come from the backend image; odd ones are dropped. */
+function readLabels(stdout: string, state: DeployState): void {
+  const pulled = keyValues(stdout);
+  state.version ??= pulled.get("version") || undefined;
+  state.commit ??= pulled.get("commit") || undefined;
+  if (state.version !== undefined && !commands.isLabelValue(state.version))
+    state.version = undefined;
+  if (state.commit !== undefined && !commands.isLabelValue(state.commit)) state.commit = undefined;
+}
+
+/** What the rehearsal runs: the release's backend image with the environment's migrate command. */
+function rehearsalOf(env: EnvironmentSettings, images: ReleaseImages): commands.Rehearsal {
+  return {
+    backendImage: images.backendImage,
+    migrateCommand: env.migrateCommand,
+    migrationsDir: env.migrationsDir,
+  };
 }
 
 /** The images to deploy: the given digests, or exactly those the source environment runs now. */
@@ -364,6 +453,8 @@ function successRecord(
     version: state.version,
     commit: state.commit,
     backup: release.backup,
+    ...(state.proof ? { proof: state.proof } : {}),
+    ...(state.rehearsal ? { rehearsal: state.rehearsal } : {}),
   });
   return commands.recordRelease(release.env, entry, record);
 }

@@ -79,6 +79,23 @@ export const environmentFileSchema = z.strictObject({
   migrateCommand: z.array(z.string().min(1)).min(1).default(["npx", "prisma", "migrate", "deploy"]),
   health: healthSchema.default(DEFAULT_HEALTH),
   minFreeDiskMb: z.number().min(0).default(1024),
+  rehearseMigrations: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Rehearse a release's pending migrations on a restored copy of the database before the live migration (the report says when it is off).",
+    ),
+  migrationsDir: z
+    .string()
+    .default("prisma/migrations")
+    .describe(
+      "Where the backend image keeps its migrations (relative to its working directory): the rehearsal is skipped only when all of them are applied.",
+    ),
+  proofMemoryMb: positive
+    .default(512)
+    .describe(
+      "Memory (MB) the server must have available before it starts the throwaway database copy of the restore proof.",
+    ),
 });
 
 export type HealthSettings = z.infer<typeof healthSchema>;
@@ -281,4 +298,15 @@ export function validateEnvironment(env: EnvironmentSettings, name: string): voi
   if (typeof env.minFreeDiskMb !== "number" || env.minFreeDiskMb < 0) {
     throw problem(name, "minFreeDiskMb", "must be a number of megabytes");
   }
+  if (typeof env.rehearseMigrations !== "boolean")
+    throw problem(name, "rehearseMigrations", "must be true or false");
+  if (
+    typeof env.migrationsDir !== "string" ||
+    !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(env.migrationsDir) ||
+    env.migrationsDir.split("/").includes("..")
+  ) {
+    throw problem(name, "migrationsDir", "must be a relative path such as prisma/migrations");
+  }
+  if (!positiveInt(env.proofMemoryMb))
+    throw problem(name, "proofMemoryMb", "must be a positive whole number of megabytes");
 }

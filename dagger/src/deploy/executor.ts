@@ -230,6 +230,16 @@ export class SshExecutor {
     const { log } = this.options;
     const startedAt = new Date();
     log(`==> [${command.step}] ${command.description}`);
+    // Recorded when it starts, so steps run side by side keep the runbook's order.
+    const record: StepRecord = {
+      step: command.step,
+      description: command.description,
+      startedAt: startedAt.toISOString(),
+      durationMs: 0,
+      exitCode: null,
+      ok: false,
+    };
+    this.steps.push(record);
     let exitCode: number | null = null;
     try {
       const result = await this.exec(command);
@@ -241,14 +251,7 @@ export class SshExecutor {
     } finally {
       const durationMs = Date.now() - startedAt.getTime();
       const ok = exitCode === 0;
-      this.steps.push({
-        step: command.step,
-        description: command.description,
-        startedAt: startedAt.toISOString(),
-        durationMs,
-        exitCode,
-        ok,
-      });
+      Object.assign(record, { durationMs, exitCode, ok });
       log(
         `<== [${command.step}] ${ok ? "ok" : exitCode === null ? "connection lost" : `exit ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s`,
       );

@@ -57,18 +57,40 @@ export interface PlannedStep {
 /** The step each failure of runSteps happened in (a read's own errors carry no step name). */
 const failedIn = new WeakMap<object, string>();
 
-export async function runSteps<S>(session: Session, steps: Step<S>[], state: S): Promise<void> {
-  for (const step of steps) {
-    if (step.when && !step.when.holds(state)) continue;
-    if (step.marks) (state[step.marks] as boolean) = true;
-    const command = step.command(state);
-    try {
-      const result = await session.run(command, step.ownsExitCode);
-      await step.read?.(result, state);
-    } catch (error) {
-      if (typeof error === "object" && error !== null && !failedIn.has(error))
-        failedIn.set(error, command.step);
-      throw error;
+/** Steps that run at the same time (over one connection, each in its own channel). */
+export interface Together<S> {
+  together: Step<S>[];
+}
+
+export type RunbookEntry<S> = Step<S> | Together<S>;
+
+const stepsOf = <S>(entry: RunbookEntry<S>): Step<S>[] =>
+  "together" in entry ? entry.together : [entry];
+
+export async function runSteps<S>(
+  session: Session,
+  entries: RunbookEntry<S>[],
+  state: S,
+): Promise<void> {
+  for (const entry of entries) {
+    const steps = stepsOf(entry).filter((step) => !step.when || step.when.holds(state));
+    for (const step of steps) if (step.marks) (state[step.marks] as boolean) = true;
+    const commands = steps.map((step) => step.command(state));
+    // Every step of a group ends before a failure is reported, so nothing of it still runs
+    // when a rollback starts; the reads then go in the runbook's order.
+    const results = await Promise.allSettled(
+      commands.map((command, i) => session.run(command, steps[i]!.ownsExitCode)),
+    );
+    for (const [i, step] of steps.entries()) {
+      const result = results[i]!;
+      try {
+        if (result.status === "rejected") throw result.reason;
+        await step.read?.(result.value, state);
+      } catch (error) {
+        if (typeof error === "object" && error !== null && !failedIn.has(error))
+          failedIn.set(error, commands[i]!.step);
+        throw error;
+      }
     }
   }
 }
@@ -80,17 +102,33 @@ export function failedStepOf(error: unknown, otherwise: string): string {
 }
 
 /** The steps as the plan prints them, built from a state that holds placeholders. */
-export function planned<S>(steps: Step<S>[], state: S): PlannedStep[] {
-  return steps.map((step) => ({ when: step.when?.label ?? "", command: step.command(state) }));
+export function planned<S>(entries: RunbookEntry<S>[], state: S): PlannedStep[] {
+  return entries.flatMap((entry) => {
+    const steps = stepsOf(entry);
+    return steps.map((step) => {
+      const others = steps.filter((other) => other !== step).map((o) => o.command(state).step);
+      const when = [
+        step.when?.label ?? "",
+        others.length > 0 ? `at the same time as ${others.join(", ")}` : "",
+      ];
+      return { when: when.filter(Boolean).join("; "), command: step.command(state) };
+    });
+  });
 }
 
 /** The leftovers step's read: what it waited for becomes a note of the operation. */
 export function noteLeftovers(session: Session): Step<unknown>["read"] {
   return ({ stdout }) => {
-    const waited = stdout.split("\n").filter((line) => /^(process|container) /.test(line));
+    const lines = stdout.split("\n");
+    const waited = lines.filter((line) => /^(process|container) /.test(line));
     if (waited.length > 0)
       session.note(
         `Before it started, it waited for what an interrupted operation had left running: ${waited.join("; ")}.`,
+      );
+    const copies = lines.filter((line) => /^removed copy /.test(line));
+    if (copies.length > 0)
+      session.note(
+        `It removed the throwaway database copy an interrupted operation had left: ${copies.join("; ")}.`,
       );
   };
 }

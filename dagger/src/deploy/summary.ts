@@ -42,6 +42,8 @@ function entrySection(entry: HistoryEntry): string[] {
     ["Release", `${code(entry.release) || "none"}${version}`],
     ["Serving after it", code(entry.serving) || "nothing"],
     ["Backup", code(entry.backup) || "none"],
+    ...(entry.proof ? [["Restore proof", cell(entry.proof)]] : []),
+    ...(entry.rehearsal ? [["Migration rehearsal", cell(entry.rehearsal)]] : []),
     ["Who", `${cell(entry.holder)} at ${cell(entry.time)}`],
   ];
   if (entry.backendImage)

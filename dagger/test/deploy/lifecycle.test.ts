@@ -107,9 +107,10 @@ describe("staging on the VPS-in-a-box", () => {
       "leftovers",
       "preflight",
       "backup",
-      "retention",
       "upload",
       "pull",
+      "restore-proof",
+      "retention",
       "migrate",
       "switch",
       "up",
@@ -123,7 +124,10 @@ describe("staging on the VPS-in-a-box", () => {
       credentials,
       caller(),
     );
-    expect(plannedSteps(plan)).toEqual(report.steps.map((s) => s.step));
+    // (No database before it: no copy to rehearse on.)
+    expect(plannedSteps(plan, "when the restored copy is up")).toEqual(
+      report.steps.map((s) => s.step),
+    );
     expect((await servedHealth(box, "staging")).version).toBe("v1-box");
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({
       status: "ok",
@@ -346,7 +350,10 @@ describe("staging on the VPS-in-a-box", () => {
   it("a migration that changes the schema and then fails: database restored, v1 keeps serving", async () => {
     const before = await databaseFingerprint(box, "staging");
     expect(await tableNames(box, "staging")).not.toContain(box.v2Migration.table);
+    // With the rehearsal off (or a failure a copy of the data cannot show): the live
+    // migration's failure is undone by restoring the backup.
     const { env: failing } = await boxEnvironment(box, "staging", {
+      rehearseMigrations: false,
       migrateCommand: [
         "sh",
         "-c",

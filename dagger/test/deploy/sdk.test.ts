@@ -241,7 +241,9 @@ describe("the laptop deploy of the README, through the Dagger SDK entrypoint, wi
 
   it("dagger call backups, releases and unlock --env staging read the server with the saved defaults", async () => {
     const backups = await daggerCall("backups", { env: "staging" });
-    expect(String(backups.returnValue)).toMatch(/^backup_staging_\d{8}_\d{6}\.tar\.gz \d+$/m);
+    expect(String(backups.returnValue)).toMatch(
+      /^backup_staging_\d{8}_\d{6}\.tar\.gz \d+ restore proven \(tables=\d+ rows=\d+\)$/m,
+    );
     const releases = await daggerCall("releases", { env: "staging" });
     expect(String(releases.returnValue)).toMatch(
       / rollback success release=r\S+ serving=r\S+ version=v1-box /,

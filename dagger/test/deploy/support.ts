@@ -130,6 +130,12 @@ export async function resetEnvironment(box: VpsBox, env: EnvName): Promise<void>
     await docker`docker volume ls -q --filter ${`label=com.docker.compose.project=${project}`}`
   ).stdout.trim();
   if (volumes) await docker`docker volume rm ${volumes.split("\n")}`;
+  // Throwaway database copies of the restore proof and the rehearsal.
+  const copyLabel = `label=qgo.copy=${project}`;
+  const copies = (await docker`docker ps -aq --filter ${copyLabel}`).stdout.trim();
+  if (copies) await docker`docker rm -f ${copies.split("\n")}`;
+  const copyVolumes = (await docker`docker volume ls -q --filter ${copyLabel}`).stdout.trim();
+  if (copyVolumes) await docker`docker volume rm ${copyVolumes.split("\n")}`;
   const dir = appDir(box, env);
   for (const name of readdirSync(dir)) {
     if (name === ".env" || name === "backend") continue;

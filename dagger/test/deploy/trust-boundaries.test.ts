@@ -114,7 +114,10 @@ describe("paths exactly as users have them", () => {
     expect(await shipmentExists(box, "production", shipment)).toBe(true);
     // The safety backup of the rollback is in the same dir, and no temporary dir is left.
     const kept = readdirSync(production.backupsDir);
-    expect(kept.filter((f) => f.startsWith("backup_production_")).length).toBe(3);
+    const archives = kept.filter((f) => /^backup_production_.*\.tar\.gz$/.test(f));
+    expect(archives.length).toBe(3);
+    // The deploys' backups were proven (the restore proof's record beside each).
+    expect(kept).toEqual(expect.arrayContaining([`${v1.report.backup}.proof`, `${backup}.proof`]));
     expect(kept.filter((f) => f.startsWith("."))).toEqual([]);
   });
 });
@@ -165,9 +168,10 @@ describe("an app dir named with quotes, $ and spaces", () => {
       if (!restored.ok) throw restored.error;
       const served = await httpRequest(`http://127.0.0.1:${frontend}/health`);
       expect(((await served.json()) as { version: string }).version).toBe("v1-box");
-      expect(readdirSync(backupsDir).filter((f) => f.startsWith("backup_staging_"))).toHaveLength(
-        3,
+      const archives = readdirSync(backupsDir).filter((f) =>
+        /^backup_staging_.*\.tar\.gz$/.test(f),
       );
+      expect(archives).toHaveLength(3);
     } finally {
       const ids = (
         await docker`docker ps -aq --filter label=com.docker.compose.project=qgo-quoted`

@@ -10,6 +10,12 @@ import {
   type RemoteCommand,
 } from "./shared.js";
 import { backupNameValue } from "./values.js";
+import {
+  consistentDumpLines,
+  MYSQL_CLIENT,
+  TABLE_CHECKSUMS,
+  WRITE_PAUSE_RELEASE,
+} from "./database.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- backup ------------------------------------------------------------------------------
@@ -66,11 +72,6 @@ const UPLOADS_MANIFEST = [
   `}`,
 ];
 
-/** mysqldump through the db container, with the container's own credentials. */
-const DUMP_IN_CONTAINER =
-  'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction --routines ' +
-  '--triggers --events --add-drop-database --databases "$MYSQL_DATABASE"';
-
 export function createBackup(env: EnvironmentSettings, name: string): RemoteCommand {
   const p = serverPaths(env);
   backupNameValue(name);
@@ -79,7 +80,7 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
   const configFiles = [...env.composeFiles, ".env", "release.env"];
   return {
     step: "backup",
-    description: `verified backup ${name} (database dump, config, backend/uploads with its manifest, backend/logs)`,
+    description: `verified backup ${name} (database dump with the live tables' checksums in its snapshot, config, backend/uploads with its manifest, backend/logs)`,
     timeoutMs: 30 * MINUTE,
     script: script([
       `umask 077`,
@@ -88,13 +89,16 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       // Leftovers of a backup interrupted earlier (connection cut) are removed first.
       `rm -rf ${q(env.backupsDir)}/.qgo-backup-${q(env.name)}.* ${q(env.backupsDir)}/.backup_${q(env.name)}_*.partial`,
       `work=$(mktemp -d ${q(`${env.backupsDir}/.qgo-backup-${env.name}.XXXXXX`)})`,
+      serviceContainer(env, "db", "db"),
+      ...MYSQL_CLIENT,
+      ...TABLE_CHECKSUMS,
+      ...WRITE_PAUSE_RELEASE,
       // A function, so the (quoted) path is not nested inside the trap's own quotes.
-      `cleanup() { rm -rf "$work" ${q(partial)}; }`,
+      `cleanup() { unpause; rm -rf "$work" ${q(partial)}; }`,
       `trap cleanup EXIT`,
       `mkdir -p "$work/config" "$work/backend"`,
-      serviceContainer(env, "db", "db"),
       `if [ -n "$db" ]; then`,
-      `  docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} > "$work/db.sql"`,
+      ...consistentDumpLines().map((line) => `  ${line}`),
       `else`,
       `  echo "no database container was running (first deploy): nothing to dump" > "$work/NO_DATABASE"`,
       `fi`,
@@ -106,7 +110,7 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `[ ! -d "$work/backend/uploads" ] || uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
       // The dump first, so that verifying it stops reading early (--occurrence).
       `members=()`,
-      `for m in db.sql NO_DATABASE uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
+      `for m in db.sql NO_DATABASE checksums.tsv uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
       `tar -C "$work" -czf ${q(partial)} "\${members[@]}"`,
       ...archiveChecks(partial, '"$work"'),
       `mv ${q(partial)} ${q(archive)}`,
@@ -116,22 +120,32 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
   };
 }
 
-/** Keeps the newest `keep` backups of this environment; never deletes `justMade`. */
+/**
+ * Keeps the newest `backupRetention` backups of this environment and never deletes
+ * `justMade`, the newest proven backup (restore proof) or the one taken before the last
+ * migration. A backup's proof goes with it; of the unproven archives only the newest stays.
+ */
 export function pruneBackups(env: EnvironmentSettings, justMade: string): RemoteCommand {
-  serverPaths(env);
   backupNameValue(justMade);
   const others = `^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`;
   return {
     step: "retention",
-    description: `keep the newest ${env.backupRetention} backups of ${env.name} (other environments untouched)`,
+    description: `keep the newest ${env.backupRetention} backups of ${env.name}, the newest proven one and the one before the last migration (other environments untouched)`,
     timeoutMs: 60 * SECOND,
     script: script([
       `cd ${q(env.backupsDir)}`,
-      `names() { find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(others)} || true; }; }`,
-      `names | { grep -vxF ${q(justMade)} || true; } | sort -r | tail -n +${env.backupRetention} | while IFS= read -r old; do`,
-      `  rm -f -- "$old"`,
+      `names() { find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(others)} || true; } | sort -r; }`,
+      `mapfile -t all < <(names)`,
+      `newest_proven=""`,
+      `for f in "\${all[@]}"; do if [ -f "$f.proof" ]; then newest_proven=$f; break; fi; done`,
+      `before_migration=$(cat ${q(serverPaths(env).backupBeforeMigration)} 2>/dev/null || true)`,
+      `names | { grep -vxF ${q(justMade)} || true; } | tail -n +${env.backupRetention} | while IFS= read -r old; do`,
+      `  if [ "$old" = "$newest_proven" ]; then echo "kept $old: the newest proven backup"; continue; fi`,
+      `  if [ "$old" = "$before_migration" ]; then echo "kept $old: taken before the last migration"; continue; fi`,
+      `  rm -f -- "$old" "$old.proof"`,
       `  echo "removed $old"`,
       `done`,
+      `find . -maxdepth 1 -type f -name ${q(`backup_${env.name}_*.tar.gz.unproven`)} -printf '%f\\n' | sort -r | tail -n +2 | while IFS= read -r old; do rm -f -- "$old"; echo "removed $old"; done`,
       `echo "kept=$(names | wc -l)"`,
     ]),
   };
@@ -168,7 +182,7 @@ export function listBackups(env: EnvironmentSettings): RemoteCommand {
     script: script([
       `[ -d ${q(env.backupsDir)} ] || exit 0`,
       `cd ${q(env.backupsDir)}`,
-      `find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(`^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`)} || true; } | sort -r | while IFS= read -r f; do echo "$f $(wc -c < "$f")"; done`,
+      `find . -maxdepth 1 -type f -printf '%f\\n' | { grep -E ${q(`^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`)} || true; } | sort -r | while IFS= read -r f; do if [ -f "$f.proof" ]; then proof="restore proven ($(grep -E '^(tables|rows)=' "$f.proof" | paste -sd ' '))"; else proof="restore not proven"; fi; echo "$f $(wc -c < "$f") $proof"; done`,
     ]),
   };
 }

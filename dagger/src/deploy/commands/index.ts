@@ -7,3 +7,5 @@ export * from "./release.js";
 export * from "./records.js";
 export * from "./restore.js";
 export * from "./leftovers.js";
+export * from "./database.js";
+export * from "./proof.js";

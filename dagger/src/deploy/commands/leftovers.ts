@@ -5,6 +5,7 @@
 // waits for them before it touches the database, and `status` lists them.
 import { q, script, MINUTE, type RemoteCommand } from "./shared.js";
 import { checkEnvironmentFields, markValue } from "./values.js";
+import { removeCopiesLines } from "./proof.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 /** How long the next operation waits for an interrupted one's leftovers to end. */
@@ -37,7 +38,8 @@ function listLeftovers(env: EnvironmentSettings, ownOperation: string): string[]
 
 /**
  * Waits (up to LEFTOVER_WAIT_SECONDS) until nothing an earlier operation started on this
- * environment still runs; then nothing else writes to the database or the app dir. Stopping a
+ * environment still runs; then nothing else writes to the database or the app dir, and the
+ * database copies it left (they only served it) are removed. Stopping a
  * migration half-way would be worse than letting it end, so this waits and never kills.
  */
 export function awaitLeftovers(env: EnvironmentSettings, ownOperation: string): RemoteCommand {
@@ -57,6 +59,8 @@ export function awaitLeftovers(env: EnvironmentSettings, ownOperation: string): 
       `  if [ "$found" != "$said" ]; then printf 'waiting for what an interrupted operation left running:\\n%s\\n' "$found"; said=$found; fi`,
       `  sleep 1`,
       `done`,
+      // A throwaway database copy (restore proof, rehearsal) only served the run that died.
+      ...removeCopiesLines(env),
       `echo "leftovers=none"`,
     ]),
   };

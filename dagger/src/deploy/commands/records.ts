@@ -37,6 +37,10 @@ export interface HistoryEntry {
   version?: string;
   commit?: string;
   backup?: string;
+  /** The backup's restore proof, with its figures ("restore proven: tables=4 rows=1200"). */
+  proof?: string;
+  /** What the migration rehearsal on the restored copy found (passed, skipped and why, off). */
+  rehearsal?: string;
   holder: string;
   runUrl?: string;
   failedStep?: string;

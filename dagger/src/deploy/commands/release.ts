@@ -14,6 +14,7 @@ import {
   registryOf,
 } from "./shared.js";
 import {
+  backupNameValue,
   checkEnvironmentFields,
   digestRefValue,
   envFileText,
@@ -179,9 +180,17 @@ export function resolveTag(repository: string, tag: string, login?: RegistryLogi
 
 // --- migrate, switch, up -----------------------------------------------------------------
 
-/** Runs the migrate command in a one-off container of the NEW backend image, before switching. */
-export function migrate(env: EnvironmentSettings, id: string): RemoteCommand {
+/**
+ * Runs the migrate command in a one-off container of the NEW backend image, before switching.
+ * `backupBefore`, when migrations are pending, is recorded as the backup retention keeps.
+ */
+export function migrate(
+  env: EnvironmentSettings,
+  id: string,
+  backupBefore?: string,
+): RemoteCommand {
   releaseIdValue(id);
+  if (backupBefore !== undefined) backupNameValue(backupBefore);
   const staged = composeCommand(env, `${STATE_DIR_NAME}/releases/${id}`);
   return {
     step: "migrate",
@@ -190,6 +199,9 @@ export function migrate(env: EnvironmentSettings, id: string): RemoteCommand {
     script: script([
       `cd ${q(env.appDir)}`,
       `mkdir -p backend/uploads backend/logs`,
+      ...(backupBefore
+        ? [`printf '%s\\n' ${q(backupBefore)} > ${q(serverPaths(env).backupBeforeMigration)}`]
+        : []),
       `${staged} up -d --wait db`,
       `${staged} run --rm --no-deps -T backend ${env.migrateCommand.map(q).join(" ")}`,
     ]),

@@ -10,6 +10,7 @@ import {
   type RemoteCommand,
 } from "./shared.js";
 import { backupNameValue, checkEnvironmentFields } from "./values.js";
+import { MYSQL_CLIENT, TABLE_CHECKSUMS } from "./database.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- rollback pieces ---------------------------------------------------------------------
@@ -28,7 +29,11 @@ export function stopApp(env: EnvironmentSettings): RemoteCommand {
   };
 }
 
-/** Restores the database from a backup archive: drops it and loads the dump. */
+/**
+ * Restores the database from a backup archive: drops it, loads the dump, and checks every
+ * table's rows and checksum against those the backup took of the live database in the dump's
+ * snapshot (what the restore proof compared), so the database is what was proven.
+ */
 export function restoreDatabase(env: EnvironmentSettings, name: string): RemoteCommand {
   backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
@@ -37,15 +42,30 @@ export function restoreDatabase(env: EnvironmentSettings, name: string): RemoteC
     '"DROP DATABASE IF EXISTS \\`$MYSQL_DATABASE\\`; CREATE DATABASE \\`$MYSQL_DATABASE\\`"';
   return {
     step: "restore-db",
-    description: `restore the database from ${name}`,
+    description: `restore the database from ${name} and check its tables' checksums against the backup's`,
     timeoutMs: 30 * MINUTE,
     script: script([
       serviceContainer(env, "db", "db"),
       `[ -n "$db" ] || { echo "the database container is not running: cannot restore" >&2; exit 1; }`,
+      ...MYSQL_CLIENT,
+      ...TABLE_CHECKSUMS,
       `listing=$(tar -tzf ${q(archive)})`,
       `if grep -qx './db.sql' <<<"$listing"; then`,
-      `  tar -xzOf ${q(archive)} ./db.sql | docker exec -i "$db" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql -uroot'`,
+      `  load_dump "$db" ${q(archive)}`,
       `  echo "database restored from dump"`,
+      `  if grep -qx './checksums.tsv' <<<"$listing"; then`,
+      `    work=$(mktemp -d) && trap 'rm -rf "$work"' EXIT`,
+      `    tar -xzOf ${q(archive)} --occurrence=1 ./checksums.tsv > "$work/backup.tsv"`,
+      `    table_checksums "$db" "$(env_of "$db" MYSQL_DATABASE)" > "$work/restored.tsv"`,
+      `    if ! cmp -s "$work/backup.tsv" "$work/restored.tsv"; then`,
+      `      echo "the restored database differs from the backup's checksums (< backup, > restored):" >&2`,
+      `      checksum_differences "$work/backup.tsv" "$work/restored.tsv" >&2`,
+      `      exit 1`,
+      `    fi`,
+      `    echo "restore_verified=ok $(checksum_figures "$work/restored.tsv")"`,
+      `  else`,
+      `    echo "restore_verified=no (the backup predates table checksums)"`,
+      `  fi`,
       `else`,
       // The backup was taken before the first deploy: the database was empty then.
       `  docker exec "$db" sh -c ${q(recreate)}`,

@@ -14,8 +14,11 @@
 //   <appDir>/.qgo-deploy/rollback/        - live files saved just before a switch
 //   <appDir>/.qgo-deploy/current          - id of the release that serves now
 //   <appDir>/.qgo-deploy/history.jsonl    - one JSON line per deploy/rollback
+//   <appDir>/.qgo-deploy/backup-before-migration - the backup retention keeps for the schema
+//                                           before the last migrations
 //   <appDir>/.qgo-deploy/audit.log        - one text line per operation
-//   <backupsDir>/backup_<env>_<YYYYMMDD_HHMMSS>.tar.gz
+//   <backupsDir>/backup_<env>_<YYYYMMDD_HHMMSS>.tar.gz[.proof] - a backup [and its restore proof]
+//   <backupsDir>/backup_<env>_<YYYYMMDD_HHMMSS>.tar.gz.unproven - one that failed its proof
 import { quote } from "zx";
 import type { EnvironmentSettings } from "../environments.js";
 import {
@@ -88,6 +91,8 @@ export function serverPaths(env: EnvironmentSettings) {
     releases: `${state}/releases`,
     release: (id: string) => `${state}/releases/${releaseIdValue(id)}`,
     history: `${state}/history.jsonl`,
+    /** The backup taken just before the last deploy that ran pending migrations (kept). */
+    backupBeforeMigration: `${state}/backup-before-migration`,
     audit: `${state}/audit.log`,
   };
 }

@@ -124,6 +124,7 @@ export function checkEnvironmentFields(env: EnvironmentSettings): void {
     ["ports.frontend", env.ports.frontend],
     ["backupRetention", env.backupRetention],
     ["releaseRetention", env.releaseRetention],
+    ["proofMemoryMb", env.proofMemoryMb],
     ...Object.entries(env.health).map(([key, value]): [string, unknown] => [
       `health.${key}`,
       value,

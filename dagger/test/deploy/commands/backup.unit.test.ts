@@ -25,6 +25,46 @@ describe("backup", () => {
       [production, names[0], names[3], names[4], names[5], names[6], "notes.txt"].sort(),
     );
   });
+
+  it("retention never deletes the newest proven backup nor the one before the last migration", () => {
+    const env = envIn(join(scratch(), "protected"));
+    mkdirSync(env.backupsDir, { recursive: true });
+    const names = [1, 2, 3, 4, 5, 6, 7, 8, 9].map(
+      (d) => `backup_staging_2026010${d}_120000.tar.gz`,
+    );
+    for (const name of names) writeFileSync(join(env.backupsDir, name), "x");
+    // Proven: 1 and 2 (2 is the newest proven: 3..9 were never proven). 1 came before the last
+    // migration. Unproven archives: only the newest stays.
+    for (const d of [0, 1]) writeFileSync(join(env.backupsDir, `${names[d]}.proof`), "tables=1\n");
+    mkdirSync(commands.serverPaths(env).state, { recursive: true });
+    writeFileSync(commands.serverPaths(env).backupBeforeMigration, `${names[0]}\n`);
+    for (const d of [5, 6]) writeFileSync(join(env.backupsDir, `${names[d]}.unproven`), "x");
+    const result = bash(commands.pruneBackups(env, names[8]!).script);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`kept ${names[1]}: the newest proven backup`);
+    expect(result.stdout).toContain(`kept ${names[0]}: taken before the last migration`);
+    const left = readdirSync(env.backupsDir).sort();
+    expect(left).toEqual(
+      [
+        names[0],
+        `${names[0]}.proof`,
+        names[1],
+        `${names[1]}.proof`,
+        names[4],
+        names[5],
+        names[6],
+        `${names[6]}.unproven`,
+        names[7],
+        names[8],
+      ].sort(),
+    );
+    // Without the protections the same run would have removed both.
+    const unprotected = envIn(join(scratch(), "unprotected"));
+    mkdirSync(unprotected.backupsDir, { recursive: true });
+    for (const name of names) writeFileSync(join(unprotected.backupsDir, name), "x");
+    expect(bash(commands.pruneBackups(unprotected, names[8]!).script).status).toBe(0);
+    expect(readdirSync(unprotected.backupsDir)).not.toContain(names[1]);
+  });
 });
 
 describe("the uploads in a backup, file by file", () => {

@@ -100,6 +100,11 @@ const RELEASE = "r20260101_120000_abcdef";
 const BACKUP = "backup_staging_20260101_120000.tar.gz";
 const TOKEN = "0123456789abcdef01234567";
 const images = { backendImage: digest("a"), frontendImage: digest("b") };
+const rehearsal = {
+  backendImage: images.backendImage,
+  migrateCommand: ["npx", "prisma", "migrate", "deploy"],
+  migrationsDir: "prisma/migrations",
+};
 
 /** An environment whose dirs exist with the files preflight wants. */
 function prepared(env: EnvironmentSettings): EnvironmentSettings {
@@ -161,6 +166,14 @@ function everyBuilder(env: EnvironmentSettings): (() => RemoteCommand)[] {
     () => commands.releaseLock(env, TOKEN),
     () => commands.acquireLock(env, info),
     () => commands.forceUnlock(env, "h", true),
+    () => commands.proveBackup(env, BACKUP, "0a1b2c", true),
+    () =>
+      commands.rehearseMigrations(env, "0a1b2c", {
+        ...rehearsal,
+        migrateCommand: env.migrateCommand,
+        migrationsDir: env.migrationsDir,
+      }),
+    () => commands.removeCopies(env),
   ];
 }
 
@@ -236,6 +249,7 @@ describe("hostile values in every builder's parameters", () => {
         healthUrls: { backend: `http://127.0.0.1/${v}`, frontend: v },
       })),
       "env.migrateCommand": withEnv((v) => ({ migrateCommand: ["npx", v] })),
+      "env.migrationsDir": withEnv((v) => ({ migrationsDir: v })),
       "release id": (v) => [
         () => commands.uploadRelease(env, v, files, "A=1\n"),
         () => commands.migrate(env, v),
@@ -249,6 +263,8 @@ describe("hostile values in every builder's parameters", () => {
         () => commands.pruneBackups(env, v),
         () => commands.restoreDatabase(env, v),
         () => commands.restoreBackupFiles(env, v),
+        () => commands.proveBackup(env, v, "0123abcd", true),
+        () => commands.migrate(env, RELEASE, v),
       ],
       "lock info": (v) => [
         () =>
@@ -276,9 +292,12 @@ describe("hostile values in every builder's parameters", () => {
       "operation id": (v) => [
         () => commands.awaitLeftovers(env, v),
         () => commands.statusReport(env, v),
+        () => commands.proveBackup(env, BACKUP, v, true),
+        () => commands.rehearseMigrations(env, v, rehearsal),
       ],
       images: (v) => [
         () => commands.pullImages(env, { ...images, backendImage: v }),
+        () => commands.rehearseMigrations(env, "0123abcd", { ...rehearsal, backendImage: v }),
         () => commands.pullImages(env, { ...images, frontendImage: `${digest("b")}${v}` }),
         () =>
           commands.uploadRelease(

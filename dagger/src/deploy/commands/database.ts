@@ -1,0 +1,136 @@
+// Shell pieces that speak to a MySQL/MariaDB container: a client as the container's root, the
+// per-table checksums that prove a restore, and the dump whose checksums are taken in the same
+// data state as its snapshot. Used by the backup, the restore proof, the rehearsal and the
+// restore of a rollback, so all of them compare the same figures.
+import { q } from "./shared.js";
+
+/**
+ * Shell functions: `mysql_in CONTAINER ARGS…` runs the mysql client as root inside a database
+ * container, with the password from the container's own environment (never on a command line);
+ * `mysql_feed` is the same reading SQL from stdin; `env_of CONTAINER VAR` reads one variable
+ * of a container's environment.
+ */
+export const MYSQL_CLIENT = [
+  `mysql_in() { local c=$1; shift; docker exec "$c" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql -uroot "$@"' mysql "$@"; }`,
+  `mysql_feed() { local c=$1; shift; docker exec -i "$c" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql -uroot "$@"' mysql "$@"; }`,
+  `env_of() { docker exec "$1" printenv "$2" || true; }`,
+  // Loads member ./db.sql of an archive; on failure only the server's ERROR lines are shown:
+  // the client's other output can quote the statement, i.e. rows of data.
+  `load_dump() {`,
+  `  local errors`,
+  `  if errors=$(tar -xzOf "$2" --occurrence=1 ./db.sql | mysql_feed "$1" 2>&1 >/dev/null); then return 0; fi`,
+  `  grep -m 3 '^ERROR' <<<"$errors" >&2 || echo "the database client failed without an ERROR line" >&2`,
+  `  return 1`,
+  `}`,
+];
+
+/**
+ * Builds, from the schema, one query giving per base table: its name, its row count and the sum
+ * of a 60-bit slice of each row's MD5 (over every column's HEX, NULL kept apart from ''). A sum
+ * keeps duplicate rows (an XOR would cancel them) and does not depend on row order, so a copy
+ * restored from the dump gives the same figures exactly when it holds the same rows.
+ */
+const CHECKSUM_QUERY_SQL = [
+  "SET SESSION group_concat_max_len = 16777216;",
+  "SELECT COALESCE(GROUP_CONCAT(CONCAT('SELECT ', QUOTE(t.TABLE_NAME), ', COUNT(*), ",
+  "COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS(0x1f, ', c.cols, ')), 1, 15), 16, 10) AS UNSIGNED)), 0) ",
+  "FROM `', REPLACE(t.TABLE_NAME, '`', '``'), '`') ORDER BY t.TABLE_NAME SEPARATOR ' UNION ALL '), '') ",
+  "FROM information_schema.TABLES t JOIN (SELECT TABLE_NAME, GROUP_CONCAT(CONCAT('COALESCE(HEX(`', ",
+  "REPLACE(COLUMN_NAME, '`', '``'), '`), 0x00)') ORDER BY ORDINAL_POSITION SEPARATOR ', ') AS cols ",
+  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME) c ",
+  "ON c.TABLE_NAME = t.TABLE_NAME WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'",
+].join("");
+
+/**
+ * Shell functions (after MYSQL_CLIENT): `checksum_query CONTAINER DB` prints the query above for
+ * that database; `table_checksums CONTAINER DB` prints its result, one "table<TAB>rows<TAB>sum"
+ * line per table, sorted by name; `checksum_figures FILE` says how many tables and rows a
+ * checksums file covers.
+ */
+export const TABLE_CHECKSUMS = [
+  `checksum_query_sql=${q(CHECKSUM_QUERY_SQL)}`,
+  `checksum_query() { mysql_in "$1" -N -B --raw "$2" -e "$checksum_query_sql"; }`,
+  `table_checksums() {`,
+  `  local sql`,
+  `  sql=$(checksum_query "$1" "$2")`,
+  `  [ -z "$sql" ] || mysql_in "$1" -N -B "$2" -e "$sql ORDER BY 1"`,
+  `}`,
+  `checksum_figures() { awk -F '\\t' '{ rows += $2 } END { printf "tables=%d rows=%d\\n", NR, rows }' "$1"; }`,
+  // What differs between two checksum files (at the dump, restored), a line per table (5).
+  `checksum_differences() {`,
+  `  awk -F '\\t' 'FILENAME == ARGV[1] { rows[$1] = $2; sum[$1] = $3; next }`,
+  `    { seen[$1] = 1`,
+  `      if (!($1 in rows)) print "  " $1 ": not in the database at the dump, " $2 " rows restored"`,
+  `      else if (rows[$1] != $2) print "  " $1 ": " rows[$1] " rows at the dump, " $2 " restored"`,
+  `      else if (sum[$1] != $3) print "  " $1 ": same rows, different content" }`,
+  `    END { for (t in rows) if (!(t in seen)) print "  " t ": " rows[t] " rows at the dump, missing after the restore" }' "$1" "$2" | LC_ALL=C sort | head -n 5`,
+  `}`,
+];
+
+/** mysqldump through the db container, with the container's own credentials. */
+const DUMP_IN_CONTAINER =
+  'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction --routines ' +
+  '--triggers --events --add-drop-database --databases "$MYSQL_DATABASE"';
+
+/**
+ * Releases the write pause of consistentDumpLines, if it is held: call it from the script's
+ * EXIT trap too (define it before the trap).
+ */
+export const WRITE_PAUSE_RELEASE = [
+  `pause_id=""`,
+  `unpause() { [ -z "$pause_id" ] || mysql_in "$db" -e "KILL $pause_id" >/dev/null 2>&1 || true; pause_id=""; }`,
+];
+
+/** The pausing session ends by itself after this, even if its script was killed. */
+const PAUSE_SESSION_SECONDS = 90;
+
+/** How long writes may wait for the pause that lines the checksums up with the dump. */
+export const WRITE_PAUSE_LIMIT_SECONDS = 10;
+
+/**
+ * Dumps the database of container $db into $work/db.sql and writes, into $work/checksums.tsv,
+ * the table checksums of the very data state the dump's snapshot holds, while the app goes on
+ * writing. A session holds FLUSH TABLES WITH READ LOCK (commits wait; it gives up after
+ * WRITE_PAUSE_LIMIT_SECONDS rather than queue writes behind a long query) just long enough for
+ * two snapshots to open: the checksum session's and mysqldump's --single-transaction one. No
+ * commit can fall between them, so both see the same rows; the lock is released as soon as
+ * mysqldump's transaction is seen (or the dump ended), usually within a fraction of a second.
+ */
+export function consistentDumpLines(): string[] {
+  const others = (ids: string) =>
+    `SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ` +
+    `ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'root' AND p.ID NOT IN (${ids})`;
+  return [
+    `dbname=$(env_of "$db" MYSQL_DATABASE)`,
+    `mysql_in "$db" -N -B --unbuffered -e "SET SESSION lock_wait_timeout = ${WRITE_PAUSE_LIMIT_SECONDS}; FLUSH TABLES WITH READ LOCK; SELECT CONNECTION_ID(); SELECT SLEEP(${PAUSE_SESSION_SECONDS})" > "$work/pause.out" 2> "$work/pause.err" &`,
+    `pause_pid=$!`,
+    `until [ -s "$work/pause.out" ]; do`,
+    `  kill -0 "$pause_pid" 2>/dev/null || { echo "could not pause writes for the consistent checksums: $(tail -n 1 "$work/pause.err")" >&2; exit 1; }`,
+    `  sleep 0.02`,
+    `done`,
+    `pause_id=$(head -n 1 "$work/pause.out")`,
+    `paused_at=$(date +%s%N)`,
+    `coproc SUMS { mysql_feed "$db" -N -B --unbuffered "$dbname"; }`,
+    `sums_in=\${SUMS[1]}`,
+    `sums_out=\${SUMS[0]}`,
+    `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT CONNECTION_ID();" >&"$sums_in"`,
+    `IFS= read -r sums_id <&"$sums_out"`,
+    `docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} > "$work/db.sql" &`,
+    `dump_pid=$!`,
+    `deadline=$((SECONDS + 60))`,
+    `until [ "$(mysql_in "$db" -N -B -e "${others("$pause_id, $sums_id")}")" -gt 0 ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,
+    `  [ "$SECONDS" -lt "$deadline" ] || { unpause; echo "mysqldump did not open its snapshot within 60 s" >&2; exit 1; }`,
+    `  sleep 0.02`,
+    `done`,
+    `unpause`,
+    `wait "$pause_pid" 2>/dev/null || true`,
+    `echo "writes_paused_ms=$(( ($(date +%s%N) - paused_at) / 1000000 ))"`,
+    `sql=$(checksum_query "$db" "$dbname")`,
+    `[ -z "$sql" ] || printf '%s ORDER BY 1;\\n' "$sql" >&"$sums_in"`,
+    `printf 'COMMIT;\\n' >&"$sums_in"`,
+    `exec {sums_in}>&-`,
+    `cat <&"$sums_out" > "$work/checksums.tsv"`,
+    `wait "$dump_pid" || { echo "mysqldump failed" >&2; exit 1; }`,
+    `echo "checksums: $(checksum_figures "$work/checksums.tsv")"`,
+  ];
+}

@@ -1,0 +1,194 @@
+// The proof that a backup restores, and the rehearsal of a release's migrations on what it
+// restored. Both work on a throwaway copy of the database on the server: a container of the
+// live database's own image, with its own volume, no network (not even the compose one) and a
+// label naming the environment's project, so that whatever run leaves one behind, the next
+// operation finds and removes it (removeCopiesLines).
+import { q, script, MINUTE, serviceContainer, type RemoteCommand } from "./shared.js";
+import { MYSQL_CLIENT, TABLE_CHECKSUMS } from "./database.js";
+import {
+  backupNameValue,
+  checkEnvironmentFields,
+  digestRefValue,
+  markValue,
+  serverPathValue,
+} from "./values.js";
+import type { EnvironmentSettings } from "../environments.js";
+
+/** The label every copy (container and volume) and rehearsal container carries. */
+export const COPY_LABEL = "qgo.copy";
+
+/** Disk the copy needs besides the dump's size times this (its data files and logs). */
+const COPY_DISK_FACTOR = 3;
+const COPY_DISK_EXTRA_MB = 256;
+/** How long the copy may take to start and load (beyond that the server is too slow). */
+const COPY_READY_SECONDS = 180;
+
+/** The copy's container and volume name for one operation. */
+export function copyName(env: EnvironmentSettings, operation: string): string {
+  checkEnvironmentFields(env);
+  return `qgo-copy-${env.project}-${markValue(operation)}`;
+}
+
+/** The sidecar file that says a backup was proven (and with which figures). */
+export const proofFile = (archive: string): string => `${archive}.proof`;
+
+/** Removes every copy of this environment's project: containers first, then their volumes. */
+export function removeCopiesLines(env: EnvironmentSettings): string[] {
+  checkEnvironmentFields(env);
+  const label = q(`label=${COPY_LABEL}=${env.project}`);
+  return [
+    `for c in $(docker ps -aq --filter ${label}); do docker rm -f "$c" >/dev/null 2>&1 || true; echo "removed copy container $c"; done`,
+    `for v in $(docker volume ls -q --filter ${label}); do docker volume rm "$v" >/dev/null 2>&1 || true; echo "removed copy volume $v"; done`,
+  ];
+}
+
+export function removeCopies(env: EnvironmentSettings): RemoteCommand {
+  return {
+    step: "remove-copy",
+    description: `remove the throwaway database copies of ${env.project}`,
+    timeoutMs: 2 * MINUTE,
+    script: script(removeCopiesLines(env)),
+  };
+}
+
+/**
+ * Restores backup `name` into a new copy and compares its table checksums with those the
+ * backup took of the live database in the dump's own snapshot. On a match the backup is proven
+ * (`<archive>.proof` holds the figures); otherwise the archive is renamed `.unproven` (kept
+ * for inspection, never listed or restored) and the step fails. With `keepCopy` the copy stays
+ * up for the rehearsal; otherwise it is removed whatever happens. Refuses before starting a
+ * second database when the server's free disk or memory would not carry it.
+ */
+export function proveBackup(
+  env: EnvironmentSettings,
+  name: string,
+  operation: string,
+  keepCopy: boolean,
+): RemoteCommand {
+  const copy = copyName(env, operation);
+  backupNameValue(name);
+  const archive = `${env.backupsDir}/${name}`;
+  const fail = (why: string) => `{ echo "restore proof failed: "${why} >&2; exit 1; }`;
+  return {
+    step: "restore-proof",
+    description: `restore ${name} into a throwaway database (${copy}, no network) and compare every table's rows and checksum with the live database at the dump`,
+    timeoutMs: 30 * MINUTE,
+    script: script([
+      `archive=${q(archive)}`,
+      `copy=${q(copy)}`,
+      ...MYSQL_CLIENT,
+      ...TABLE_CHECKSUMS,
+      `listing=$(tar -tzf "$archive")`,
+      `if ! grep -qxF ./db.sql <<<"$listing"; then`,
+      `  echo "restore_proof=none (no database at the backup: first deploy)"`,
+      `  printf 'proven_at=%s\\ntables=0\\nrows=0\\n' "$(date -u +%FT%TZ)" > ${q(proofFile(archive))}`,
+      `  exit 0`,
+      `fi`,
+      `grep -qxF ./checksums.tsv <<<"$listing" || ${fail(q("the backup holds no checksums of the live database"))}`,
+      serviceContainer(env, "db", "db"),
+      `[ -n "$db" ] || ${fail(q("the live database container is not running"))}`,
+      `image=$(docker inspect --format '{{.Image}}' "$db")`,
+      // Room for a second database: refuse now, with the figures, rather than fill the disk.
+      `dump_bytes=$(tar -xzOf "$archive" --occurrence=1 ./db.sql | wc -c)`,
+      `root=$(docker info --format '{{.DockerRootDir}}')`,
+      `disk_mb=$(( $(df -Pk "$root" | awk 'NR==2 {print $4}') / 1024 ))`,
+      `need_disk_mb=$(( dump_bytes * ${COPY_DISK_FACTOR} / 1048576 + ${COPY_DISK_EXTRA_MB} ))`,
+      `memory_mb=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))`,
+      `echo "copy_resources: disk_free_mb=$disk_mb need=$need_disk_mb memory_free_mb=$memory_mb need=${env.proofMemoryMb}"`,
+      `[ "$disk_mb" -ge "$need_disk_mb" ] || ${fail(`"the server has $disk_mb MB free on $root, a copy of this database needs $need_disk_mb MB (${COPY_DISK_FACTOR} x the dump + ${COPY_DISK_EXTRA_MB} MB): free disk space, then deploy again. Nothing was changed."`)}`,
+      `[ "$memory_mb" -ge ${env.proofMemoryMb} ] || ${fail(`"the server has $memory_mb MB of memory available, a copy of the database needs ${env.proofMemoryMb} MB (proofMemoryMb): free memory or lower proofMemoryMb, then deploy again. Nothing was changed."`)}`,
+      ...removeCopiesLines(env),
+      `cleanup() { docker rm -f "$copy" >/dev/null 2>&1 || true; docker volume rm "$copy" >/dev/null 2>&1 || true; }`,
+      `trap cleanup EXIT`,
+      // The copy's users are the live ones (the app's user gets the same grants); root's
+      // password is its own. Values reach docker through the environment, not its arguments.
+      `MYSQL_DATABASE=$(env_of "$db" MYSQL_DATABASE) MYSQL_USER=$(env_of "$db" MYSQL_USER) MYSQL_PASSWORD=$(env_of "$db" MYSQL_PASSWORD)`,
+      `MYSQL_ROOT_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \\n')`,
+      `export MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD MYSQL_ROOT_PASSWORD`,
+      `docker volume create --label ${q(`${COPY_LABEL}=${env.project}`)} "$copy" >/dev/null`,
+      `docker run -d --name "$copy" --label ${q(`${COPY_LABEL}=${env.project}`)} --network none -v "$copy:/var/lib/mysql" -e MYSQL_DATABASE -e MYSQL_USER -e MYSQL_PASSWORD -e MYSQL_ROOT_PASSWORD "$image" >/dev/null`,
+      `started=$SECONDS`,
+      // Ready when the real server answers on TCP (the first-start one serves its socket only).
+      `until docker exec "$copy" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin ping -h 127.0.0.1 -uroot --silent' >/dev/null 2>&1; do`,
+      `  [ "$(docker inspect --format '{{.State.Running}}' "$copy")" = true ] || { docker logs --tail 20 "$copy" >&2; ${fail(q("the copy's database stopped while starting"))}; }`,
+      `  [ $((SECONDS - started)) -lt ${COPY_READY_SECONDS} ] || ${fail(q(`the copy's database did not start within ${COPY_READY_SECONDS} s`))}`,
+      `  sleep 1`,
+      `done`,
+      `echo "copy_start_s=$((SECONDS - started))"`,
+      `loaded=$SECONDS`,
+      `unprove() { mv "$archive" "$archive.unproven"; echo "the backup does not count: kept as $archive.unproven for inspection" >&2; }`,
+      `if ! load_dump "$copy" "$archive"; then`,
+      `  unprove; ${fail(q("the dump does not load into a fresh database"))}`,
+      `fi`,
+      `echo "copy_load_s=$((SECONDS - loaded))"`,
+      `work=$(mktemp -d) && trap 'cleanup; rm -rf "$work"' EXIT`,
+      `tar -xzOf "$archive" --occurrence=1 ./checksums.tsv > "$work/live.tsv"`,
+      `table_checksums "$copy" "$MYSQL_DATABASE" > "$work/copy.tsv"`,
+      `if ! cmp -s "$work/live.tsv" "$work/copy.tsv"; then`,
+      `  echo "the restored copy differs from the live database at the dump (< live, > copy):" >&2`,
+      `  checksum_differences "$work/live.tsv" "$work/copy.tsv" >&2`,
+      `  unprove; ${fail(q("checksums differ"))}`,
+      `fi`,
+      `figures=$(checksum_figures "$work/copy.tsv")`,
+      `printf 'proven_at=%s\\n%s\\n' "$(date -u +%FT%TZ)" "\${figures// /$'\\n'}" > ${q(proofFile(archive))}`,
+      `echo "restore_proof=ok $figures"`,
+      ...(keepCopy
+        ? [`trap 'rm -rf "$work"' EXIT`, `echo "copy=$copy kept for the rehearsal"`]
+        : []),
+    ]),
+  };
+}
+
+/** What the rehearsal needs of the release. */
+export interface Rehearsal {
+  backendImage: string;
+  migrateCommand: string[];
+  /** Where the image keeps its migrations, relative to its working directory. */
+  migrationsDir: string;
+}
+
+/**
+ * Runs the release's migrate command in a one-off container of the new backend image, sharing
+ * only the copy's network namespace (the copy on 127.0.0.1, nothing else reachable), against
+ * the copy. Skips when every migration the image ships is applied in the copy already (Prisma's
+ * _prisma_migrations), and says so. The copy is removed afterwards whatever happens. The
+ * migration's own output is the step's: its error is quoted by the same code as the live one.
+ */
+export function rehearseMigrations(
+  env: EnvironmentSettings,
+  operation: string,
+  release: Rehearsal,
+): RemoteCommand {
+  const copy = copyName(env, operation);
+  digestRefValue(release.backendImage, "backend image");
+  serverPathValue(`/${release.migrationsDir}`, "migrationsDir");
+  const label = q(`${COPY_LABEL}=${env.project}`);
+  return {
+    step: "rehearsal",
+    description: `${release.migrateCommand.join(" ")} with the new backend image on the restored copy (${copy}), before production`,
+    timeoutMs: 15 * MINUTE,
+    script: script([
+      `copy=${q(copy)}`,
+      `image=${q(release.backendImage)}`,
+      ...MYSQL_CLIENT,
+      `cleanup() { docker rm -f "$copy-migrate" "$copy" >/dev/null 2>&1 || true; docker volume rm "$copy" >/dev/null 2>&1 || true; }`,
+      `trap cleanup EXIT`,
+      `[ "$(docker inspect --format '{{.State.Running}}' "$copy" 2>/dev/null)" = true ] || { echo "the restored copy $copy is not running: nothing to rehearse on" >&2; exit 1; }`,
+      `dbname=$(env_of "$copy" MYSQL_DATABASE)`,
+      // Pending: shipped by the image, not finished in the copy. Unknown counts as pending.
+      `shipped=$(docker run --rm --network none --entrypoint find "$image" ${q(release.migrationsDir)} -mindepth 2 -maxdepth 2 -name migration.sql 2>/dev/null | sed 's#/migration.sql$##; s#.*/##' | LC_ALL=C sort) || shipped=""`,
+      `applied=$(mysql_in "$copy" -N -B "$dbname" -e "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL" 2>/dev/null | LC_ALL=C sort) || applied=""`,
+      `pending=$(LC_ALL=C comm -23 <(printf '%s\\n' "$shipped") <(printf '%s\\n' "$applied") | grep -c . || true)`,
+      `if [ -n "$shipped" ] && [ "$pending" -eq 0 ]; then`,
+      `  echo "rehearsal=skipped: no migration pending ($(grep -c . <<<"$shipped") in the image, all applied)"`,
+      `  exit 0`,
+      `fi`,
+      `if [ -n "$shipped" ]; then echo "pending=$pending"; else echo "pending=unknown (no ${release.migrationsDir} found in the image): rehearsing"; fi`,
+      `DATABASE_URL="mysql://$(env_of "$copy" MYSQL_USER):$(env_of "$copy" MYSQL_PASSWORD)@127.0.0.1:3306/$dbname"`,
+      `export DATABASE_URL`,
+      `started=$SECONDS`,
+      `docker run --rm --name "$copy-migrate" --label ${label} --network "container:$copy" -e DATABASE_URL -e NODE_ENV=production "$image" ${release.migrateCommand.map(q).join(" ")}`,
+      `echo "rehearsal=passed in $((SECONDS - started)) s"`,
+    ]),
+  };
+}

@@ -1,0 +1,390 @@
+// The restore proof and the migration rehearsal on the VPS-in-a-box (real sshd, dockerd,
+// MariaDB, the product's images): every backup is restored into a throwaway copy and compared
+// table by table with the live database at the dump; a release's pending migrations run on
+// that copy first. The tests of this file run in order on staging and share its deploys:
+// v1 -> a half-way failing migration (refused, v1 serving throughout) -> v2 with writes during
+// the backup -> damaged backups (not counted) -> v2 again (nothing pending; a leftover copy
+// removed) -> rollback --backup (checksums verified after the restore).
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { VpsBox } from "../vps/box.js";
+import { boxDocker, httpRequest, vpsBox } from "../vps/helpers.js";
+import { deploy, listBackups, rollback } from "../../src/deploy/index.js";
+import type { EnvironmentSettings } from "../../src/deploy/environments.js";
+import type { OperationReport } from "../../src/deploy/operation.js";
+import type { ReleaseFile } from "../../src/deploy/commands/index.js";
+import {
+  appliedMigrations,
+  backupsOf,
+  boxCredentials,
+  boxEnvironment,
+  createShipment,
+  databaseFingerprint,
+  history,
+  outcome,
+  resetEnvironment,
+  shipmentExists,
+  startSlack,
+  stateFile,
+  tableNames,
+  testCaller,
+} from "./support.js";
+
+let box: VpsBox;
+let env: EnvironmentSettings;
+let releaseFiles: ReleaseFile[];
+let slack: Awaited<ReturnType<typeof startSlack>>;
+let credentials: ReturnType<typeof boxCredentials>;
+const lines: string[] = [];
+const caller = () => testCaller("proof", lines);
+const images = (release: "v1" | "v2") => ({
+  backendImage: box.images[release].backend,
+  frontendImage: box.images[release].frontend,
+});
+let backupBeforeV2 = "";
+
+/** A migration that changes the database and then fails, as a real half-way failure does. */
+const HALF_WAY = "20991231000000_half_way";
+const HALF_WAY_SQL = [
+  "CREATE TABLE `half_way` (`id` INT PRIMARY KEY, `note` VARCHAR(40) NOT NULL);",
+  "INSERT INTO `half_way` VALUES (1, 'written half-way');",
+  "ALTER TABLE `shipments` ADD COLUMN `half_way_note` VARCHAR(40) NULL;",
+  "UPDATE `shipments` SET `half_way_note` = 'changed half-way';",
+  "INSERT INTO `no_such_table` VALUES (1);",
+].join("\n");
+/** The release's migrate command: its own migrations plus HALF_WAY, applied by the same tool. */
+const halfWayMigrate = [
+  "sh",
+  "-c",
+  `set -e; m=$(mktemp -d); cp -R prisma/migrations/. "$m/"; mkdir "$m/${HALF_WAY}"; ` +
+    `echo ${Buffer.from(HALF_WAY_SQL).toString("base64")} | base64 -d > "$m/${HALF_WAY}/migration.sql"; ` +
+    `exec node scripts/apply-migrations.mjs "$m"`,
+];
+
+beforeAll(async () => {
+  box = vpsBox();
+  slack = await startSlack();
+  credentials = boxCredentials(box, slack.url);
+  await resetEnvironment(box, "staging");
+  ({ env, releaseFiles } = await boxEnvironment(box, "staging"));
+});
+
+afterAll(() => {
+  slack?.server.close();
+});
+
+/** The copies (containers and volumes) of staging's project on the box. */
+async function copiesLeft(): Promise<string[]> {
+  const docker = boxDocker(box);
+  const label = `label=qgo.copy=${box.projects.staging}`;
+  const containers = (await docker`docker ps -aq --filter ${label}`).stdout.trim();
+  const volumes = (await docker`docker volume ls -q --filter ${label}`).stdout.trim();
+  return [containers, volumes].filter(Boolean);
+}
+
+/** Requests /health through the frontend every 100 ms while `during` runs: what users saw. */
+async function servedDuring<T>(
+  during: Promise<T>,
+): Promise<{ result: T; seen: { status: number; version: string }[] }> {
+  const seen: { status: number; version: string }[] = [];
+  let done = false;
+  const poller = (async () => {
+    while (!done) {
+      try {
+        const response = await httpRequest(`http://127.0.0.1:${box.ports.staging.frontend}/health`);
+        const body = (await response.json().catch(() => ({}))) as { version?: string };
+        seen.push({ status: response.status, version: body.version ?? "" });
+      } catch {
+        seen.push({ status: 0, version: "" });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  try {
+    return { result: await during, seen };
+  } finally {
+    done = true;
+    await poller;
+  }
+}
+
+/** Runs `deploy` paused at the start of step `step`; `meanwhile` runs, then the deploy goes on. */
+async function pausedAt<T>(
+  step: string,
+  run: () => Promise<T>,
+  meanwhile: () => Promise<void> | void,
+): Promise<T> {
+  const pause = join(box.pauseDir, step);
+  writeFileSync(pause, "");
+  try {
+    const running = run();
+    const deadline = Date.now() + 180_000;
+    while (!existsSync(`${pause}.reached`)) {
+      if (Date.now() > deadline) throw new Error(`the deploy never reached ${step}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await meanwhile();
+    rmSync(pause, { force: true });
+    return await running;
+  } finally {
+    rmSync(pause, { force: true });
+    rmSync(`${pause}.reached`, { force: true });
+  }
+}
+
+/** Rewrites the newest backup's db.sql with `change`, keeping the archive itself well-formed. */
+function damageNewestBackup(change: (dump: string) => string): string {
+  const name = backupsOf(box, "staging").at(-1)!;
+  const archive = join(box.backupsDir, name);
+  const dir = mkdtempSync(join(tmpdir(), "qgo-damage-"));
+  try {
+    const members = execFileSync("tar", ["-tzf", archive], { encoding: "utf8" })
+      .split("\n")
+      .filter((m) => /^\.\/[^/]+\/?$/.test(m));
+    execFileSync("tar", ["-C", dir, "-xzf", archive]);
+    const dump = join(dir, "db.sql");
+    writeFileSync(dump, change(readFileSync(dump, "utf8")));
+    execFileSync("tar", ["-C", dir, "-czf", archive, ...members]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return name;
+}
+
+const summaryOf = (report: OperationReport) => report.summary;
+
+describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
+  it("first deploy: nothing to prove or rehearse yet, and the report says so", async () => {
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v1") }, credentials, caller()),
+    );
+    if (!result.ok) throw result.error;
+    expect(summaryOf(result.report)).toMatch(
+      /nothing to prove: no database before this deploy; migration rehearsal nothing to rehearse on/,
+    );
+    for (let i = 0; i < 3; i++) await createShipment(box, "staging", `proof-customer-${i}`);
+  });
+
+  it("a migration that fails half-way is refused by the rehearsal: production untouched, v1 serving throughout", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    const tablesBefore = await tableNames(box, "staging");
+    const migrationsBefore = await appliedMigrations(box, "staging");
+    const { result, seen } = await servedDuring(
+      outcome(
+        deploy(
+          { env: { ...env, migrateCommand: halfWayMigrate }, releaseFiles, ...images("v2") },
+          credentials,
+          caller(),
+        ),
+      ),
+    );
+    expect(result.ok).toBe(false);
+    const message = !result.ok ? result.error.message : "";
+    // The migration's own error, quoted once, by the code that quotes the live migrate step's.
+    expect(message).toMatch(
+      new RegExp(
+        `stopped at step rehearsal: the release's migration failed on a restored copy of staging's database \\(backup backup_staging_\\d{8}_\\d{6}\\.tar\\.gz\\), so it never ran on production: step rehearsal failed \\(exit 1\\): apply-migrations: Migration ${HALF_WAY} failed: .*no_such_table`,
+        "s",
+      ),
+    );
+    expect(message.match(/apply-migrations: Migration/g)).toHaveLength(1);
+    expect(message).toMatch(/Nothing was changed on the server/);
+    expect(slack.messages.at(-1)).toMatch(/stopped at rehearsal: .*no_such_table/s);
+    const failed = history(box, "staging").at(-1)!;
+    expect(failed).toMatchObject({
+      result: "failed",
+      failedStep: "rehearsal",
+      rehearsal: "failed on the restored copy",
+    });
+    expect(String(failed.proof)).toMatch(/^restore proven: tables=4 rows=\d+$/);
+    // Production: the same tables, rows and checksums; no live migrate step ever ran.
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(await tableNames(box, "staging")).toEqual(tablesBefore);
+    expect(await appliedMigrations(box, "staging")).toEqual(migrationsBefore);
+    expect(result.report!.steps.map((s) => s.step)).not.toContain("migrate");
+    // What users saw all along: v1, healthy, at every request.
+    expect(seen.length).toBeGreaterThan(20);
+    expect(seen.filter((s) => s.status !== 200 || s.version !== "v1-box")).toEqual([]);
+    expect(await copiesLeft()).toEqual([]);
+  });
+
+  it("with writes going on during the backup, the proof holds; a good release passes the rehearsal and deploys", async () => {
+    // A writer through the API all along (the app is briefly away while it is replaced:
+    // those requests fail and are not counted).
+    let writing = true;
+    const written: { id: number; at: number }[] = [];
+    const writer = (async () => {
+      while (writing) {
+        const id = await createShipment(box, "staging", "written-during-deploy").catch(() => 0);
+        if (id) written.push({ id, at: Date.now() });
+        else await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    let result;
+    try {
+      result = await outcome(deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()));
+    } finally {
+      writing = false;
+      await writer;
+    }
+    if (!result.ok) throw result.error;
+    const { report } = result;
+    backupBeforeV2 = report.backup!;
+    expect(report.summary).toMatch(
+      /\(restore proven: tables=4 rows=\d+; migration rehearsal passed on the restored copy in \d+ s\)/,
+    );
+    expect(report.log.join("\n")).toMatch(/writes_paused_ms=\d+/);
+    // Writes went on through the backup (and none was lost).
+    const backupStep = report.steps.find((s) => s.step === "backup")!;
+    const backupStart = Date.parse(backupStep.startedAt);
+    const backupEnd = backupStart + backupStep.durationMs;
+    const duringBackup = written.filter((w) => w.at > backupStart && w.at < backupEnd);
+    expect(duringBackup.length).toBeGreaterThan(5);
+    for (const { id } of written) expect(await shipmentExists(box, "staging", id)).toBe(true);
+    // The pull ran while the backup was restored and proven.
+    const [pull, proof] = ["pull", "restore-proof"].map((step) =>
+      report.steps.find((s) => s.step === step)!,
+    );
+    const span = (s: typeof pull) => [
+      Date.parse(s!.startedAt),
+      Date.parse(s!.startedAt) + s!.durationMs,
+    ];
+    const [pullStart, pullEnd] = span(pull);
+    const [proofStart, proofEnd] = span(proof);
+    expect(pullStart! < proofEnd! && proofStart! < pullEnd!).toBe(true);
+    expect(report.steps.map((s) => s.step)).toEqual(
+      expect.arrayContaining(["backup", "restore-proof", "rehearsal", "migrate", "health"]),
+    );
+    expect(await appliedMigrations(box, "staging")).toContain(box.v2Migration.name);
+    expect(existsSync(join(box.backupsDir, `${backupBeforeV2}.proof`))).toBe(true);
+    expect(readFileSync(stateFile(box, "staging", "backup-before-migration"), "utf8")).toBe(
+      `${backupBeforeV2}\n`,
+    );
+    const recorded = history(box, "staging").at(-1)!;
+    expect(recorded.result).toBe("success");
+    expect(String(recorded.proof)).toMatch(/^restore proven: tables=4 rows=\d+$/);
+    expect(String(recorded.rehearsal)).toMatch(/^passed on the restored copy/);
+    const listing = await listBackups(env, credentials, caller());
+    expect(listing.summary).toContain(`${backupBeforeV2} `);
+    expect(listing.summary).toMatch(
+      new RegExp(`${backupBeforeV2} \\d+ restore proven \\(tables=4 rows=\\d+\\)`),
+    );
+    expect(await copiesLeft()).toEqual([]);
+  });
+
+  it.each([
+    {
+      damage: "truncated mid-statement",
+      change: (dump: string) => dump.slice(0, Math.floor(dump.length / 2)),
+      why: /ERROR 1064 .*\n.*\n?restore proof failed: the dump does not load into a fresh database/,
+    },
+    {
+      damage: "truncated after a statement",
+      // Cut after the first table's data: what is left loads, without the other tables.
+      change: (dump: string) => dump.slice(0, dump.indexOf("UNLOCK TABLES;") + 15),
+      why: /differs from the live database at the dump[\s\S]*documents: 0 rows at the dump, missing after the restore[\s\S]*restore proof failed: checksums differ/,
+    },
+    {
+      damage: "corrupted",
+      change: (dump: string) => dump.replace("proof-customer-1", "proof-customer-X"),
+      why: /shipments: same rows, different content[\s\S]*restore proof failed: checksums differ/,
+    },
+  ])(
+    "a backup whose dump was $damage after writing is not counted, and nothing changes",
+    async ({ change, why }) => {
+      const before = await databaseFingerprint(box, "staging");
+      let damaged = "";
+      const result = await outcome(
+        pausedAt(
+          "upload",
+          () => deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
+          () => {
+            damaged = damageNewestBackup(change);
+          },
+        ),
+      );
+      expect(result.ok).toBe(false);
+      const message = !result.ok ? result.error.message : "";
+      expect(message).toMatch(
+        new RegExp(
+          `stopped at step restore-proof: backup ${damaged} did not prove restorable, so it does not count`,
+        ),
+      );
+      expect(message).toMatch(why);
+      expect(message).toContain(`kept as ${box.backupsDir}/${damaged}.unproven`);
+      expect(backupsOf(box, "staging")).not.toContain(damaged);
+      expect(existsSync(join(box.backupsDir, `${damaged}.unproven`))).toBe(true);
+      const listing = await listBackups(env, credentials, caller());
+      expect(listing.summary).not.toContain(damaged);
+      expect(await databaseFingerprint(box, "staging")).toEqual(before);
+      expect(await copiesLeft()).toEqual([]);
+    },
+  );
+
+  it("refuses before starting a copy the server's memory would not carry", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    const result = await outcome(
+      deploy(
+        { env: { ...env, proofMemoryMb: 10_000_000 }, releaseFiles, ...images("v2") },
+        credentials,
+        caller(),
+      ),
+    );
+    expect(!result.ok && result.error.message).toMatch(
+      /stopped at step restore-proof: .*a copy of the database needs 10000000 MB \(proofMemoryMb\): free memory or lower proofMemoryMb/s,
+    );
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(await copiesLeft()).toEqual([]);
+  });
+
+  it("nothing pending: the rehearsal is skipped and the report says so; a copy left by a killed run is removed", async () => {
+    // What a run killed between proof and rehearsal leaves: a labelled copy and its volume.
+    const docker = boxDocker(box);
+    const label = `qgo.copy=${box.projects.staging}`;
+    await docker`docker volume create --label ${label} qgo-copy-leftover`;
+    await docker`docker run -d --name qgo-copy-leftover --label ${label} --network none -v qgo-copy-leftover:/data --entrypoint sleep ${box.dbImage} 600`;
+    expect((await copiesLeft()).length).toBe(2);
+    const result = await outcome(
+      deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
+    );
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(
+      /migration rehearsal skipped: no migration pending \(2 in the image, all applied\)/,
+    );
+    expect(result.report.summary).toMatch(
+      /removed the throwaway database copy an interrupted operation had left/,
+    );
+    expect(await copiesLeft()).toEqual([]);
+    // Retention keeps one unproven archive (the newest) for inspection.
+    const unproven = execFileSync("ls", [box.backupsDir], { encoding: "utf8" })
+      .split("\n")
+      .filter((n) => n.startsWith("backup_staging_") && n.endsWith(".unproven"));
+    expect(unproven).toHaveLength(1);
+  });
+
+  it("rollback --backup restores what was proven: the tables' checksums are checked after the restore", async () => {
+    const result = await outcome(rollback({ env, backup: backupBeforeV2 }, credentials, caller()));
+    if (!result.ok) throw result.error;
+    expect(result.report.log.join("\n")).toMatch(/restore_verified=ok tables=4 rows=\d+/);
+    expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
+  });
+
+  it("rehearsal off for an environment: the deploy says so, never silently", async () => {
+    const result = await outcome(
+      deploy(
+        { env: { ...env, rehearseMigrations: false }, releaseFiles, ...images("v2") },
+        credentials,
+        caller(),
+      ),
+    );
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(
+      /migration rehearsal off for this environment \(rehearseMigrations: false\).*NOTE: Migration rehearsal is off for staging \(rehearseMigrations: false in deploy\/environments\/staging\.json\): pending migrations run on the live database unrehearsed\./s,
+    );
+    expect(result.report.steps.map((s) => s.step)).not.toContain("rehearsal");
+    expect(await copiesLeft()).toEqual([]);
+  });
+});
