@@ -3,8 +3,9 @@
 // the live database at the dump); the release's pending migrations rehearsed on that copy;
 // retention. Nothing live changes until here, so a bad migration fails on the copy. Then
 // migrate with the new image, switch, up, health checks; record, unlock, notify. Any failure
-// after that puts the previous release (and, when migrations had started, the database) back. The runbook is one list of steps: the
-// run executes it and --dry-run prints it, so the two cannot drift.
+// after that puts the previous release (and, when migrations had started, the database) back.
+// The runbook is one list of steps: the run executes it and --dry-run prints it, so the two
+// cannot drift.
 import { randomBytes } from "node:crypto";
 import * as commands from "./commands/index.js";
 import type { ReleaseFile, ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";

@@ -125,7 +125,7 @@ export function proveBackup(
       `tar -xzOf "$archive" --occurrence=1 ./checksums.tsv > "$work/live.tsv"`,
       `table_checksums "$copy" "$MYSQL_DATABASE" > "$work/copy.tsv"`,
       `if ! cmp -s "$work/live.tsv" "$work/copy.tsv"; then`,
-      `  echo "the restored copy differs from the live database at the dump (< live, > copy):" >&2`,
+      `  echo "the restored copy differs from the live database at the dump:" >&2`,
       `  checksum_differences "$work/live.tsv" "$work/copy.tsv" >&2`,
       `  unprove; ${fail(q("checksums differ"))}`,
       `fi`,

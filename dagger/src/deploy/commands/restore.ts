@@ -58,7 +58,7 @@ export function restoreDatabase(env: EnvironmentSettings, name: string): RemoteC
       `    tar -xzOf ${q(archive)} --occurrence=1 ./checksums.tsv > "$work/backup.tsv"`,
       `    table_checksums "$db" "$(env_of "$db" MYSQL_DATABASE)" > "$work/restored.tsv"`,
       `    if ! cmp -s "$work/backup.tsv" "$work/restored.tsv"; then`,
-      `      echo "the restored database differs from the backup's checksums (< backup, > restored):" >&2`,
+      `      echo "the restored database differs from the backup's checksums:" >&2`,
       `      checksum_differences "$work/backup.tsv" "$work/restored.tsv" >&2`,
       `      exit 1`,
       `    fi`,
