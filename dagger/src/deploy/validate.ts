@@ -5,7 +5,7 @@ import type { ReleaseFile, ReleaseImages } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
 import { checkPrivateKey } from "./keys.js";
 import { keysForHost } from "./known-hosts.js";
-import type { DeployRequest } from "./deploy.js";
+import type { DeployRequest } from "./release-to-deploy.js";
 import type { Credentials } from "./operation.js";
 
 export function validateBackupName(name: string, env: EnvironmentSettings): void {
