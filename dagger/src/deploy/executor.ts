@@ -295,7 +295,7 @@ export class SshExecutor {
         command.script,
         command.step,
         this.options.marks,
-        this.prelude?.(command.step),
+        this.prelude?.((command.journalSteps ?? [command.step]).join(",")),
       );
       this.client.exec(invocation, (error, channel) => {
         if (error) {

@@ -48,11 +48,14 @@ async function takeLock(session: Session, info: commands.LockInfo): Promise<void
   const before = keyValues(result.stdout);
   const interrupted = before.get("interrupted_operation");
   if (interrupted) {
-    const step = (before.get("interrupted_step") ?? "").split(" ")[0] || "lock";
+    // One step, or the steps it ran together (comma-separated).
+    const steps = ((before.get("interrupted_step") ?? "").split(" ")[0] || "lock").split(",");
+    const where =
+      steps.length > 1 ? `steps ${steps.join(" and ")} (run together)` : `step ${steps[0]}`;
     session.note(
       `The operation before this one (${interrupted}, by ${before.get("interrupted_holder") ?? "?"}, ` +
-        `since ${before.get("interrupted_since") ?? "?"}) never ended: it was interrupted in step ${step}` +
-        `${interruptedChanges(step, before.get("interrupted_backup"))}`,
+        `since ${before.get("interrupted_since") ?? "?"}) never ended: it was interrupted in ${where}` +
+        `${interruptedChanges(steps, before.get("interrupted_backup"))}`,
     );
   }
 }
@@ -71,9 +74,9 @@ const CHANGING_STEPS = new Set([
   "restore-release",
 ]);
 
-/** What an operation interrupted in `step` may have left changed, and where the state before it is. */
-function interruptedChanges(step: string, backup: string | undefined): string {
-  if (!CHANGING_STEPS.has(step)) return `, before anything live changed.`;
+/** What an operation interrupted in `steps` may have left changed, and where the state before it is. */
+function interruptedChanges(steps: string[], backup: string | undefined): string {
+  if (!steps.some((step) => CHANGING_STEPS.has(step))) return `, before anything live changed.`;
   return (
     `, after its backup: the database or the live release may be partly changed. ` +
     `${backup ? `Its backup ${backup}` : "The backup it took first"} holds the state before it ` +

@@ -75,7 +75,11 @@ export async function runSteps<S>(
   for (const entry of entries) {
     const steps = stepsOf(entry).filter((step) => !step.when || step.when.holds(state));
     for (const step of steps) if (step.marks) (state[step.marks] as boolean) = true;
-    const commands = steps.map((step) => step.command(state));
+    const built = steps.map((step) => step.command(state));
+    const together = built.length > 1 ? built.map((command) => command.step) : undefined;
+    const commands = built.map((command) =>
+      together ? { ...command, journalSteps: together } : command,
+    );
     // Every step of a group ends before a failure is reported, so nothing of it still runs
     // when a rollback starts; the reads then go in the runbook's order.
     const results = await Promise.allSettled(

@@ -29,6 +29,7 @@ import {
   startSlack,
   stateFile,
   testCaller,
+  releaseImages,
 } from "./support.js";
 
 let box: VpsBox;
@@ -38,10 +39,7 @@ let credentials: ReturnType<typeof boxCredentials>;
 const lines: string[] = [];
 const caller = () => testCaller("interrupted", lines);
 type Release = "v1" | "v2";
-const images = (release: Release) => ({
-  backendImage: box.images[release].backend,
-  frontendImage: box.images[release].frontend,
-});
+const images = (release: Release) => releaseImages(box, release);
 /** A row and an upload written before any interruption: every iteration must keep them. */
 let shipment = 0;
 const upload = { name: "written before the interruptions.png", bytes: pngBytes("kept") };
@@ -116,12 +114,11 @@ async function consistent(serving: Release): Promise<void> {
   expect(history(box, "staging").at(-1)).toMatchObject({ result: "success", serving: current });
 }
 
-/**
- * The steps a deploy runs at the same time: the interrupted operation's journal names the one
- * that began last, which may be either.
- */
-const sideBySide = (step: string) =>
-  ["pull", "restore-proof"].includes(step) ? "(pull|restore-proof)" : step;
+/** Where the next operation says the dead one was: steps run together are named together. */
+const interruptedIn = (step: string) =>
+  ["pull", "restore-proof"].includes(step)
+    ? "steps pull and restore-proof \\(run together\\), before anything live changed"
+    : `step ${step}`;
 
 /** status after the kill, unlock, then a deploy that must succeed and serve `release`. */
 async function recover(step: string, release: Release): Promise<void> {
@@ -138,7 +135,7 @@ async function recover(step: string, release: Release): Promise<void> {
   if (step !== "unlock")
     expect(again.report.summary).toMatch(
       new RegExp(
-        `NOTE: The operation before this one .* never ended: it was interrupted in step ${sideBySide(step)}`,
+        `NOTE: The operation before this one .* never ended: it was interrupted in ${interruptedIn(step)}`,
       ),
     );
   await consistent(release);

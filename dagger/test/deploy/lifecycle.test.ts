@@ -43,6 +43,7 @@ import {
   tableNames,
   testCaller,
   uploadDocument,
+  releaseImages,
 } from "./support.js";
 
 let box: VpsBox;
@@ -73,10 +74,7 @@ afterAll(() => {
   slack?.server.close();
 });
 
-const images = (release: "v1" | "v2" | "v3") => ({
-  backendImage: box.images[release].backend,
-  frontendImage: box.images[release].frontend,
-});
+const images = (release: "v1" | "v2" | "v3") => releaseImages(box, release);
 
 /** The step names a dry-run plan lists, without the recovery and the conditions that do not hold. */
 const plannedSteps = (plan: OperationReport, ...notHolding: string[]) =>

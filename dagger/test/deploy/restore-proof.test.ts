@@ -31,6 +31,7 @@ import {
   stateFile,
   tableNames,
   testCaller,
+  releaseImages,
 } from "./support.js";
 
 let box: VpsBox;
@@ -40,10 +41,7 @@ let slack: Awaited<ReturnType<typeof startSlack>>;
 let credentials: ReturnType<typeof boxCredentials>;
 const lines: string[] = [];
 const caller = () => testCaller("proof", lines);
-const images = (release: "v1" | "v2") => ({
-  backendImage: box.images[release].backend,
-  frontendImage: box.images[release].frontend,
-});
+const images = (release: "v1" | "v2") => releaseImages(box, release);
 let backupBeforeV2 = "";
 
 /** A migration that changes the database and then fails, as a real half-way failure does. */

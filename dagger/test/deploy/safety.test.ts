@@ -34,6 +34,7 @@ import {
   secretLeaks,
   stateFile,
   testCaller,
+  releaseImages,
 } from "./support.js";
 
 let box: VpsBox;
@@ -52,10 +53,7 @@ beforeAll(async () => {
 });
 afterAll(() => slack?.server.close());
 
-const images = (release: "v1" | "v2") => ({
-  backendImage: box.images[release].backend,
-  frontendImage: box.images[release].frontend,
-});
+const images = (release: "v1" | "v2") => releaseImages(box, release);
 const acceptedLogins = () =>
   (readFileSync(join(box.stateDir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 const serverUntouched = () =>

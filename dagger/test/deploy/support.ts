@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import { existsSync, readdirSync, readFileSync, rmSync, mkdirSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { VpsBox } from "../vps/box.js";
+import type { ReleaseName, VpsBox } from "../vps/box.js";
 import { appDir, boxDocker, dbQuery, httpRequest } from "../vps/helpers.js";
 import { loadRepoFiles } from "../../src/deploy/repo-files.js";
 import type { EnvironmentOverrides, EnvironmentSettings } from "../../src/deploy/environments.js";
@@ -53,6 +53,14 @@ export async function boxEnvironment(
   extra: EnvironmentOverrides = {},
 ): Promise<{ env: EnvironmentSettings; releaseFiles: ReleaseFile[] }> {
   return loadRepoFiles(repoRoot, env, boxOverrides(box, env, extra));
+}
+
+/** The image refs of one of the box's releases, as a deploy request takes them. */
+export function releaseImages(
+  box: VpsBox,
+  release: ReleaseName,
+): { backendImage: string; frontendImage: string } {
+  return { backendImage: box.images[release].backend, frontendImage: box.images[release].frontend };
 }
 
 /** Secrets of the suite: real key of the box, a registry password, a Slack webhook with a token. */

@@ -34,6 +34,7 @@ import {
   shipmentExists,
   stateFile,
   testCaller,
+  releaseImages,
 } from "./support.js";
 
 let box: VpsBox;
@@ -43,10 +44,7 @@ let releaseFiles: { staging: ReleaseFile[]; production: ReleaseFile[] };
 let credentials: ReturnType<typeof boxCredentials>;
 const lines: string[] = [];
 const caller = (name: string) => testCaller(`trust-${name}`, lines);
-const images = (release: "v1" | "v2") => ({
-  backendImage: box.images[release].backend,
-  frontendImage: box.images[release].frontend,
-});
+const images = (release: "v1" | "v2") => releaseImages(box, release);
 const pwned = mkdtempSync(join(tmpdir(), "qgo-pwned-box-"));
 const EVIL = `evil.example/x@sha256:${"e".repeat(64)}`;
 

@@ -36,6 +36,7 @@ import {
   resetEnvironment,
   servedThroughFrontend,
   testCaller,
+  releaseImages,
 } from "./support.js";
 
 let box: VpsBox;
@@ -45,10 +46,7 @@ let credentials: ReturnType<typeof boxCredentials>;
 let scratch: string;
 const lines: string[] = [];
 const caller = () => testCaller("upload-names", lines);
-const images = (release: "v1" | "v2") => ({
-  backendImage: box.images[release].backend,
-  frontendImage: box.images[release].frontend,
-});
+const images = (release: "v1" | "v2") => releaseImages(box, release);
 const uploadsDir = () => join(env.appDir, "backend", "uploads");
 
 const b = (text: string) => Buffer.from(text, "utf8");

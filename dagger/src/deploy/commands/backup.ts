@@ -108,9 +108,10 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `for d in backend/uploads backend/logs; do [ ! -d "$d" ] || cp -a "$d" "$work/backend/"; done`,
       ...UPLOADS_MANIFEST,
       `[ ! -d "$work/backend/uploads" ] || uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
-      // The dump first, so that verifying it stops reading early (--occurrence).
+      // The checksums (a few bytes) and the dump first, so that reading either stops early
+      // (--occurrence) instead of decompressing the uploads behind them.
       `members=()`,
-      `for m in db.sql NO_DATABASE checksums.tsv uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
+      `for m in checksums.tsv db.sql NO_DATABASE uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
       `tar -C "$work" -czf ${q(partial)} "\${members[@]}"`,
       ...archiveChecks(partial, '"$work"'),
       `mv ${q(partial)} ${q(archive)}`,

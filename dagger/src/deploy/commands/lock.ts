@@ -113,7 +113,8 @@ export function acquireLock(env: EnvironmentSettings, info: LockInfo): RemoteCom
 export function underLock(env: EnvironmentSettings, token: string, step: string): string {
   const p = serverPaths(env);
   tokenValue(token);
-  markValue(step, "step");
+  // One step, or the steps run together, separated by commas.
+  for (const part of step.split(",")) markValue(part, "step");
   return [
     `if [ "$(cat ${q(p.lockToken)} 2>/dev/null)" != ${q(token)} ]; then`,
     `  echo ${q(`the deploy lock of ${env.name} is no longer this operation's (removed by unlock --force, or taken by another): stopped before step ${step}`)} >&2`,

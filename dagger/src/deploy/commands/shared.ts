@@ -41,6 +41,11 @@ export interface RemoteCommand {
   stdin?: string;
   /** Hard time limit for the command. */
   timeoutMs: number;
+  /**
+   * The steps the operation journal notes for it: set when steps run together, so that a run
+   * interrupted during them is known to have been in all of them (default: `step`).
+   */
+  journalSteps?: string[];
 }
 
 export interface ReleaseFile {
