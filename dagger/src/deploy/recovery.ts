@@ -55,6 +55,9 @@ export interface RecoveryState {
   migrationsStarted: boolean;
   switched: boolean;
   action: "deploy" | "rollback";
+  /** The backup's restore proof and the migration rehearsal, as the history records them. */
+  proof?: string;
+  rehearsal?: string;
   /** Restore uploads + release files from the backup too (rollback of a restore). */
   restoreFilesFromBackup?: boolean;
 }
@@ -81,6 +84,8 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
       version: state.version,
       commit: state.commit,
       backup: state.backup,
+      ...(state.proof ? { proof: state.proof } : {}),
+      ...(state.rehearsal ? { rehearsal: state.rehearsal } : {}),
       holder: caller.holder,
       runUrl: caller.runUrl,
       failedStep: state.failedStep,

@@ -1,6 +1,7 @@
 // Rollback: to a named backup (database, uploads and the release it belonged to) or to the
 // release that served before the current one. Like a deploy, it holds the lock and takes a
-// verified backup of the current state first, so a rollback can itself be undone. Its runbook
+// verified backup of the current state first, so a rollback can itself be undone, and proves
+// that backup restorable on a throwaway copy before the live database is replaced. Its runbook
 // is a step list, as the deploy's: the run executes it and --dry-run prints it.
 import * as commands from "./commands/index.js";
 import type { HistoryEntry, ReleaseRecord } from "./commands/index.js";
@@ -52,6 +53,8 @@ interface RollbackState {
   /** The release to serve afterwards; null when the backup is from before the first deploy. */
   targetId: string | null;
   target?: ReleaseRecord;
+  /** The safety backup's restore proof, for the summary and the history. */
+  proof?: string;
   /** The database is being replaced (a restore): an automatic rollback restores it back. */
   migrationsStarted: boolean;
   switched: boolean;
@@ -131,6 +134,11 @@ function runbook(
       readCurrent,
       readTarget,
       { command: () => commands.createBackup(env, safety) },
+      {
+        command: () => commands.proveBackup(env, safety, session.id, false),
+        ownsExitCode: true,
+        read: readSafetyProof(session, request, safety),
+      },
       { command: () => commands.pruneBackups(env, safety) },
     ],
     change: [
@@ -236,6 +244,7 @@ async function run(
       previousId: state.previousId,
       migrationsStarted: state.migrationsStarted,
       switched: state.switched,
+      ...(state.proof ? { proof: state.proof } : {}),
       action: "rollback",
       restoreFilesFromBackup: Boolean(backup),
       ...(target
@@ -252,13 +261,51 @@ async function run(
   const summary =
     `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +
     `${backup ? ` with the database and uploads of ${backup}` : ""}: ${targetId ? "healthy" : "app services stopped"}. ` +
-    `Safety backup taken before: ${safety}.`;
+    `Safety backup taken before: ${safety}${state.proof ? ` (${state.proof})` : ""}.`;
   session.log(summary);
   await notify(session, `:leftwards_arrow_with_hook: ${summary}`);
   return session.report(true, summary, {
     backup: safety,
     ...(targetId ? { release: targetId } : {}),
   });
+}
+
+/**
+ * The safety backup's proof. A `--backup` rollback replaces the live database, so a safety
+ * backup that does not restore stops it before anything changes. `--to previous` leaves the
+ * database alone, so it goes on and says so. A server without room for a copy (or a copy that
+ * does not start) gives no verdict and never blocks a recovery: the backup is still verified
+ * (complete and readable).
+ */
+function readSafetyProof(
+  session: Session,
+  request: RollbackRequest,
+  safety: string,
+): Step<RollbackState>["read"] {
+  return (result, state) => {
+    const figures = /^restore_proof=ok (.*)$/m.exec(result.stdout)?.[1];
+    if (result.exitCode === 0) {
+      state.proof = figures ? `restore proven: ${figures}` : "nothing to prove: no database";
+      session.log(`${safety}: ${state.proof}`);
+      return;
+    }
+    const why =
+      /restore proof failed: (.*)$/m.exec(result.stderr)?.[1] ?? `exit ${result.exitCode}`;
+    if (result.exitCode === commands.PROOF_NO_VERDICT_EXIT) {
+      state.proof = `verified but not proven restorable: ${why}`;
+      session.note(
+        `The safety backup ${safety} is verified but not proven restorable: ${why}. ` +
+          `A recovery is not blocked by a server that cannot hold a copy, so the rollback went on.`,
+      );
+      return;
+    }
+    if (request.backup) throw unexpectedExit(result, "restore-proof");
+    state.proof = `not proven restorable: ${why}`;
+    session.note(
+      `The safety backup ${safety} did not prove restorable (${why}); it is kept as ` +
+        `${safety}.unproven. A rollback to the previous release leaves the database as it is, so it went on.`,
+    );
+  };
 }
 
 /** The exact plan, printed from the runbook; nothing connects. */
@@ -307,6 +354,7 @@ function successRecord(
     version: target?.version,
     commit: target?.commit,
     backup: request.backup ?? safety,
+    ...(state.proof ? { proof: state.proof } : {}),
     holder: caller.holder,
     runUrl: caller.runUrl,
     message: `safety backup before the rollback: ${safety}`,

@@ -47,11 +47,29 @@ const uploadPath = () => join(env.appDir, "backend", "uploads", upload.name);
 
 /** The step names of an operation's dry-run plan, in order (without the recovery lines). */
 function stepsOf(plan: OperationReport): string[] {
-  const names = (plan.plan ?? "")
+  return [...new Set(planLines(plan).map((line) => /^### ([a-z-]+)/.exec(line)![1]!))];
+}
+
+const planLines = (plan: OperationReport) =>
+  (plan.plan ?? "")
     .split("\n")
-    .filter((line) => line.startsWith("### ") && !line.includes("(on failure"))
-    .map((line) => /^### ([a-z-]+)/.exec(line)![1]!);
-  return [...new Set(names)];
+    .filter((line) => line.startsWith("### ") && !line.includes("(on failure"));
+
+/** Each step the plan runs together with others, mapped to its whole group in runbook order. */
+function groupsOf(plan: OperationReport): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const line of planLines(plan)) {
+    const [, step, others] =
+      /^### ([a-z-]+) \((?:[^)]*; )?at the same time as ([a-z, -]+)\)/.exec(line) ?? [];
+    if (!step || !others) continue;
+    const group = [step, ...others.split(", ")];
+    const order = stepsOf(plan);
+    groups.set(
+      step,
+      group.sort((a, b) => order.indexOf(a) - order.indexOf(b)),
+    );
+  }
+  return groups;
 }
 
 /** Starts the operation in its own process (tsx, no npx in between: SIGKILL hits the client). */
@@ -115,13 +133,19 @@ async function consistent(serving: Release): Promise<void> {
 }
 
 /** Where the next operation says the dead one was: steps run together are named together. */
-const interruptedIn = (step: string) =>
-  ["pull", "restore-proof"].includes(step)
-    ? "steps pull and restore-proof \\(run together\\), before anything live changed"
+const interruptedIn = (step: string, groups: Map<string, string[]>) => {
+  const group = groups.get(step);
+  return group
+    ? `steps ${group.join(" and ")} \\(run together\\), before anything live changed`
     : `step ${step}`;
+};
 
 /** status after the kill, unlock, then a deploy that must succeed and serve `release`. */
-async function recover(step: string, release: Release): Promise<void> {
+async function recover(
+  step: string,
+  release: Release,
+  groups: Map<string, string[]>,
+): Promise<void> {
   const found = await outcome(status(env, credentials, caller()));
   if (!found.ok) throw found.error;
   expect(found.report.summary).toMatch(/^release: (r\d{8}_\d{6}_[0-9a-f]{6}|none)$/m);
@@ -135,7 +159,7 @@ async function recover(step: string, release: Release): Promise<void> {
   if (step !== "unlock")
     expect(again.report.summary).toMatch(
       new RegExp(
-        `NOTE: The operation before this one .* never ended: it was interrupted in ${interruptedIn(step)}`,
+        `NOTE: The operation before this one .* never ended: it was interrupted in ${interruptedIn(step, groups)}`,
       ),
     );
   await consistent(release);
@@ -176,11 +200,11 @@ const planOf = async (operation: "deploy" | "rollback") => {
           credentials,
           testCaller("interrupted-plan", lines),
         );
-  return stepsOf(plan);
+  return { steps: stepsOf(plan), groups: groupsOf(plan) };
 };
 
 describe("a deploy client killed inside each step of a deploy", async () => {
-  const steps = await planOf("deploy");
+  const { steps, groups } = await planOf("deploy");
   let next: Release = "v2";
   it.each(steps)("killed in %s: status, unlock and a new deploy recover it", async (step) => {
     await killedInside(step, { operation: "deploy", release: next });
@@ -188,18 +212,18 @@ describe("a deploy client killed inside each step of a deploy", async () => {
     const serving = (await servedThroughFrontend(box, "staging").catch(() => ({ version: "" })))
       .version;
     const release: Release = serving === "v2-box" ? "v1" : "v2";
-    await recover(step, release);
+    await recover(step, release, groups);
     next = release === "v1" ? "v2" : "v1";
   });
 });
 
 describe("a deploy client killed inside each step of a rollback", async () => {
-  const steps = await planOf("rollback");
+  const { steps, groups } = await planOf("rollback");
   it.each(steps)("killed in %s: status, unlock and a new deploy recover it", async (step) => {
     await killedInside(step, { operation: "rollback", toPrevious: true });
     const serving = (await servedThroughFrontend(box, "staging").catch(() => ({ version: "" })))
       .version;
-    await recover(step, serving === "v2-box" ? "v1" : "v2");
+    await recover(step, serving === "v2-box" ? "v1" : "v2", groups);
   });
 });
 

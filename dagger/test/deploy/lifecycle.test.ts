@@ -243,6 +243,11 @@ describe("staging on the VPS-in-a-box", () => {
     expect(markdown).toContain(`| Backup | \`${entry.backup}\` |`);
     expect(markdown).toMatch(/\| Automatic rollback \| yes: step `health` failed: .*UNHEALTHY/);
     expect(markdown).toContain(`| Serving after it | \`${entry.serving}\` |`);
+    // The backup's proof and the rehearsal are in the rolled-back entry too, as in a success.
+    expect(markdown).toMatch(/\| Restore proof \| restore proven: tables=5 rows=\d+ \|/);
+    expect(markdown).toContain(
+      "| Migration rehearsal | skipped: no migration pending (2 in the image, all applied) |",
+    );
     const stepRows = [
       ...markdown.matchAll(/^\| `([a-z-]+)` \| ([\d.]+) s \| (ok|\*\*failed\*\*) \|$/gm),
     ].map((m) => m[1]);

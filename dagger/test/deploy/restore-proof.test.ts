@@ -4,7 +4,9 @@
 // that copy first. The tests of this file run in order on staging and share its deploys:
 // v1 -> a half-way failing migration (refused, v1 serving throughout) -> v2 with writes during
 // the backup -> damaged backups (not counted) -> v2 again (nothing pending; a leftover copy
-// removed) -> rollback --backup (checksums verified after the restore).
+// removed) -> rollback --backup (its safety backup proven first; checksums verified after the
+// restore) -> a rollback whose safety backup does not restore (stopped) -> a rollback on a
+// server without room for a copy (not blocked) -> rehearsal off.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -366,8 +368,72 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
   it("rollback --backup restores what was proven: the tables' checksums are checked after the restore", async () => {
     const result = await outcome(rollback({ env, backup: backupBeforeV2 }, credentials, caller()));
     if (!result.ok) throw result.error;
-    expect(result.report.log.join("\n")).toMatch(/restore_verified=ok tables=4 rows=\d+/);
+    const { report } = result;
+    expect(report.log.join("\n")).toMatch(/restore_verified=ok tables=4 rows=\d+/);
     expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
+    // The safety backup was proven before the live database was replaced.
+    const safety = report.backup!;
+    const steps = report.steps.map((s) => s.step);
+    expect(steps.indexOf("restore-proof")).toBeGreaterThan(steps.indexOf("backup"));
+    expect(steps.indexOf("restore-proof")).toBeLessThan(steps.indexOf("restore-db"));
+    expect(report.summary).toMatch(
+      new RegExp(
+        `Safety backup taken before: ${safety} \\(restore proven: tables=\\d+ rows=\\d+\\)`,
+      ),
+    );
+    expect(existsSync(join(box.backupsDir, `${safety}.proof`))).toBe(true);
+    expect(String(history(box, "staging").at(-1)!.proof)).toMatch(/^restore proven: tables=\d+/);
+    expect(await copiesLeft()).toEqual([]);
+  });
+
+  it("rollback --backup stops before the live database is replaced when its safety backup does not restore", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    const current = readFileSync(stateFile(box, "staging", "current"), "utf8");
+    let damaged = "";
+    const result = await outcome(
+      pausedAt(
+        "restore-proof",
+        () => rollback({ env, backup: backupBeforeV2 }, credentials, caller()),
+        () => {
+          damaged = damageNewestBackup((dump) =>
+            dump.replace("proof-customer-2", "proof-customer-Y"),
+          );
+        },
+      ),
+    );
+    expect(result.ok).toBe(false);
+    const message = !result.ok ? result.error.message : "";
+    expect(message).toMatch(
+      /Rollback of staging stopped at step restore-proof: .*shipments: same rows, different content.*restore proof failed: checksums differ.*Nothing was changed on the server/s,
+    );
+    expect(result.report!.steps.map((s) => s.step)).not.toContain("restore-db");
+    expect(existsSync(join(box.backupsDir, `${damaged}.unproven`))).toBe(true);
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(readFileSync(stateFile(box, "staging", "current"), "utf8")).toBe(current);
+    expect(await copiesLeft()).toEqual([]);
+  });
+
+  it("a rollback is not blocked when the server has no room for a copy: the safety backup is verified, and the report says it is not proven", async () => {
+    const result = await outcome(
+      rollback(
+        { env: { ...env, proofMemoryMb: 10_000_000 }, toPrevious: true },
+        credentials,
+        caller(),
+      ),
+    );
+    if (!result.ok) throw result.error;
+    const safety = result.report.backup!;
+    expect(result.report.summary).toMatch(
+      new RegExp(
+        `Safety backup taken before: ${safety} \\(verified but not proven restorable: the server has \\d+ MB of memory available, a copy of the database needs 10000000 MB`,
+      ),
+    );
+    expect(result.report.summary).toMatch(
+      /NOTE: The safety backup .* is verified but not proven restorable: .*so the rollback went on\./s,
+    );
+    expect(existsSync(join(box.backupsDir, `${safety}.proof`))).toBe(false);
+    expect(backupsOf(box, "staging")).toContain(safety);
+    expect(await copiesLeft()).toEqual([]);
   });
 
   it("rehearsal off for an environment: the deploy says so, never silently", async () => {

@@ -39,7 +39,7 @@ describe("rollback --dry-run", () => {
   };
   const names = (lines: string[]) => lines.map((line) => /^### ([a-z-]+)/.exec(line)![1]);
 
-  it("--to previous: lock, the history, a safety backup, switch, up, health, record, unlock", async () => {
+  it("--to previous: lock, the history, a safety backup proven restorable, switch, up, health, record, unlock", async () => {
     const lines = await plan({ toPrevious: true });
     expect(names(lines.filter((line) => !line.includes("(on failure")))).toEqual([
       "lock",
@@ -47,6 +47,7 @@ describe("rollback --dry-run", () => {
       "preflight",
       "history",
       "backup",
+      "restore-proof",
       "retention",
       "switch",
       "up",
@@ -65,6 +66,7 @@ describe("rollback --dry-run", () => {
       "preflight",
       "verify-backup",
       "backup",
+      "restore-proof",
       "retention",
       "stop-app",
       "restore-db",

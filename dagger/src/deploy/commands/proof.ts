@@ -29,6 +29,12 @@ export function copyName(env: EnvironmentSettings, operation: string): string {
   return `qgo-copy-${env.project}-${markValue(operation)}`;
 }
 
+/**
+ * The proof's exit code when it could not judge the backup: the server lacks the disk or memory
+ * for a copy, or the copy did not start. Exit 1 is the verdict that the backup does not restore.
+ */
+export const PROOF_NO_VERDICT_EXIT = 5;
+
 /** The sidecar file that says a backup was proven (and with which figures). */
 export const proofFile = (archive: string): string => `${archive}.proof`;
 
@@ -57,7 +63,8 @@ export function removeCopies(env: EnvironmentSettings): RemoteCommand {
  * (`<archive>.proof` holds the figures); otherwise the archive is renamed `.unproven` (kept
  * for inspection, never listed or restored) and the step fails. With `keepCopy` the copy stays
  * up for the rehearsal; otherwise it is removed whatever happens. Refuses before starting a
- * second database when the server's free disk or memory would not carry it.
+ * second database when the server's free disk or memory would not carry it (exit
+ * PROOF_NO_VERDICT_EXIT, as when the copy does not start: nothing is said of the backup).
  */
 export function proveBackup(
   env: EnvironmentSettings,
@@ -68,7 +75,8 @@ export function proveBackup(
   const copy = copyName(env, operation);
   backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
-  const fail = (why: string) => `{ echo "restore proof failed: "${why} >&2; exit 1; }`;
+  const fail = (why: string, code = 1) =>
+    `{ echo "restore proof failed: "${why} >&2; exit ${code}; }`;
   return {
     step: "restore-proof",
     description: `restore ${name} into a throwaway database (${copy}, no network) and compare every table's rows and checksum with the live database at the dump`,
@@ -91,7 +99,7 @@ export function proveBackup(
       `  ${fail(q("the backup holds no checksums of the live database"))}`,
       `fi`,
       serviceContainer(env, "db", "db"),
-      `[ -n "$db" ] || ${fail(q("the live database container is not running"))}`,
+      `[ -n "$db" ] || ${fail(q("the live database container is not running"), PROOF_NO_VERDICT_EXIT)}`,
       `image=$(docker inspect --format '{{.Image}}' "$db")`,
       // Room for a second database: refuse now, with the figures, rather than fill the disk.
       `dump_bytes=$(tar -xzOf "$archive" --occurrence=1 ./db.sql | wc -c)`,
@@ -100,8 +108,8 @@ export function proveBackup(
       `need_disk_mb=$(( dump_bytes * ${COPY_DISK_FACTOR} / 1048576 + ${COPY_DISK_EXTRA_MB} ))`,
       `memory_mb=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))`,
       `echo "copy_resources: disk_free_mb=$disk_mb need=$need_disk_mb memory_free_mb=$memory_mb need=${env.proofMemoryMb}"`,
-      `[ "$disk_mb" -ge "$need_disk_mb" ] || ${fail(`"the server has $disk_mb MB free on $root, a copy of this database needs $need_disk_mb MB (${COPY_DISK_FACTOR} x the dump + ${COPY_DISK_EXTRA_MB} MB): free disk space, then run again"`)}`,
-      `[ "$memory_mb" -ge ${env.proofMemoryMb} ] || ${fail(`"the server has $memory_mb MB of memory available, a copy of the database needs ${env.proofMemoryMb} MB (proofMemoryMb): free memory or lower proofMemoryMb, then run again"`)}`,
+      `[ "$disk_mb" -ge "$need_disk_mb" ] || ${fail(`"the server has $disk_mb MB free on $root, a copy of this database needs $need_disk_mb MB (${COPY_DISK_FACTOR} x the dump + ${COPY_DISK_EXTRA_MB} MB): free disk space, then run again"`, PROOF_NO_VERDICT_EXIT)}`,
+      `[ "$memory_mb" -ge ${env.proofMemoryMb} ] || ${fail(`"the server has $memory_mb MB of memory available, a copy of the database needs ${env.proofMemoryMb} MB (proofMemoryMb): free memory or lower proofMemoryMb, then run again"`, PROOF_NO_VERDICT_EXIT)}`,
       ...removeCopiesLines(env),
       // The copy's users are the live ones (the app's user gets the same grants); root's
       // password is its own. Values reach docker through the environment, not its arguments.
@@ -113,8 +121,8 @@ export function proveBackup(
       `started=$SECONDS`,
       // Ready when the real server answers on TCP (the first-start one serves its socket only).
       `until docker exec "$copy" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin ping -h 127.0.0.1 -uroot --silent' >/dev/null 2>&1; do`,
-      `  [ "$(docker inspect --format '{{.State.Running}}' "$copy")" = true ] || { docker logs --tail 20 "$copy" >&2; ${fail(q("the copy's database stopped while starting"))}; }`,
-      `  [ $((SECONDS - started)) -lt ${COPY_READY_SECONDS} ] || ${fail(q(`the copy's database did not start within ${COPY_READY_SECONDS} s`))}`,
+      `  [ "$(docker inspect --format '{{.State.Running}}' "$copy")" = true ] || { docker logs --tail 20 "$copy" >&2; ${fail(q("the copy's database stopped while starting"), PROOF_NO_VERDICT_EXIT)}; }`,
+      `  [ $((SECONDS - started)) -lt ${COPY_READY_SECONDS} ] || ${fail(q(`the copy's database did not start within ${COPY_READY_SECONDS} s`), PROOF_NO_VERDICT_EXIT)}`,
       `  sleep 1`,
       `done`,
       `echo "copy_start_s=$((SECONDS - started))"`,
