@@ -1,8 +1,11 @@
 // Deploy benchmark on the VPS-in-a-box (a script, not a test):
 //   cd dagger && npx tsx bench/deploy-bench.ts [--db-mb 50] [--rounds 3]
 // Uses the running box (npm run vps:up) or brings one up and down itself. Each round deploys
-// v2 (one pending migration: rehearsed on the restored copy) and then restores the backup
-// taken before it (`rollback --backup`: the migration is pending again). Prints wall times,
+// v2 (one pending migration: rehearsed on the restored copy), goes back to the release before
+// it (`rollback --to previous`: code only), then restores the backup taken before the deploy
+// (`rollback --backup`: the migration is pending again). A request loop (20/s, a fresh
+// connection each, 1 s timeout) runs through every operation: failed requests and the longest
+// gap are printed beside the times. Prints wall times,
 // SSH round trips, step times, the restore proof and the rehearsal on their own (and what they
 // add beside the pull they run with), and the verified backup against a plain
 // `mysqldump | gzip` of the same database on the same server.
@@ -14,6 +17,7 @@ import { SshExecutor } from "../src/deploy/executor.js";
 import { Redactor } from "../src/deploy/redact.js";
 import { quote } from "zx";
 import { boxEnvironment, resetEnvironment } from "../test/deploy/support.js";
+import { describeTraffic, trafficDuring, type TrafficReport } from "../test/deploy/traffic.js";
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -73,13 +77,38 @@ try {
     `database: ${sizeMb} MB on disk (InnoDB data + indexes), ${payloadMb} MB of row data`,
   );
 
+  const { frontend, backend } = box.ports.staging;
+  const body = JSON.stringify({
+    customerName: "bench",
+    origin: "A",
+    destination: "B",
+    weightKg: 1,
+  });
+  const targets = [
+    { name: "GET /health", port: frontend, path: "/health" },
+    { name: "GET /", port: frontend, path: "/" },
+    { name: "POST /api/shipments", port: frontend, path: "/api/shipments", method: "POST" as const, body, expect: 201 },
+    { name: "backend GET /health", port: backend, path: "/health" },
+  ]; // prettier-ignore
+  const measured = async (operation: Promise<OperationReport>, into: TrafficReport[]) => {
+    const { result, traffic } = await trafficDuring(operation, targets);
+    into.push(traffic);
+    return result;
+  };
   const deploys: OperationReport[] = [];
+  const toPrevious: OperationReport[] = [];
   const rollbacks: OperationReport[] = [];
+  const traffic = {
+    deploy: [] as TrafficReport[],
+    previous: [] as TrafficReport[],
+    backup: [] as TrafficReport[],
+  };
   for (let round = 0; round < rounds; round += 1) {
-    const deployed = await deploy({ env, releaseFiles, ...images("v2") }, credentials, caller);
+    const deployed = await measured(deploy({ env, releaseFiles, ...images("v2") }, credentials, caller), traffic.deploy);
     deploys.push(deployed);
-    rollbacks.push(await rollback({ env, backup: deployed.backup! }, credentials, caller));
-  }
+    toPrevious.push(await measured(rollback({ env, toPrevious: true }, credentials, caller), traffic.previous));
+    rollbacks.push(await measured(rollback({ env, backup: deployed.backup! }, credentials, caller), traffic.backup));
+  } // prettier-ignore
 
   // Plain mysqldump | gzip of the same database, on the same server, over the same kind of connection.
   const executor = await SshExecutor.connect(
@@ -149,8 +178,10 @@ try {
       "retention",
       "migrate",
       "switch",
-      "up",
+      "start",
+      "route",
       "health",
+      "retire",
       "record",
       "unlock",
     ]
@@ -163,6 +194,10 @@ try {
     `rollback restore-db (load + checksums): median ${seconds(median(rollbacks.map((r) => stepTime(r, "restore-db"))))} s [${each(rollbacks, "restore-db")}]`,
     `verified backup (dump + checksums + config + uploads + logs, tar.gz, verified) median: ${seconds(median(backupTimes))} s, archive ${archiveBytes ?? "?"} bytes`,
     `plain mysqldump | gzip of the same database, median: ${seconds(median(plainTimes))} s, ${plainBytes} bytes`,
+    `rollback --to previous (code only) wall time (median): ${seconds(median(toPrevious.map((r) => r.durationMs)))} s  [${toPrevious.map((r) => seconds(r.durationMs)).join(", ")}]`,
+    `requests during deploy v2: ${traffic.deploy.map(describeTraffic).join(" | ")}`,
+    `requests during rollback --to previous: ${traffic.previous.map(describeTraffic).join(" | ")}`,
+    `requests during rollback --backup (the app stops while the database is restored): ${traffic.backup.map(describeTraffic).join(" | ")}`,
   ];
   console.log(`\n${lines.join("\n")}`);
 } finally {

@@ -2,8 +2,10 @@
 // while the backup is restored into a throwaway copy and proven (same rows, same checksums as
 // the live database at the dump); the release's pending migrations rehearsed on that copy;
 // retention. Nothing live changes until here, so a bad migration fails on the copy. Then
-// migrate with the new image, switch, up, health checks; record, unlock, notify. Any failure
-// after that puts the previous release (and, when migrations had started, the database) back.
+// migrate with the new image, switch the release files, start the new containers beside the
+// serving ones, route the edge to them once healthy, health checks through the published
+// ports, retire the old containers; record, unlock, notify. Any failure after that puts the
+// previous release (and, when migrations had started, the database) back.
 // The runbook is one list of steps: the run executes it and --dry-run prints it, so the two
 // cannot drift.
 import { randomBytes } from "node:crypto";
@@ -67,6 +69,8 @@ interface DeployState {
   migrationsPending?: boolean;
   migrationsStarted: boolean;
   switched: boolean;
+  /** The new containers were started beside the serving ones (the edge may have moved to them). */
+  started: boolean;
 }
 
 /** The runbook. `prepare` changes nothing live; a failure in `change` rolls back by itself. */
@@ -127,19 +131,35 @@ function runbook(
             ? `skipped: ${skipped}`
             : `passed on the restored copy${stdout.match(/^rehearsal=passed( in .*)$/m)?.[1] ?? ""}`;
           session.log(`migration rehearsal: ${state.rehearsal}`);
+          const contract = [...stdout.matchAll(/^contract_warning=(.*)$/gm)].map((m) => m[1]);
+          if (contract.length > 0)
+            session.note(
+              `A pending migration drops or renames a table or column while the previous release ` +
+                `still serves (until the switch), so that release may fail meanwhile: ` +
+                `${contract.map((line) => commands.shown(line ?? "")).join("; ")}. ` +
+                `Make it backward compatible (expand, then contract in a later release: README, Migrations without downtime).`,
+            );
         },
       },
       { command: () => commands.pruneBackups(env, backup) },
     ],
     change: [
       {
-        command: (state) =>
-          commands.migrate(env, id, state.migrationsPending === false ? undefined : backup),
+        // Skipped when the rehearsal found nothing pending: the database stays untouched, so a
+        // failure later needs no restore (and no downtime).
+        command: () => commands.migrate(env, id, backup),
+        when: {
+          label: "when a migration is pending (or the rehearsal did not run)",
+          holds: (state) => state.migrationsPending !== false,
+        },
         marks: "migrationsStarted",
       },
       { command: () => commands.switchRelease(env, id), marks: "switched" },
-      { command: () => commands.composeUp(env) },
+      // The new containers start beside the serving ones; the edge moves to them once healthy.
+      { command: () => commands.startRelease(env), marks: "started" },
+      { command: () => commands.routeTraffic(env) },
       { command: (state) => commands.healthCheck(env, state.version) },
+      { command: () => commands.retireOld(env) },
     ],
   };
 }
@@ -163,6 +183,7 @@ export async function deploy(
       copyKept: false,
       migrationsStarted: false,
       switched: false,
+      started: false,
     };
     const info = lockInfo(caller, `deploy ${id}`, release.backup);
     if (request.dryRun) return dryRun(session, release, start, info);

@@ -64,6 +64,10 @@ async function takeLock(session: Session, info: commands.LockInfo): Promise<void
 const CHANGING_STEPS = new Set([
   "migrate",
   "switch",
+  "start",
+  "route",
+  "retire",
+  "route-back",
   "up",
   "health",
   "record",

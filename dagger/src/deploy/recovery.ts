@@ -23,22 +23,33 @@ export function recoveryPlan(
   restoreFilesFromBackup = false,
 ): PlannedStep[] {
   const step = (when: string, command: RemoteCommand) => ({ when: `on failure ${when}`, command });
-  const undo = restoreFilesFromBackup
-    ? [
-        step("after the restore started", commands.stopApp(env)),
-        step("after the restore started", commands.restoreDatabase(env, backup)),
-        step("after the restore started", commands.restoreBackupFiles(env, backup)),
-      ]
-    : [
-        step("after the switch", commands.restoreSavedRelease(env)),
-        step("after migrations started", commands.stopApp(env)),
-        step("after migrations started", commands.restoreDatabase(env, backup)),
-      ];
   const serving = "after either, when a release served before";
+  if (restoreFilesFromBackup) {
+    const when = "after the restore started";
+    return [
+      step(when, commands.stopApp(env)),
+      step(when, commands.restoreDatabase(env, backup)),
+      step(when, commands.restoreBackupFiles(env, backup)),
+      ...serveAgain(env, unknown.previousVersion).map((command) => step(serving, command)),
+    ];
+  }
   return [
-    ...undo,
-    step(serving, commands.composeUp(env)),
+    step("after the new containers started", commands.routeBack(env)),
+    step("after the switch", commands.restoreSavedRelease(env)),
+    step("after migrations started", commands.stopApp(env)),
+    step("after migrations started", commands.restoreDatabase(env, backup)),
+    step("after migrations started, when a release served before", commands.composeUp(env)),
     step(serving, commands.healthCheck(env, unknown.previousVersion)),
+  ];
+}
+
+/** The restored release served again the way a deploy serves one: beside, route, retire. */
+function serveAgain(env: EnvironmentSettings, version: string | undefined): RemoteCommand[] {
+  return [
+    commands.startRelease(env),
+    commands.routeTraffic(env),
+    commands.healthCheck(env, version),
+    commands.retireOld(env),
   ];
 }
 
@@ -54,6 +65,8 @@ export interface RecoveryState {
   previousId: string;
   migrationsStarted: boolean;
   switched: boolean;
+  /** New containers were started beside the serving ones (the edge may have moved to them). */
+  started?: boolean;
   action: "deploy" | "rollback";
   /** The backup's restore proof and the migration rehearsal, as the history records them. */
   proof?: string;
@@ -103,18 +116,26 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
         await session.run(commands.restoreDatabase(env, state.backup));
         await session.run(commands.restoreBackupFiles(env, state.backup));
       } else {
+        // The serving containers still run until retire: the edge goes back to them first.
+        if (state.started) await session.run(commands.routeBack(env));
         if (state.switched) await session.run(commands.restoreSavedRelease(env));
         if (state.migrationsStarted) {
           await session.run(commands.stopApp(env));
           await session.run(commands.restoreDatabase(env, state.backup));
         }
       }
+      const version = state.previous?.version || undefined;
       if (serving === null) {
         await session.run(commands.stopApp(env));
         stateNow = `There was no earlier release: the app services are stopped, the database is as before the deploy (backup ${state.backup}).`;
       } else {
-        await session.run(commands.composeUp(env));
-        await session.run(commands.healthCheck(env, state.previous?.version || undefined));
+        if (state.restoreFilesFromBackup) {
+          for (const command of serveAgain(env, version)) await session.run(command);
+        } else {
+          // After a restore the previous release's containers were stopped: they start again.
+          if (state.migrationsStarted) await session.run(commands.composeUp(env));
+          await session.run(commands.healthCheck(env, version));
+        }
         stateNow =
           `Rolled back automatically: release ${serving}${state.previous?.version ? ` (version ${state.previous.version})` : ""} ` +
           `serves again and is healthy` +

@@ -58,6 +58,8 @@ interface RollbackState {
   /** The database is being replaced (a restore): an automatic rollback restores it back. */
   migrationsStarted: boolean;
   switched: boolean;
+  /** The restored release's containers were started beside the serving ones. */
+  started: boolean;
 }
 
 /** The runbook. `prepare` changes nothing live; a failure in `change` rolls back by itself. */
@@ -128,6 +130,16 @@ function runbook(
           marks: "switched",
         },
       ];
+  // The release put back is served as a deploy serves one: beside, route, health, retire.
+  const serve: Step<RollbackState>[] = [
+    { command: () => commands.startRelease(env), when: servesRelease, marks: "started" },
+    { command: () => commands.routeTraffic(env), when: servesRelease },
+    {
+      command: (state) => commands.healthCheck(env, state.target?.version || undefined),
+      when: servesRelease,
+    },
+    { command: () => commands.retireOld(env), when: servesRelease },
+  ];
   return {
     prepare: [
       { command: () => commands.awaitLeftovers(env, session.id), read: noteLeftovers(session) },
@@ -143,11 +155,7 @@ function runbook(
     ],
     change: [
       ...putBack,
-      { command: () => commands.composeUp(env), when: servesRelease },
-      {
-        command: (state) => commands.healthCheck(env, state.target?.version || undefined),
-        when: servesRelease,
-      },
+      ...serve,
       ...(backup
         ? [
             {
@@ -189,6 +197,7 @@ export async function rollback(
     targetId: null,
     migrationsStarted: false,
     switched: false,
+    started: false,
   };
   try {
     if (request.dryRun) return dryRun(session, request, safety, info);
@@ -244,6 +253,7 @@ async function run(
       previousId: state.previousId,
       migrationsStarted: state.migrationsStarted,
       switched: state.switched,
+      started: state.started,
       ...(state.proof ? { proof: state.proof } : {}),
       action: "rollback",
       restoreFilesFromBackup: Boolean(backup),
@@ -323,6 +333,7 @@ function dryRun(
     target: { version: unknown.restoredVersion } as ReleaseRecord,
     migrationsStarted: false,
     switched: false,
+    started: false,
   };
   return dryRunReport(session, `rollback of ${env.name} to ${backup ?? "the previous release"}`, [
     { when: "", command: commands.acquireLock(env, info) },

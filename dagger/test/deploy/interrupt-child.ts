@@ -13,16 +13,19 @@ interface Request {
   toPrevious?: boolean;
   /** Overrides the environment's migration command. */
   migrateCommand?: string[];
+  /** false: no rehearsal, so the migrate step runs although the releases ship no new migration. */
+  rehearseMigrations?: boolean;
 }
 
 const [boxJson, requestJson] = process.argv.slice(2);
 const box = JSON.parse(readFileSync(boxJson!, "utf8")) as VpsBox;
 const request = JSON.parse(requestJson!) as Request;
-const { env, releaseFiles } = await boxEnvironment(
-  box,
-  "staging",
-  request.migrateCommand ? { migrateCommand: request.migrateCommand } : {},
-);
+const { env, releaseFiles } = await boxEnvironment(box, "staging", {
+  ...(request.migrateCommand ? { migrateCommand: request.migrateCommand } : {}),
+  ...(request.rehearseMigrations === undefined
+    ? {}
+    : { rehearseMigrations: request.rehearseMigrations }),
+});
 const credentials = boxCredentials(box);
 const caller = {
   holder: "vitest:interrupted",

@@ -111,8 +111,10 @@ describe("staging on the VPS-in-a-box", () => {
       "retention",
       "migrate",
       "switch",
-      "up",
+      "start",
+      "route",
       "health",
+      "retire",
       "record",
       "unlock",
     ]);
@@ -195,20 +197,21 @@ describe("staging on the VPS-in-a-box", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.error.message).toMatch(
-      /Deploy of release r\d{8}_\d{6}_[0-9a-f]{6} \(version v3-box\) to staging failed at step health/,
+      /Deploy of release r\d{8}_\d{6}_[0-9a-f]{6} \(version v3-box\) to staging failed at step start/,
     );
-    expect(result.error.message).toMatch(/UNHEALTHY/);
+    // Its new backend never turned healthy beside v2's, which served all along.
+    expect(result.error.message).toMatch(/container qgo-staging-backend-\d+ is running unhealthy/);
     expect(result.error.message).toMatch(
-      /Rolled back automatically: release r\S+ \(version v2-box\) serves again and is healthy; the database was restored from backup_staging_\d{8}_\d{6}\.tar\.gz/,
+      /Rolled back automatically: release r\S+ \(version v2-box\) serves again and is healthy; the database was not touched/,
     );
     expect(result.error.message).toMatch(/The lock was released/);
     const steps = result.report!.steps.map((s) => s.step);
-    expect(steps.slice(steps.indexOf("health"))).toEqual([
-      "health",
+    // Nothing was pending (v3 ships v2's migrations): no migrate, so no restore either.
+    expect(steps).not.toContain("migrate");
+    expect(steps.slice(steps.indexOf("start"))).toEqual([
+      "start",
+      "route-back",
       "restore-release",
-      "stop-app",
-      "restore-db",
-      "up",
       "health",
       "record",
       "unlock",
@@ -221,9 +224,9 @@ describe("staging on the VPS-in-a-box", () => {
     expect(await downloadDocument(box, "staging", shipmentV1, documentV1)).toEqual(documentBytes);
     expect(backupsOf(box, "staging")).toHaveLength(backupsBefore.length + 1);
     const last = history(box, "staging").at(-1);
-    expect(last).toMatchObject({ action: "deploy", result: "rolled-back", failedStep: "health" });
+    expect(last).toMatchObject({ action: "deploy", result: "rolled-back", failedStep: "start" });
     expect(existsSync(stateFile(box, "staging", "lock"))).toBe(false);
-    expect(slack.messages.at(-1)).toMatch(/failed at step health.*Rolled back automatically/);
+    expect(slack.messages.at(-1)).toMatch(/failed at step start.*Rolled back automatically/s);
   });
 
   it("the job summary of that run, read back from the server, shows each step, the backup, the automatic rollback and why, and what serves", async () => {
@@ -241,7 +244,7 @@ describe("staging on the VPS-in-a-box", () => {
     const entry = entries[0]!;
     expect(markdown).toContain("### Deploy ⚠️ failed, rolled back automatically");
     expect(markdown).toContain(`| Backup | \`${entry.backup}\` |`);
-    expect(markdown).toMatch(/\| Automatic rollback \| yes: step `health` failed: .*UNHEALTHY/);
+    expect(markdown).toMatch(/\| Automatic rollback \| yes: step `start` failed: .*unhealthy/);
     expect(markdown).toContain(`| Serving after it | \`${entry.serving}\` |`);
     // The backup's proof and the rehearsal are in the rolled-back entry too, as in a success.
     expect(markdown).toMatch(/\| Restore proof \| restore proven: tables=5 rows=\d+ \|/);
@@ -253,9 +256,9 @@ describe("staging on the VPS-in-a-box", () => {
     ].map((m) => m[1]);
     expect(stepRows.slice(0, 3)).toEqual(["lock", "leftovers", "preflight"]);
     expect(stepRows).toEqual(
-      expect.arrayContaining(["backup", "migrate", "health", "restore-release", "restore-db"]),
+      expect.arrayContaining(["backup", "start", "route-back", "restore-release", "health"]),
     );
-    expect(markdown).toMatch(/\| `health` \| [\d.]+ s \| \*\*failed\*\* \|/);
+    expect(markdown).toMatch(/\| `start` \| [\d.]+ s \| \*\*failed\*\* \|/);
     expect(markdown).toContain("### Now on the server");
     expect(markdown).toMatch(/release: r\d{8}_\d{6}_[0-9a-f]{6}/);
     expect(markdown).toContain("lock: free");
@@ -404,12 +407,12 @@ describe("staging on the VPS-in-a-box", () => {
     if (!releases.ok) throw releases.error;
     expect(releases.report.summary).toMatch(/deploy success .*version=v1-box/);
     expect(releases.report.summary).toMatch(
-      /deploy rolled-back .*version=v3-box .*failed_step=health/,
+      /deploy rolled-back .*version=v3-box .*failed_step=start/,
     );
     expect(releases.report.summary).toMatch(/rollback success/);
     // Docker reports a just-recreated container as "starting" until its first health check
     // (compose interval 5 s): ask again until status shows it healthy, as an operator would.
-    const backendHealthy = /- backend \S+@sha256:[0-9a-f]{64} running \(healthy\)/;
+    const backendHealthy = /- backend (blue|green) \S+@sha256:[0-9a-f]{64} running \(healthy\)/;
     let summary = "";
     for (let attempt = 0; attempt < 20 && !backendHealthy.test(summary); attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -420,6 +423,7 @@ describe("staging on the VPS-in-a-box", () => {
     expect(summary).toMatch(/health: http:\/\/127\.0\.0\.1:\d+\/health ok .*"version":"v1-box"/);
     expect(summary).toMatch(/lock: free/);
     expect(summary).toMatch(backendHealthy);
+    expect(summary).toMatch(/^edge: serving the (blue|green) containers$/m);
   });
 });
 

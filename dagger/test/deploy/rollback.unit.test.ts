@@ -39,7 +39,7 @@ describe("rollback --dry-run", () => {
   };
   const names = (lines: string[]) => lines.map((line) => /^### ([a-z-]+)/.exec(line)![1]);
 
-  it("--to previous: lock, the history, a safety backup proven restorable, switch, up, health, record, unlock", async () => {
+  it("--to previous: lock, the history, a safety backup proven restorable, switch, start beside, route, health, retire, record, unlock", async () => {
     const lines = await plan({ toPrevious: true });
     expect(names(lines.filter((line) => !line.includes("(on failure")))).toEqual([
       "lock",
@@ -50,12 +50,17 @@ describe("rollback --dry-run", () => {
       "restore-proof",
       "retention",
       "switch",
-      "up",
+      "start",
+      "route",
       "health",
+      "retire",
       "record",
       "unlock",
     ]);
     expect(lines.join("\n")).toContain("### restore-release (on failure after the switch)");
+    expect(lines.join("\n")).toContain(
+      "### route-back (on failure after the new containers started)",
+    );
   });
 
   it("--backup: verified before anything changes; the restore is undone from the safety backup", async () => {
@@ -71,14 +76,16 @@ describe("rollback --dry-run", () => {
       "stop-app",
       "restore-db",
       "restore-files",
-      "up",
+      "start",
+      "route",
       "health",
+      "retire",
       "stop-app",
       "record",
       "unlock",
     ]);
     const text = lines.join("\n");
-    expect(text).toContain("### up (when the backup holds a release)");
+    expect(text).toContain("### start (when the backup holds a release)");
     expect(text).toContain("### stop-app (when the backup is from before the first deploy)");
     expect(text).toContain("### restore-files (on failure after the restore started)");
   });

@@ -56,6 +56,8 @@ export interface VpsBox {
   registry: string;
   /** The MySQL-compatible DB image (MariaDB, official mysql env contract), as a digest ref. */
   dbImage: string;
+  /** The edge's nginx (the nginx base image, by digest from the box's registry). */
+  edgeImage: string;
   /** The box's base images in its engine (local tags): what the pipeline's image table maps to. */
   baseImages: { node: string; nginx: string; db: string };
   images: Record<ReleaseName, AppImages>;

@@ -1,5 +1,6 @@
 // The product's compose files on the VPS-in-a-box, driven over SSH like a deploy does it:
-// v1 comes up (db, migrations, backend, frontend nginx), /health answers 200 through nginx,
+// v1 comes up (db, migrations, backend, frontend nginx, the edge holding the ports), /health
+// answers 200 through the edge and nginx,
 // rows and an uploaded file written through the API survive `up -d` of v2 (one more
 // migration). The environment is staging; afterwards the server is left as it was found.
 import { readFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { quote } from "zx";
 import type { ReleaseName, VpsBox } from "./box.js";
 import { repoRoot } from "./lifecycle.js";
+import { activeConf, EDGE_NGINX_CONF } from "../../src/deploy/commands/edge.js";
 import {
   appDir,
   composeCommand,
@@ -68,10 +70,14 @@ beforeAll(async () => {
   frontendUrl = `http://127.0.0.1:${box.ports[env].frontend}`;
   const dir = appDir(box, env);
   const deployDir = join(repoRoot, "deploy");
+  await sshCheck(box, `mkdir -p ${quote(join(dir, "edge"))}`);
   await sftpWrite(box, {
     [join(dir, "compose.yaml")]: readFileSync(join(deployDir, "compose.yaml")),
     [join(dir, `compose.${env}.yaml`)]: readFileSync(join(deployDir, `compose.${env}.yaml`)),
     [join(dir, "release.env")]: releaseEnv("v1"),
+    // The edge's configuration, as a deploy's route step writes it (the default color, blue).
+    [join(dir, "edge", "nginx.conf")]: EDGE_NGINX_CONF,
+    [join(dir, "edge", "active.conf")]: activeConf("blue"),
   });
   // Start from an empty environment, whatever tests ran before on the shared box.
   await sshCheck(box, `cd ${quote(dir)}\n${resetEnvironment}`);
@@ -85,7 +91,7 @@ afterAll(async () => {
     [
       `cd ${quote(dir)}`,
       resetEnvironment,
-      "rm -f compose.yaml compose.staging.yaml release.env",
+      "rm -rf compose.yaml compose.staging.yaml release.env edge",
     ].join("\n"),
   );
 });

@@ -210,11 +210,12 @@ export async function ensureBaseImages(
     [
       `FROM ${debian.ref}`,
       "RUN apt-get update \\",
-      " && apt-get install -y --no-install-recommends nginx curl \\",
+      " && apt-get install -y --no-install-recommends nginx libnginx-mod-stream curl \\",
       " && rm -rf /var/lib/apt/lists/* \\",
       // Laid out like the official image: conf.d/*.conf is the site config (Debian's nginx.conf
       // includes it), no Debian default site, static files in /usr/share/nginx/html, logs to
-      // the container's output, user nginx (101).
+      // the container's output, user nginx (101). The stream module, built into the official
+      // image, is what the edge passes connections with.
       " && rm -f /etc/nginx/sites-enabled/default \\",
       " && mkdir -p /etc/nginx/conf.d /usr/share/nginx/html \\",
       " && grep -q 'include /etc/nginx/conf.d/\\*.conf' /etc/nginx/nginx.conf \\",

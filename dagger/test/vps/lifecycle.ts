@@ -211,6 +211,11 @@ export async function bringUp(
     const dbRemote = `${registry}/qgo-vps/mariadb:10.11`;
     await dockerShell(state)`docker tag ${bases.images.db} ${dbRemote}`;
     const dbImage = await pushForDigest(state, dbRemote);
+    // The edge runs the frontend's nginx base (with its stream module), as servers run
+    // nginx:1.27-alpine: pulled by digest from the registry like every other image.
+    const edgeRemote = `${registry}/qgo-vps/nginx:edge`;
+    await dockerShell(state)`docker tag ${bases.images.nginx} ${edgeRemote}`;
+    const edgeImage = await pushForDigest(state, edgeRemote);
 
     const gitCommit =
       (await $({ quiet: true, cwd: repo, nothrow: true })`git rev-parse HEAD`).stdout.trim() ||
@@ -249,7 +254,7 @@ export async function bringUp(
       production: { backend: await pick(), frontend: await pick(), https: await pick() },
     };
     const layout = serverLayout(paths.serverRoot);
-    await layOutServer(layout, { dbImage, ...ports });
+    await layOutServer(layout, { dbImage, edgeImage, ...ports });
 
     const imageSizes: Record<string, number> = {};
     for (const [name, ref] of Object.entries({
@@ -278,6 +283,7 @@ export async function bringUp(
       dockerConfigDir: paths.dockerConfig,
       registry,
       dbImage,
+      edgeImage,
       baseImages: { node: bases.images.node, nginx: bases.images.nginx, db: bases.images.db },
       images,
       v2Migration: { ...v2Migration },

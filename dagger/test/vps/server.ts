@@ -32,7 +32,12 @@ function generatedPassword(): string {
 
 export async function layOutServer(
   layout: ServerLayout,
-  settings: { dbImage: string; staging: EnvironmentPorts; production: Required<EnvironmentPorts> },
+  settings: {
+    dbImage: string;
+    edgeImage: string;
+    staging: EnvironmentPorts;
+    production: Required<EnvironmentPorts>;
+  },
 ): Promise<void> {
   await mkdir(layout.backupsDir, { recursive: true, mode: 0o700 });
   await mkdir(layout.letsencryptDir, { recursive: true });
@@ -52,6 +57,7 @@ export async function layOutServer(
       "MYSQL_USER=qgo",
       `MYSQL_PASSWORD=${generatedPassword()}`,
       `DB_IMAGE=${settings.dbImage}`,
+      `EDGE_IMAGE=${settings.edgeImage}`,
       // Loopback only: tests address 127.0.0.1 and nothing else.
       "PUBLISH_ADDRESS=127.0.0.1",
       `BACKEND_PORT=${app.ports.backend}`,

@@ -9,3 +9,4 @@ export * from "./restore.js";
 export * from "./leftovers.js";
 export * from "./database.js";
 export * from "./proof.js";
+export * from "./edge.js";

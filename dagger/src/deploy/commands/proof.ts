@@ -148,6 +148,13 @@ export function proveBackup(
   };
 }
 
+/**
+ * Prints, for each pending migration named after the dir, its lines that drop or rename a
+ * table or column ("name:line: statement"): the old release still serves while it runs.
+ */
+const CONTRACT_SCAN =
+  'cd "$1" && shift && for m in "$@"; do grep -inE "drop[[:space:]]+(column|table)|rename[[:space:]]+(column|table|to)|change[[:space:]]+column" "$m/migration.sql" | sed "s#^#$m:#"; done';
+
 /** What the rehearsal needs of the release. */
 export interface Rehearsal {
   backendImage: string;
@@ -187,7 +194,13 @@ export function rehearseMigrations(
       // Pending: shipped by the image, not finished in the copy. Unknown counts as pending.
       `shipped=$(docker run --rm --network none --entrypoint find "$image" ${q(release.migrationsDir)} -mindepth 2 -maxdepth 2 -name migration.sql 2>/dev/null | sed 's#/migration.sql$##; s#.*/##' | LC_ALL=C sort) || shipped=""`,
       `applied=$(mysql_in "$copy" -N -B "$dbname" -e "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL" 2>/dev/null | LC_ALL=C sort) || applied=""`,
-      `pending=$(LC_ALL=C comm -23 <(printf '%s\\n' "$shipped") <(printf '%s\\n' "$applied") | grep -c . || true)`,
+      `pending_names=$(LC_ALL=C comm -23 <(printf '%s\\n' "$shipped") <(printf '%s\\n' "$applied") | grep . || true)`,
+      `pending=$(grep -c . <<<"$pending_names" || true)`,
+      // The old release serves while these run: a drop or a rename breaks it (expand/contract).
+      `if [ -n "$shipped" ] && [ -n "$pending_names" ]; then`,
+      `  mapfile -t names <<<"$pending_names"`,
+      `  docker run --rm --network none --entrypoint sh "$image" -c ${q(CONTRACT_SCAN)} sh ${q(release.migrationsDir)} "\${names[@]}" 2>/dev/null | head -n 20 | sed 's/^/contract_warning=/' || true`,
+      `fi`,
       `if [ -n "$shipped" ] && [ "$pending" -eq 0 ]; then`,
       `  echo "rehearsal=skipped: no migration pending ($(grep -c . <<<"$shipped") in the image, all applied)"`,
       `  exit 0`,
