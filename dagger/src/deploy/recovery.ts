@@ -19,12 +19,12 @@ import { failedStepOf, unknown, type PlannedStep } from "./runbook.js";
 /** What a dry-run plan shows the automatic rollback would run, and when (as autoRollback). */
 export function recoveryPlan(
   env: EnvironmentSettings,
-  backup: string,
+  backup: string | undefined,
   restoreFilesFromBackup = false,
 ): PlannedStep[] {
   const step = (when: string, command: RemoteCommand) => ({ when: `on failure ${when}`, command });
   const serving = "after either, when a release served before";
-  if (restoreFilesFromBackup) {
+  if (restoreFilesFromBackup && backup) {
     const when = "after the restore started";
     return [
       step(when, commands.stopApp(env)),
@@ -36,9 +36,14 @@ export function recoveryPlan(
   return [
     step("after the new containers started", commands.routeBack(env)),
     step("after the switch", commands.restoreSavedRelease(env)),
-    step("after migrations started", commands.stopApp(env)),
-    step("after migrations started", commands.restoreDatabase(env, backup)),
-    step("after migrations started, when a release served before", commands.composeUp(env)),
+    // Without a backup (rollback --to previous) the database is never touched.
+    ...(backup
+      ? [
+          step("after migrations started", commands.stopApp(env)),
+          step("after migrations started", commands.restoreDatabase(env, backup)),
+          step("after migrations started, when a release served before", commands.composeUp(env)),
+        ]
+      : []),
     step(serving, commands.healthCheck(env, unknown.previousVersion)),
   ];
 }
@@ -56,7 +61,8 @@ function serveAgain(env: EnvironmentSettings, version: string | undefined): Remo
 export interface RecoveryState {
   what: string;
   failedStep: string;
-  backup: string;
+  /** The verified backup taken before; none for a code-only rollback (--to previous). */
+  backup?: string;
   id: string | null;
   images?: ReleaseImages;
   version?: string;
@@ -84,6 +90,12 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
   const touched = state.switched || state.migrationsStarted;
   session.log(`AUTOMATIC ROLLBACK: ${state.what}`);
   const serving = state.previousId === "none" ? null : state.previousId;
+  // Data is restored only from the backup taken before it changed (a code-only rollback has none
+  // and changes no data, so it never needs one).
+  const backup = () => {
+    if (!state.backup) throw new Error("no backup was taken, so the data cannot be restored");
+    return state.backup;
+  };
   // The history entry of this outcome: what was tried, what serves, why.
   const entry = (result: "failed" | "rolled-back", servingNow: string | null, message: string) =>
     session.entry({
@@ -113,21 +125,21 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
     } else {
       if (state.restoreFilesFromBackup) {
         await session.run(commands.stopApp(env));
-        await session.run(commands.restoreDatabase(env, state.backup));
-        await session.run(commands.restoreBackupFiles(env, state.backup));
+        await session.run(commands.restoreDatabase(env, backup()));
+        await session.run(commands.restoreBackupFiles(env, backup()));
       } else {
         // The serving containers still run until retire: the edge goes back to them first.
         if (state.started) await session.run(commands.routeBack(env));
         if (state.switched) await session.run(commands.restoreSavedRelease(env));
         if (state.migrationsStarted) {
           await session.run(commands.stopApp(env));
-          await session.run(commands.restoreDatabase(env, state.backup));
+          await session.run(commands.restoreDatabase(env, backup()));
         }
       }
       const version = state.previous?.version || undefined;
       if (serving === null) {
         await session.run(commands.stopApp(env));
-        stateNow = `There was no earlier release: the app services are stopped, the database is as before the deploy (backup ${state.backup}).`;
+        stateNow = `There was no earlier release: the app services are stopped, the database is as before the deploy${state.backup ? ` (backup ${state.backup})` : ""}.`;
       } else {
         if (state.restoreFilesFromBackup) {
           for (const command of serveAgain(env, version)) await session.run(command);
@@ -149,7 +161,7 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
     if (rollbackError instanceof LockLostError) throw rollbackError;
     if (rollbackError instanceof ConnectionLostError) {
       throw lostConnection(session, `${state.what} Automatic rollback:`, rollbackError, {
-        backup: state.backup,
+        ...(state.backup ? { backup: state.backup } : {}),
       });
     }
     const step = failedStepOf(rollbackError, "rollback");
@@ -161,8 +173,11 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
     throw session.fail(
       `${state.what} The automatic rollback ALSO failed at step ${step}: ${reason(rollbackError)}. ` +
         `The server is in an unknown state and the deploy lock stays held. Recover with ` +
-        `\`rollback --env ${env.name} --backup ${state.backup}\` after \`unlock --env ${env.name}\`.`,
-      { backup: state.backup },
+        `\`rollback --env ${env.name} --backup ${state.backup ?? "NAME"}\` after \`unlock --env ${env.name}\`` +
+        (state.backup
+          ? `.`
+          : ` (the database was not touched: NAME from \`backups --env ${env.name}\`).`),
+      state.backup ? { backup: state.backup } : {},
       true,
     );
   }
@@ -170,7 +185,7 @@ export async function autoRollback(session: Session, state: RecoveryState): Prom
   await notify(session, `:warning: ${state.what} ${stateNow}`);
   // withLock releases the lock when this error leaves the operation.
   throw session.fail(`${state.what} ${stateNow} The lock was released.`, {
-    backup: state.backup,
+    ...(state.backup ? { backup: state.backup } : {}),
     ...(state.id ? { release: state.id } : {}),
   });
 }

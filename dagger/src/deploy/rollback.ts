@@ -1,8 +1,10 @@
 // Rollback: to a named backup (database, uploads and the release it belonged to) or to the
-// release that served before the current one. Like a deploy, it holds the lock and takes a
-// verified backup of the current state first, so a rollback can itself be undone, and proves
-// that backup restorable on a throwaway copy before the live database is replaced. Its runbook
-// is a step list, as the deploy's: the run executes it and --dry-run prints it.
+// release that served before the current one. Like a deploy, it holds the lock. A --backup
+// rollback replaces the live database and uploads, so it first takes a verified backup of the
+// current state (a rollback can itself be undone) and proves it restorable on a throwaway copy.
+// --to previous changes code only (the database and uploads stay as they are), so no backup
+// sits on its way: the previous release serves within seconds. Its runbook is a step list, as
+// the deploy's: the run executes it and --dry-run prints it.
 import * as commands from "./commands/index.js";
 import type { HistoryEntry, ReleaseRecord } from "./commands/index.js";
 import { DeployConfigError, type EnvironmentSettings } from "./environments.js";
@@ -66,7 +68,7 @@ interface RollbackState {
 function runbook(
   session: Session,
   request: RollbackRequest,
-  safety: string,
+  safety: string | null,
 ): { prepare: Step<RollbackState>[]; change: Step<RollbackState>[] } {
   const { env, backup } = request;
   const servesRelease = {
@@ -145,13 +147,17 @@ function runbook(
       { command: () => commands.awaitLeftovers(env, session.id), read: noteLeftovers(session) },
       readCurrent,
       readTarget,
-      { command: () => commands.createBackup(env, safety) },
-      {
-        command: () => commands.proveBackup(env, safety, session.id, false),
-        ownsExitCode: true,
-        read: readSafetyProof(session, request, safety),
-      },
-      { command: () => commands.pruneBackups(env, safety) },
+      ...(safety
+        ? [
+            { command: () => commands.createBackup(env, safety) },
+            {
+              command: () => commands.proveBackup(env, safety, session.id, false),
+              ownsExitCode: true,
+              read: readSafetyProof(session, safety),
+            },
+            { command: () => commands.pruneBackups(env, safety) },
+          ]
+        : []),
     ],
     change: [
       ...putBack,
@@ -186,11 +192,12 @@ export async function rollback(
   if (request.backup !== undefined) validateBackupName(request.backup, env);
 
   const session = new Session(env, credentials, caller);
-  const safety = commands.backupName(env.name, new Date());
+  // Only a rollback that replaces data takes a backup first (see the top of this file).
+  const safety = request.backup ? commands.backupName(env.name, new Date()) : null;
   const info = lockInfo(
     caller,
     request.backup ? `rollback to ${request.backup}` : "rollback to previous",
-    safety,
+    safety ?? undefined,
   );
   const state: RollbackState = {
     previousId: "none",
@@ -216,7 +223,7 @@ export async function rollback(
 async function run(
   session: Session,
   request: RollbackRequest,
-  safety: string,
+  safety: string | null,
   state: RollbackState,
 ): Promise<OperationReport> {
   const { env, backup } = request;
@@ -235,19 +242,22 @@ async function run(
     );
   }
 
-  // From here on, any failure puts back what served before, from the safety backup.
+  // From here on, any failure puts back what served before (from the safety backup when the
+  // data is being replaced).
   try {
     await runSteps(session, book.change, state);
   } catch (error) {
     if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
-      throw lostConnection(session, `Rollback of ${env.name}:`, error, { backup: safety });
+      throw lostConnection(session, `Rollback of ${env.name}:`, error, {
+        ...(safety ? { backup: safety } : {}),
+      });
     const failedStep = failedStepOf(error, "rollback");
     const { target, targetId } = state;
     await autoRollback(session, {
       what: `Rollback of ${env.name} to ${backup ?? `release ${targetId}`} failed at step ${failedStep}: ${reason(error)}.`,
       failedStep,
-      backup: safety,
+      ...(safety ? { backup: safety } : {}),
       id: targetId,
       previous: state.previous,
       previousId: state.previousId,
@@ -271,27 +281,24 @@ async function run(
   const summary =
     `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +
     `${backup ? ` with the database and uploads of ${backup}` : ""}: ${targetId ? "healthy" : "app services stopped"}. ` +
-    `Safety backup taken before: ${safety}${state.proof ? ` (${state.proof})` : ""}.`;
+    (safety
+      ? `Safety backup taken before: ${safety}${state.proof ? ` (${state.proof})` : ""}.`
+      : `The database and uploads were not touched (code only), so no backup was needed.`);
   session.log(summary);
   await notify(session, `:leftwards_arrow_with_hook: ${summary}`);
   return session.report(true, summary, {
-    backup: safety,
+    ...(safety ? { backup: safety } : {}),
     ...(targetId ? { release: targetId } : {}),
   });
 }
 
 /**
  * The safety backup's proof. A `--backup` rollback replaces the live database, so a safety
- * backup that does not restore stops it before anything changes. `--to previous` leaves the
- * database alone, so it goes on and says so. A server without room for a copy (or a copy that
- * does not start) gives no verdict and never blocks a recovery: the backup is still verified
- * (complete and readable).
+ * backup that does not restore stops it before anything changes. A server without room for a
+ * copy (or a copy that does not start) gives no verdict and never blocks a recovery: the
+ * backup is still verified (complete and readable).
  */
-function readSafetyProof(
-  session: Session,
-  request: RollbackRequest,
-  safety: string,
-): Step<RollbackState>["read"] {
+function readSafetyProof(session: Session, safety: string): Step<RollbackState>["read"] {
   return (result, state) => {
     const figures = /^restore_proof=ok (.*)$/m.exec(result.stdout)?.[1];
     if (result.exitCode === 0) {
@@ -299,21 +306,14 @@ function readSafetyProof(
       session.log(`${safety}: ${state.proof}`);
       return;
     }
+    if (result.exitCode !== commands.PROOF_NO_VERDICT_EXIT)
+      throw unexpectedExit(result, "restore-proof");
     const why =
       /restore proof failed: (.*)$/m.exec(result.stderr)?.[1] ?? `exit ${result.exitCode}`;
-    if (result.exitCode === commands.PROOF_NO_VERDICT_EXIT) {
-      state.proof = `verified but not proven restorable: ${why}`;
-      session.note(
-        `The safety backup ${safety} is verified but not proven restorable: ${why}. ` +
-          `A recovery is not blocked by a server that cannot hold a copy, so the rollback went on.`,
-      );
-      return;
-    }
-    if (request.backup) throw unexpectedExit(result, "restore-proof");
-    state.proof = `not proven restorable: ${why}`;
+    state.proof = `verified but not proven restorable: ${why}`;
     session.note(
-      `The safety backup ${safety} did not prove restorable (${why}); it is kept as ` +
-        `${safety}.unproven. A rollback to the previous release leaves the database as it is, so it went on.`,
+      `The safety backup ${safety} is verified but not proven restorable: ${why}. ` +
+        `A recovery is not blocked by a server that cannot hold a copy, so the rollback went on.`,
     );
   };
 }
@@ -322,7 +322,7 @@ function readSafetyProof(
 function dryRun(
   session: Session,
   request: RollbackRequest,
-  safety: string,
+  safety: string | null,
   info: commands.LockInfo,
 ): OperationReport {
   const { env, backup } = request;
@@ -340,7 +340,7 @@ function dryRun(
     ...planned([...book.prepare, ...book.change], planState),
     { when: "", command: successRecord(session, request, safety, planState, unknown.now) },
     { when: "", command: commands.releaseLock(env, info.token) },
-    ...recoveryPlan(env, safety, Boolean(backup)),
+    ...recoveryPlan(env, safety ?? undefined, Boolean(backup)),
   ]);
 }
 
@@ -348,7 +348,7 @@ function dryRun(
 function successRecord(
   session: Session,
   request: RollbackRequest,
-  safety: string,
+  safety: string | null,
   state: RollbackState,
   time: string,
 ) {
@@ -364,11 +364,13 @@ function successRecord(
     ...(target ? { backendImage: target.backendImage, frontendImage: target.frontendImage } : {}),
     version: target?.version,
     commit: target?.commit,
-    backup: request.backup ?? safety,
+    backup: request.backup ?? safety ?? undefined,
     ...(state.proof ? { proof: state.proof } : {}),
     holder: caller.holder,
     runUrl: caller.runUrl,
-    message: `safety backup before the rollback: ${safety}`,
+    message: safety
+      ? `safety backup before the rollback: ${safety}`
+      : "code only: the database and uploads were not touched",
   });
   return commands.recordRelease(request.env, entry);
 }

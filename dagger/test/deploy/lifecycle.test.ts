@@ -276,20 +276,20 @@ describe("staging on the VPS-in-a-box", () => {
     );
   });
 
-  it("rollback --to previous puts v1's release back (database untouched) after a verified backup", async () => {
+  it("rollback --to previous puts v1's release back, code only: the database untouched, no backup on its way", async () => {
     const before = await databaseFingerprint(box, "staging");
     const backupsBefore = backupsOf(box, "staging").length;
     const result = await outcome(rollback({ env, toPrevious: true }, credentials, caller()));
     if (!result.ok) throw result.error;
     expect(result.report.release).toBe(releaseV1);
     expect(result.report.summary).toMatch(
-      /Rolled staging back to release r\S+ \(version v1-box\): healthy\. Safety backup taken before: backup_staging_/,
+      /Rolled staging back to release r\S+ \(version v1-box\): healthy\. The database and uploads were not touched \(code only\), so no backup was needed\./,
     );
-    expect(result.report.steps.map((s) => s.step)).toContain("backup");
+    expect(result.report.steps.map((s) => s.step)).not.toContain("backup");
     // Its dry-run plan is printed from the same step list (the record reads happen inside steps).
     const plan = await rollback({ env, toPrevious: true, dryRun: true }, credentials, caller());
     expect(plannedSteps(plan)).toEqual(ranSteps(result.report));
-    expect(backupsOf(box, "staging").length).toBe(backupsBefore + 1);
+    expect(backupsOf(box, "staging").length).toBe(backupsBefore);
     expect(await servedThroughFrontend(box, "staging")).toMatchObject({
       status: "ok",
       version: "v1-box",

@@ -416,7 +416,7 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
   it("a rollback is not blocked when the server has no room for a copy: the safety backup is verified, and the report says it is not proven", async () => {
     const result = await outcome(
       rollback(
-        { env: { ...env, proofMemoryMb: 10_000_000 }, toPrevious: true },
+        { env: { ...env, proofMemoryMb: 10_000_000 }, backup: backupBeforeV2 },
         credentials,
         caller(),
       ),

@@ -39,16 +39,13 @@ describe("rollback --dry-run", () => {
   };
   const names = (lines: string[]) => lines.map((line) => /^### ([a-z-]+)/.exec(line)![1]);
 
-  it("--to previous: lock, the history, a safety backup proven restorable, switch, start beside, route, health, retire, record, unlock", async () => {
+  it("--to previous is code only: no backup on its way; lock, the history, switch, start beside, route, health, retire, record, unlock", async () => {
     const lines = await plan({ toPrevious: true });
     expect(names(lines.filter((line) => !line.includes("(on failure")))).toEqual([
       "lock",
       "leftovers",
       "preflight",
       "history",
-      "backup",
-      "restore-proof",
-      "retention",
       "switch",
       "start",
       "route",
@@ -61,6 +58,8 @@ describe("rollback --dry-run", () => {
     expect(lines.join("\n")).toContain(
       "### route-back (on failure after the new containers started)",
     );
+    // The database is never touched, so its recovery never restores one.
+    expect(lines.join("\n")).not.toMatch(/restore-db|stop-app/);
   });
 
   it("--backup: verified before anything changes; the restore is undone from the safety backup", async () => {
