@@ -21,54 +21,98 @@ import type { EnvironmentSettings } from "../environments.js";
 // --- backup ------------------------------------------------------------------------------
 
 /**
- * Verifies a backup archive before it counts (after a backup) and before a restore. It reads
- * members by their exact names, never by parsing a listing's fields, so no upload's name
- * (spaces, newlines, "./db.sql", "-> x") can make a good archive look bad or a bad one good:
- * the listing (one escaped name per line; reading it checks the whole gzip stream and every
- * tar header) must hold ./db.sql or ./NO_DATABASE, and the dump must be non-empty and end
- * with mysqldump's completion line. When the archive has an uploads manifest (backups since
- * it existed), its uploads are extracted into `scratch`/verify and must match the manifest file
- * by file (names, sizes, sha256); the script defines uploads_manifest first. Leaves the listing
- * in $listing.
+ * Verifies a backup archive before it counts (after a backup) and before a restore, reading it
+ * once: it is extracted whole into `scratch`/verify (reading it checks the whole gzip stream
+ * and every tar header), then the tree is checked by exact member names, never by parsing a
+ * listing, so no upload's name (spaces, newlines, "./db.sql", "-> x") can make a good archive
+ * look bad or a bad one good. It must hold ./db.sql (non-empty, ending with mysqldump's
+ * completion line) or ./NO_DATABASE. When it has an uploads manifest (backups since it
+ * existed), its uploads must match it file by file (names, sizes, sha256). The script defines
+ * uploads_manifest first; the extracted tree stays in `scratch`/verify for the caller.
  */
 function archiveChecks(archive: string, scratch: string): string[] {
   const a = q(archive);
+  const v = `${scratch}/verify`;
   const fail = (why: string) => `{ echo ${q(`backup verification failed: ${why}`)} >&2; exit 1; }`;
   return [
-    `listing=$(tar --quoting-style=escape -tzf ${a}) || ${fail("the archive is damaged")}`,
-    `if grep -qxF ./db.sql <<<"$listing"; then`,
-    `  dump_bytes=$(tar -xzOf ${a} --occurrence=1 ./db.sql | wc -c)`,
+    `rm -rf ${v} && mkdir -p ${v}`,
+    // In the dir, not with -C: GNU tar unquotes the -C of an extraction (a backslash-n in a path).
+    `(cd ${v} && tar -xzf ${a}) || ${fail("the archive is damaged")}`,
+    `if [ -f ${v}/db.sql ]; then`,
+    `  dump_bytes=$(stat -c %s ${v}/db.sql)`,
     `  [ "$dump_bytes" -gt 0 ] || ${fail("empty database dump")}`,
-    `  tar -xzOf ${a} --occurrence=1 ./db.sql | tail -n 1 | grep -q '^-- Dump completed' || ${fail("database dump is incomplete")}`,
+    `  tail -n 1 ${v}/db.sql | grep -q '^-- Dump completed' || ${fail("database dump is incomplete")}`,
     `  echo "dump_bytes=$dump_bytes"`,
-    `elif grep -qxF ./NO_DATABASE <<<"$listing"; then`,
+    `elif [ -f ${v}/NO_DATABASE ]; then`,
     `  echo "dump_bytes=0 (no database yet)"`,
     `else`,
     `  ${fail("no database dump in the archive")}`,
     `fi`,
     // The uploads, file by file: what the archive holds is what was archived.
-    `if grep -qxF ./uploads.manifest <<<"$listing"; then`,
-    `  rm -rf ${scratch}/verify && mkdir -p ${scratch}/verify`,
-    `  tar -C ${scratch}/verify -xzf ${a} --occurrence=1 ./uploads.manifest`,
-    `  if grep -qxF ./backend/uploads/ <<<"$listing"; then tar -C ${scratch}/verify -xzf ${a} ./backend/uploads; fi`,
-    `  mkdir -p ${scratch}/verify/backend/uploads`,
-    `  cmp -s ${scratch}/verify/uploads.manifest <(uploads_manifest ${scratch}/verify/backend/uploads) || ${fail("the uploads in the archive differ from its manifest (names, sizes, sha256)")}`,
-    `  echo "upload_files=$(tr -cd '\\0' < ${scratch}/verify/uploads.manifest | wc -c)"`,
-    `  rm -rf ${scratch}/verify`,
+    `if [ -f ${v}/uploads.manifest ]; then`,
+    `  mkdir -p ${v}/backend/uploads`,
+    `  cmp -s ${v}/uploads.manifest <(uploads_manifest ${v}/backend/uploads) || ${fail("the uploads in the archive differ from its manifest (names, sizes, sha256)")}`,
+    `  echo "upload_files=$(tr -cd '\\0' < ${v}/uploads.manifest | wc -c)"`,
     `fi`,
   ];
 }
 
 /**
  * Shell function `uploads_manifest DIR`: one record per regular file under DIR, sorted by name,
- * "sha256 size ./name" ended by NUL, so any name (newlines, quotes, invalid UTF-8) is one record.
+ * "sha256 size ./name" ended by NUL, so any name (newlines, quotes, invalid UTF-8) is one
+ * record. A few processes for all the files (sha256sum and stat take them in batches from
+ * xargs), not several per file: 10,000 uploads take seconds, not a minute.
  */
 const UPLOADS_MANIFEST = [
   `uploads_manifest() {`,
-  `  local f`,
-  `  ( cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' f; do`,
-  `    printf '%s %s %s\\0' "$(sha256sum < "$f" | cut -d' ' -f1)" "$(stat -c %s -- "$f")" "$f"`,
-  `  done )`,
+  `  local t`,
+  `  t=$(mktemp -d)`,
+  `  ( cd "$1"`,
+  `    find . -type f -print0 | LC_ALL=C sort -z > "$t/names"`,
+  `    xargs -0r sha256sum -z -- < "$t/names" | cut -z -c1-64 > "$t/sums"`,
+  `    xargs -0r stat --printf '%s\\0' -- < "$t/names" > "$t/sizes" )`,
+  `  paste -z -d ' ' "$t/sums" "$t/sizes" "$t/names"`,
+  `  rm -rf "$t"`,
+  `}`,
+];
+
+/**
+ * Shell functions that handle the dump as one stream, read once. `stream_dump DIR` reads the
+ * dump on stdin and writes DIR/db.sql.gz while, from the same stream, counting its bytes
+ * (db.size), hashing it (db.sha256) and keeping its end (db.tail: the completion line).
+ * `dump_archive DIR ARCHIVE MEMBERS...` writes ARCHIVE, a .tar.gz of DIR/checksums.tsv, then
+ * db.sql, then the MEMBERS, as three gzip members one after the other (gzip reads them as one
+ * stream): the tar headers, the compressed dump as it is (never decompressed or compressed
+ * again) and the rest. The dump's header is tar's own, from a sparse file of the dump's size.
+ */
+export const DUMP_STREAM = [
+  `stream_dump() {`,
+  `  local d=$1 pids=() p`,
+  `  mkfifo "$d/.sha" "$d/.size" "$d/.tail"`,
+  `  { sha256sum | cut -c1-64; } < "$d/.sha" > "$d/db.sha256" & pids+=($!)`,
+  `  wc -c < "$d/.size" > "$d/db.size" & pids+=($!)`,
+  `  tail -c 512 < "$d/.tail" > "$d/db.tail" & pids+=($!)`,
+  `  tee "$d/.sha" "$d/.size" "$d/.tail" | gzip -c > "$d/db.sql.gz"`,
+  `  for p in "\${pids[@]}"; do wait "$p"; done`,
+  `  rm -f "$d/.sha" "$d/.size" "$d/.tail"`,
+  `}`,
+  `dump_archive() {`,
+  `  local d=$1 archive=$2 size sums header pad h`,
+  `  shift 2`,
+  `  size=$(cat "$d/db.size")`,
+  `  h=$(mktemp -d "$d/.header.XXXXXX")`,
+  `  cp -p "$d/checksums.tsv" "$h/checksums.tsv"`,
+  `  truncate -s "$size" "$h/db.sql"`,
+  `  sums=$(stat -c %s "$h/checksums.tsv")`,
+  // Two headers and the checksums between them, in 512-byte blocks (-b 1: no record padding).
+  `  header=$(( 512 + (sums + 511) / 512 * 512 + 512 ))`,
+  `  pad=$(( (512 - size % 512) % 512 ))`,
+  `  {`,
+  `    tar -b 1 -C "$h" -cf - ./checksums.tsv ./db.sql | { head -c "$header"; cat > /dev/null; } | gzip -c`,
+  `    cat "$d/db.sql.gz"`,
+  `    { head -c "$pad" /dev/zero; tar -b 1 -C "$d" -cf - "$@"; } | gzip -c`,
+  `  } > "$archive"`,
+  `  rm -rf "$h"`,
   `}`,
 ];
 
@@ -97,23 +141,30 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `cleanup() { unpause; rm -rf "$work" ${q(partial)}; }`,
       `trap cleanup EXIT`,
       `mkdir -p "$work/config" "$work/backend"`,
+      ...DUMP_STREAM,
       `if [ -n "$db" ]; then`,
-      ...consistentDumpLines().map((line) => `  ${line}`),
+      ...consistentDumpLines(`stream_dump "$work"`).map((line) => `  ${line}`),
+      `  grep -q '^-- Dump completed' "$work/db.tail" || { echo "backup failed: the database dump is incomplete" >&2; exit 1; }`,
       `else`,
       `  echo "no database container was running (first deploy): nothing to dump" > "$work/NO_DATABASE"`,
       `fi`,
       `for f in ${configFiles.map(q).join(" ")}; do [ ! -f "$f" ] || cp -p "$f" "$work/config/"; done`,
       `current=$(cat ${q(p.current)} 2>/dev/null || true)`,
       `if [ -n "$current" ] && [ -f ${q(`${p.releases}/`)}"$current/release.json" ]; then cp ${q(`${p.releases}/`)}"$current/release.json" "$work/release.json"; fi`,
-      `for d in backend/uploads backend/logs; do [ ! -d "$d" ] || cp -a "$d" "$work/backend/"; done`,
+      // The uploads as hard links (no copy; files are written whole, never changed in place),
+      // or copied when the backups live on another filesystem. The logs are appended to: copied.
+      `if [ -d backend/uploads ]; then cp -al backend/uploads "$work/backend/" 2>/dev/null || { rm -rf "$work/backend/uploads"; cp -a backend/uploads "$work/backend/"; }; fi`,
+      `[ ! -d backend/logs ] || cp -a backend/logs "$work/backend/"`,
       ...UPLOADS_MANIFEST,
       `[ ! -d "$work/backend/uploads" ] || uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
       // The checksums (a few bytes) and the dump first, so that reading either stops early
       // (--occurrence) instead of decompressing the uploads behind them.
       `members=()`,
-      `for m in checksums.tsv db.sql NO_DATABASE uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
-      `tar -C "$work" -czf ${q(partial)} "\${members[@]}"`,
+      `for m in NO_DATABASE uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
+      `if [ -f "$work/db.sql.gz" ]; then dump_archive "$work" ${q(partial)} "\${members[@]}"; else tar -C "$work" -czf ${q(partial)} "\${members[@]}"; fi`,
       ...archiveChecks(partial, '"$work"'),
+      // The dump in the archive is the very stream mysqldump wrote (its sha256 taken on the way).
+      `[ ! -f "$work/db.sha256" ] || [ "$(sha256sum < "$work/verify/db.sql" | cut -c1-64)" = "$(cat "$work/db.sha256")" ] || { echo "backup verification failed: the dump in the archive differs from the one streamed" >&2; exit 1; }`,
       `mv ${q(partial)} ${q(archive)}`,
       `echo ${q(`backup=${name}`)}`,
       `echo "archive_bytes=$(wc -c < ${q(archive)})"`,
@@ -168,7 +219,7 @@ export function verifyBackup(env: EnvironmentSettings, name: string): RemoteComm
       `trap cleanup EXIT`,
       ...UPLOADS_MANIFEST,
       ...archiveChecks(archive, '"$scratch"'),
-      `if grep -qxF ./release.json <<<"$listing"; then echo "release_json=$(tar -xzOf ${q(archive)} --occurrence=1 ./release.json)"; fi`,
+      `if [ -f "$scratch/verify/release.json" ]; then echo "release_json=$(cat "$scratch/verify/release.json")"; fi`,
       `echo "verified"`,
     ]),
   };

@@ -88,7 +88,8 @@ const PAUSE_SESSION_SECONDS = 90;
 export const WRITE_PAUSE_LIMIT_SECONDS = 10;
 
 /**
- * Dumps the database of container $db into $work/db.sql and writes, into $work/checksums.tsv,
+ * Dumps the database of container $db into `sink` (shell text that reads the dump on stdin)
+ * and writes, into $work/checksums.tsv,
  * the table checksums of the very data state the dump's snapshot holds, while the app goes on
  * writing. A session holds FLUSH TABLES WITH READ LOCK (commits wait; it gives up after
  * WRITE_PAUSE_LIMIT_SECONDS rather than queue writes behind a long query) just long enough for
@@ -97,7 +98,7 @@ export const WRITE_PAUSE_LIMIT_SECONDS = 10;
  * mysqldump's transaction is seen (or the dump ended): about half a second, as each session
  * and each check is a `docker exec`.
  */
-export function consistentDumpLines(): string[] {
+export function consistentDumpLines(sink: string): string[] {
   const others = (ids: string) =>
     `SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ` +
     `ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'root' AND p.ID NOT IN (${ids})`;
@@ -116,7 +117,7 @@ export function consistentDumpLines(): string[] {
     `sums_out=\${SUMS[0]}`,
     `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT CONNECTION_ID();" >&"$sums_in"`,
     `IFS= read -r sums_id <&"$sums_out"`,
-    `docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} > "$work/db.sql" &`,
+    `docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} | ${sink} &`,
     `dump_pid=$!`,
     `deadline=$((SECONDS + 60))`,
     `until [ "$(mysql_in "$db" -N -B -e "${others("$pause_id, $sums_id")}")" -gt 0 ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,

@@ -112,7 +112,8 @@ export function restoreBackupFiles(env: EnvironmentSettings, name: string): Remo
       `cd ${q(env.appDir)}`,
       `work=$(mktemp -d ${q(`${env.backupsDir}/.qgo-restore-${env.name}.XXXXXX`)})`,
       `trap 'rm -rf "$work"' EXIT`,
-      `tar -C "$work" -xzf ${q(archive)}`,
+      // In the dir, not with -C: GNU tar unquotes the -C of an extraction (a backslash-n in a path).
+      `(cd "$work" && tar -xzf ${q(archive)})`,
       // The uploads dir itself stays (its owner is the backend's uid); its content is replaced.
       `mkdir -p backend/uploads`,
       `find backend/uploads -mindepth 1 -delete`,

@@ -1,6 +1,8 @@
 // Backups, run for real in a scratch dir: retention, and the uploads manifest that proves the
 // archive holds exactly the files that were archived.
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { quote } from "zx";
@@ -118,5 +120,76 @@ describe("the uploads in a backup, file by file", () => {
     }
     // The verification's scratch dir is gone.
     expect(readdirSync(env.backupsDir).filter((f) => f.startsWith("."))).toEqual([]);
+  });
+});
+
+describe("the dump, streamed once into the archive", () => {
+  /**
+   * Streams `dump` through stream_dump, assembles the archive with dump_archive and returns
+   * what GNU tar and gzip (the ground truth) read back.
+   */
+  function streamed(dump: Buffer, checksums: string) {
+    const dir = join(scratch(), `stream ${dump.length}`);
+    const work = join(dir, "work");
+    mkdirSync(join(work, "backend", "uploads", "a b"), { recursive: true });
+    writeFileSync(join(work, "checksums.tsv"), checksums);
+    writeFileSync(join(work, "uploads.manifest"), "m\0");
+    writeFileSync(join(work, "backend", "uploads", "a b", "new\nline.png"), "png");
+    writeFileSync(join(dir, "dump.sql"), dump);
+    const archive = join(dir, "backup.tar.gz");
+    const made = bash(
+      [
+        "set -euo pipefail",
+        ...commands.DUMP_STREAM,
+        `stream_dump ${quote(work)} < ${quote(join(dir, "dump.sql"))}`,
+        `dump_archive ${quote(work)} ${quote(archive)} ./uploads.manifest ./backend`,
+      ].join("\n"),
+    );
+    expect(made.stderr).toBe("");
+    expect(made.status).toBe(0);
+    const read = (args: string) =>
+      spawnSync("bash", ["-c", `tar ${args}`], { encoding: "buffer" }).stdout;
+    return {
+      work,
+      listing: bash(`tar -tzf ${quote(archive)}`).stdout,
+      dumpBack: read(`-xzOf ${quote(archive)} --occurrence=1 ./db.sql`),
+      checksumsBack: read(`-xzOf ${quote(archive)} --occurrence=1 ./checksums.tsv`).toString(),
+      upload: read(`-xzOf ${quote(archive)} './backend/uploads/a b/new\nline.png'`).toString(),
+      strict: bash(
+        `gzip -t ${quote(archive)} && tar --warning=all -tzf ${quote(archive)} 2>&1 >/dev/null`,
+      ),
+    };
+  }
+  const dumpOf = (bytes: number) => {
+    const end = Buffer.from("\n-- Dump completed on 2026-12-03  8:00:00\n");
+    return Buffer.concat([randomBytes(bytes - end.length), end]);
+  };
+
+  it.each([
+    ["an odd size", 70_001, "shipments\t3\t12345\n"],
+    ["a size of whole tar blocks", 512 * 40, "a\t1\t1\nb\t2\t2\n"],
+    ["no tables (empty checksums)", 1000, ""],
+  ])("%s: tar reads the dump, the checksums and what follows, byte for byte", (_, bytes, sums) => {
+    const dump = dumpOf(bytes);
+    const got = streamed(dump, sums);
+    expect(got.listing.split("\n").filter(Boolean)).toEqual([
+      "./checksums.tsv",
+      "./db.sql",
+      "./uploads.manifest",
+      "./backend/",
+      "./backend/uploads/",
+      "./backend/uploads/a b/",
+      "./backend/uploads/a b/new\\nline.png",
+    ]);
+    expect(got.strict.stdout).toBe("");
+    expect(got.strict.status).toBe(0);
+    expect(got.dumpBack.equals(dump)).toBe(true);
+    expect(got.checksumsBack).toBe(sums);
+    expect(got.upload).toBe("png");
+    // The figures come from the same stream: size, sha256, the completion line.
+    const file = (name: string) => readFileSync(join(got.work, name), "utf8");
+    expect(file("db.size").trim()).toBe(String(bytes));
+    expect(file("db.sha256").trim()).toBe(createHash("sha256").update(dump).digest("hex"));
+    expect(file("db.tail")).toMatch(/-- Dump completed on .*\n$/);
   });
 });
