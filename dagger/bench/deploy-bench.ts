@@ -1,21 +1,25 @@
 // Deploy benchmark on the VPS-in-a-box (a script, not a test):
-//   cd dagger && npx tsx bench/deploy-bench.ts [--db-mb 50] [--rounds 3]
-// Uses the running box (npm run vps:up) or brings one up and down itself. Each round deploys
-// v2 (one pending migration: rehearsed on the restored copy), goes back to the release before
-// it (`rollback --to previous`: code only), then restores the backup taken before the deploy
-// (`rollback --backup`: the migration is pending again). A request loop (20/s, a fresh
-// connection each, 1 s timeout) runs through every operation: failed requests and the longest
-// gap are printed beside the times. Prints wall times,
-// SSH round trips, step times, the restore proof and the rehearsal on their own (and what they
-// add beside the pull they run with), and the verified backup against a plain
-// `mysqldump | gzip` of the same database on the same server.
-import { readFileSync } from "node:fs";
+//   cd dagger && npx tsx bench/deploy-bench.ts [--db-mb 50] [--rounds 5] [--uploads 10000]
+// Uses the running box (npm run vps:up) or brings one up and down itself. Everything below is
+// measured in one run, side by side, through the deploy core over SSH as the Dagger functions
+// run it, with a request loop (20/s, a fresh connection each, 1 s timeout) through every
+// operation (failed requests and the longest gap are printed beside the times):
+//   A. nothing pending: deploy v1 over v2, then `rollback --to previous` (code only), with the
+//      time until the previous version answers;
+//   B. one pending migration: `rollback --backup` to the state before it, then deploy v2 (the
+//      restore proof and the rehearsal on the copy), beside a plain restore of the same dump
+//      into a fresh container;
+//   C. the backup beside a plain `mysqldump | gzip` of the same database;
+//   D. with N uploads: the backup's extra time beside a plain `tar czf` of them.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { quote } from "zx";
 import { bringUp, runningBox, tearDown } from "../test/vps/lifecycle.js";
 import { dbQuery } from "../test/vps/helpers.js";
 import { deploy, rollback, type OperationReport } from "../src/deploy/index.js";
 import { SshExecutor } from "../src/deploy/executor.js";
 import { Redactor } from "../src/deploy/redact.js";
-import { quote } from "zx";
 import { boxEnvironment, resetEnvironment } from "../test/deploy/support.js";
 import { describeTraffic, trafficDuring, type TrafficReport } from "../test/deploy/traffic.js";
 
@@ -27,10 +31,16 @@ function option(name: string, fallback: number): number {
 }
 
 const dbMb = option("db-mb", 50);
-const rounds = option("rounds", 3);
-const seconds = (ms: number) => (ms / 1000).toFixed(1);
+const rounds = option("rounds", 5);
+const uploads = option("uploads", 10_000);
+const s = (ms: number) => (ms / 1000).toFixed(1);
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const stepTime = (report: OperationReport, step: string) =>
-  report.steps.filter((s) => s.step === step).reduce((sum, s) => sum + s.durationMs, 0);
+  report.steps.filter((x) => x.step === step).reduce((sum, x) => sum + x.durationMs, 0);
+/** "median s [each, …]" of a list of milliseconds. */
+const figures = (ms: number[]) => `${s(median(ms))} s [${ms.map(s).join(", ")}]`;
+const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : "?");
 
 const started = runningBox();
 const box = started ?? (await bringUp());
@@ -42,75 +52,10 @@ try {
     backendImage: box.images[r].backend,
     frontendImage: box.images[r].frontend,
   });
-
-  await resetEnvironment(box, "staging");
-  const first = await deploy({ env, releaseFiles, ...images("v1") }, credentials, caller);
-  console.log(
-    `first deploy (empty server, database initialised): ${seconds(first.durationMs)} s, ${first.roundTrips} round trips`,
-  );
-
-  // Fill the database to about dbMb MB of row data (random, so gzip cannot cheat).
   const project = box.projects.staging;
-  await dbQuery(
-    box,
-    project,
-    "CREATE TABLE bench_payload (id INT AUTO_INCREMENT PRIMARY KEY, payload TEXT NOT NULL) ENGINE=InnoDB;",
-  );
-  const batches = Math.ceil(dbMb);
-  for (let i = 0; i < batches; i += 1) {
-    // 1 MB per batch: 256 rows of 4 KB of hex (MariaDB's sequence engine gives the rows).
-    await dbQuery(
-      box,
-      project,
-      "INSERT INTO bench_payload (payload) SELECT CONCAT(HEX(RANDOM_BYTES(1024)), HEX(RANDOM_BYTES(1024))) FROM seq_1_to_256;",
-    );
-  }
-  // InnoDB's size statistics lag behind the inserts: refresh them before reading.
-  await dbQuery(box, project, "ANALYZE TABLE bench_payload;");
-  const [[sizeMb, payloadMb]] = (await dbQuery(
-    box,
-    project,
-    "SELECT (SELECT ROUND(SUM(data_length + index_length) / 1048576, 1) FROM information_schema.tables WHERE table_schema = DATABASE()), " +
-      "(SELECT ROUND(SUM(LENGTH(payload)) / 1048576, 1) FROM bench_payload);",
-  )) as [[string, string]];
-  console.log(
-    `database: ${sizeMb} MB on disk (InnoDB data + indexes), ${payloadMb} MB of row data`,
-  );
-
   const { frontend, backend } = box.ports.staging;
-  const body = JSON.stringify({
-    customerName: "bench",
-    origin: "A",
-    destination: "B",
-    weightKg: 1,
-  });
-  const targets = [
-    { name: "GET /health", port: frontend, path: "/health" },
-    { name: "GET /", port: frontend, path: "/" },
-    { name: "POST /api/shipments", port: frontend, path: "/api/shipments", method: "POST" as const, body, expect: 201 },
-    { name: "backend GET /health", port: backend, path: "/health" },
-  ]; // prettier-ignore
-  const measured = async (operation: Promise<OperationReport>, into: TrafficReport[]) => {
-    const { result, traffic } = await trafficDuring(operation, targets);
-    into.push(traffic);
-    return result;
-  };
-  const deploys: OperationReport[] = [];
-  const toPrevious: OperationReport[] = [];
-  const rollbacks: OperationReport[] = [];
-  const traffic = {
-    deploy: [] as TrafficReport[],
-    previous: [] as TrafficReport[],
-    backup: [] as TrafficReport[],
-  };
-  for (let round = 0; round < rounds; round += 1) {
-    const deployed = await measured(deploy({ env, releaseFiles, ...images("v2") }, credentials, caller), traffic.deploy);
-    deploys.push(deployed);
-    toPrevious.push(await measured(rollback({ env, toPrevious: true }, credentials, caller), traffic.previous));
-    rollbacks.push(await measured(rollback({ env, backup: deployed.backup! }, credentials, caller), traffic.backup));
-  } // prettier-ignore
 
-  // Plain mysqldump | gzip of the same database, on the same server, over the same kind of connection.
+  /** Plain commands on the server, over the same kind of SSH connection, timed. */
   const executor = await SshExecutor.connect(
     {
       host: box.sshHost,
@@ -121,83 +66,144 @@ try {
     },
     { log: () => undefined, redactor: new Redactor() },
   );
-  const plainTimes: number[] = [];
+  const plain = async (what: string, lines: string[]) => {
+    const result = await executor.run({
+      step: "plain",
+      description: what,
+      timeoutMs: 30 * 60_000,
+      script: ["set -euo pipefail", ...lines].join("\n"),
+    });
+    if (result.exitCode !== 0) throw new Error(`${what}: ${result.stderr}`);
+    return { ms: executor.steps.at(-1)!.durationMs, stdout: result.stdout.trim() };
+  };
+  const db = `db=$(docker ps -q --filter ${quote(`label=com.docker.compose.project=${project}`)} --filter label=com.docker.compose.service=db)`;
+  const plainDump = (target: string) => [
+    db,
+    `docker exec "$db" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction "$MYSQL_DATABASE"' | gzip > ${quote(target)}`,
+    `wc -c < ${quote(target)}`,
+  ];
+
+  await resetEnvironment(box, "staging");
+  const first = await deploy({ env, releaseFiles, ...images("v1") }, credentials, caller);
+  console.log(
+    `first deploy (empty server): ${s(first.durationMs)} s, ${first.roundTrips} round trips`,
+  );
+
+  // About dbMb MB of random row data (gzip cannot flatter it): 1 MB per batch of 256 rows.
+  await dbQuery(box, project, "CREATE TABLE bench_payload (id INT AUTO_INCREMENT PRIMARY KEY, payload TEXT NOT NULL) ENGINE=InnoDB;"); // prettier-ignore
+  for (let i = 0; i < Math.ceil(dbMb); i += 1)
+    await dbQuery(box, project, "INSERT INTO bench_payload (payload) SELECT CONCAT(HEX(RANDOM_BYTES(1024)), HEX(RANDOM_BYTES(1024))) FROM seq_1_to_256;"); // prettier-ignore
+  await dbQuery(box, project, "ANALYZE TABLE bench_payload;");
+  const [[sizeMb, payloadMb]] = (await dbQuery(box, project, "SELECT (SELECT ROUND(SUM(data_length + index_length) / 1048576, 1) FROM information_schema.tables WHERE table_schema = DATABASE()), (SELECT ROUND(SUM(LENGTH(payload)) / 1048576, 1) FROM bench_payload);")) as [[string, string]]; // prettier-ignore
+
+  const body = JSON.stringify({ customerName: "bench", origin: "A", destination: "B", weightKg: 1 }); // prettier-ignore
+  const targets = [
+    { name: "GET /health", port: frontend, path: "/health" },
+    { name: "GET /", port: frontend, path: "/" },
+    { name: "POST /api/shipments", port: frontend, path: "/api/shipments", method: "POST" as const, body, expect: 201 },
+    { name: "backend GET /health", port: backend, path: "/health" },
+  ]; // prettier-ignore
+  /** Runs an operation under the request loop; also times when `version` first answers. */
+  const measured = async (run: () => Promise<OperationReport>, into: TrafficReport[], version?: string) => {
+    const t0 = Date.now();
+    let servedAt = 0;
+    const operation = run();
+    const poll = (async () => {
+      while (version && !servedAt) {
+        const answer = await fetch(`http://127.0.0.1:${backend}/health`).then((r) => r.json() as Promise<{ version?: string }>, () => ({ version: "" })); // prettier-ignore
+        if (answer.version === version) servedAt = Date.now() - t0;
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const { result, traffic } = await trafficDuring(operation, targets);
+    await poll;
+    into.push(traffic);
+    return { report: result, servedMs: servedAt };
+  }; // prettier-ignore
+
+  // The migration v2 ships is applied once; its backup holds the state before it.
+  const migrated = await deploy({ env, releaseFiles, ...images("v2") }, credentials, caller);
+  let beforeMigration = migrated.backup!;
+
+  const traffic = { deploy: [] as TrafficReport[], previous: [] as TrafficReport[], pending: [] as TrafficReport[], backup: [] as TrafficReport[] }; // prettier-ignore
+  const quiet: OperationReport[] = [];
+  const previous: { report: OperationReport; servedMs: number }[] = [];
+  const pending: OperationReport[] = [];
+  const restores: OperationReport[] = [];
+  const plainDumps: number[] = [];
+  const plainRestores: number[] = [];
   let plainBytes = "";
-  try {
-    for (let i = 0; i < rounds; i += 1) {
-      const target = `${box.backupsDir}/.bench-plain.sql.gz`;
-      const result = await executor.run({
-        step: "plain-dump",
-        description: "mysqldump | gzip",
-        timeoutMs: 30 * 60_000,
-        script: [
-          "set -euo pipefail",
-          `db=$(docker ps -q --filter ${quote(`label=com.docker.compose.project=${project}`)} --filter label=com.docker.compose.service=db)`,
-          `docker exec "$db" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction "$MYSQL_DATABASE"' | gzip > ${quote(target)}`,
-          `wc -c < ${quote(target)}`,
-          `rm -f ${quote(target)}`,
-        ].join("\n"),
-      });
-      plainTimes.push(executor.steps.at(-1)!.durationMs);
-      plainBytes = result.stdout.trim();
-    }
-  } finally {
-    executor.close();
+  for (let round = 0; round < rounds; round += 1) {
+    // A: nothing pending (v1 ships a subset of v2's migrations).
+    quiet.push((await measured(() => deploy({ env, releaseFiles, ...images("v1") }, credentials, caller), traffic.deploy)).report); // prettier-ignore
+    previous.push(await measured(() => rollback({ env, toPrevious: true }, credentials, caller), traffic.previous, "v2-box")); // prettier-ignore
+    // C: the plain dump of the same database, between the deploys that back it up.
+    const dump = await plain(
+      "mysqldump | gzip",
+      plainDump(`${box.backupsDir}/.bench-plain.sql.gz`),
+    );
+    plainDumps.push(dump.ms);
+    plainBytes = dump.stdout;
+    // B: a plain restore of that dump into a fresh container of the same image, no checks.
+    plainRestores.push((await plain("restore into a fresh container", [
+      db,
+      `image=$(docker inspect --format '{{.Image}}' "$db")`,
+      `docker rm -f qgo-bench-restore >/dev/null 2>&1 || true`,
+      `docker run -d --name qgo-bench-restore --network none -e MYSQL_ROOT_PASSWORD=bench -e MYSQL_DATABASE=qgo "$image" >/dev/null`,
+      `until docker exec qgo-bench-restore mysqladmin ping -h 127.0.0.1 -uroot -pbench --silent >/dev/null 2>&1; do sleep 1; done`,
+      `gzip -dc ${quote(`${box.backupsDir}/.bench-plain.sql.gz`)} | docker exec -i qgo-bench-restore mysql -uroot -pbench qgo`,
+      `docker rm -f qgo-bench-restore >/dev/null`,
+      `rm -f ${quote(`${box.backupsDir}/.bench-plain.sql.gz`)}`,
+    ])).ms); // prettier-ignore
+    // B: back to the state before the migration, then deploy it again (rehearsed).
+    restores.push((await measured(() => rollback({ env, backup: beforeMigration }, credentials, caller), traffic.backup)).report); // prettier-ignore
+    const again = (await measured(() => deploy({ env, releaseFiles, ...images("v2") }, credentials, caller), traffic.pending)).report; // prettier-ignore
+    pending.push(again);
+    beforeMigration = again.backup!;
   }
 
-  const median = (values: number[]) =>
-    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-  const backupTimes = [...deploys, ...rollbacks].map((r) => stepTime(r, "backup"));
-  const archiveBytes = deploys
-    .flatMap((r) => r.log)
-    .filter((l) => l.includes("archive_bytes="))
-    .map((l) => l.split("archive_bytes=")[1])
-    .at(-1);
-  const logValue = (reports: OperationReport[], key: string) =>
-    reports
-      .flatMap((r) => r.log)
-      .filter((l) => l.includes(`${key}=`))
-      .map((l) => Number(/=(\d+)/.exec(l.slice(l.indexOf(`${key}=`)))?.[1]));
-  const each = (reports: OperationReport[], step: string) =>
-    reports.map((r) => seconds(stepTime(r, step))).join(", ");
-  // The proof runs beside the pull: what it adds to the deploy is how much longer it takes.
-  const added = deploys.map((r) => Math.max(0, stepTime(r, "restore-proof") - stepTime(r, "pull")));
+  // D: N uploads (1-40 KB of random bytes each), then deploys that back them up.
+  const uploadsDir = join(box.stagingAppDir, "backend", "uploads", "bench");
+  mkdirSync(uploadsDir, { recursive: true });
+  for (let i = 0; i < uploads; i += 1)
+    writeFileSync(join(uploadsDir, `upload ${i}.png`), randomBytes(1024 + ((i * 7919) % 40_000)));
+  const withUploads: OperationReport[] = [];
+  const plainTars: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    withUploads.push(await deploy({ env, releaseFiles, ...images(round % 2 ? "v2" : "v1") }, credentials, caller)); // prettier-ignore
+    plainTars.push((await plain("tar czf of the uploads", [
+      `tar -C ${quote(join(box.stagingAppDir, "backend"))} -czf ${quote(`${box.backupsDir}/.bench-uploads.tgz`)} uploads`,
+      `rm -f ${quote(`${box.backupsDir}/.bench-uploads.tgz`)}`,
+    ])).ms); // prettier-ignore
+  }
+  executor.close();
+
+  const backupOf = (reports: OperationReport[]) => reports.map((r) => stepTime(r, "backup"));
+  const quietBackup = median(backupOf(quiet));
+  const extra = backupOf(withUploads).map((ms) => ms - quietBackup);
+  const steps = (reports: OperationReport[]) =>
+    [...new Set(reports.flatMap((r) => r.steps.map((x) => x.step)))]
+      .map((step) => `${step} ${s(median(reports.map((r) => stepTime(r, step))))}`)
+      .join(", ");
+  const proofAndRehearsal = pending.map(
+    (r) => Math.max(0, stepTime(r, "restore-proof") - stepTime(r, "pull")) + stepTime(r, "rehearsal"),
+  ); // prettier-ignore
   const lines = [
-    `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB on disk (${payloadMb} MB of row data)`,
-    `deploy of v2 (1 pending migration, rehearsed) wall time (median): ${seconds(median(deploys.map((r) => r.durationMs)))} s  [${deploys.map((r) => seconds(r.durationMs)).join(", ")}]`,
-    `rollback --backup (restore + checksums checked) wall time (median): ${seconds(median(rollbacks.map((r) => r.durationMs)))} s  [${rollbacks.map((r) => seconds(r.durationMs)).join(", ")}]`,
-    `SSH round trips per deploy: ${deploys.map((r) => r.roundTrips).join(", ")} (one connection each)`,
-    `deploy steps (median s): ${[
-      "lock",
-      "preflight",
-      "backup",
-      "upload",
-      "pull",
-      "restore-proof",
-      "rehearsal",
-      "retention",
-      "migrate",
-      "switch",
-      "start",
-      "route",
-      "health",
-      "retire",
-      "record",
-      "unlock",
-    ]
-      .map((step) => `${step} ${seconds(median(deploys.map((r) => stepTime(r, step))))}`)
-      .join(", ")}`,
-    `restore proof (copy started, dump loaded, checksums compared): median ${seconds(median(deploys.map((r) => stepTime(r, "restore-proof"))))} s [${each(deploys, "restore-proof")}]; copy start ${logValue(deploys, "copy_start_s").join(", ")} s, load ${logValue(deploys, "copy_load_s").join(", ")} s`,
-    `  beside the pull (median ${seconds(median(deploys.map((r) => stepTime(r, "pull"))))} s): adds ${seconds(median(added))} s to the deploy (median)`,
-    `migration rehearsal on the copy: median ${seconds(median(deploys.map((r) => stepTime(r, "rehearsal"))))} s [${each(deploys, "rehearsal")}]; live migrate median ${seconds(median(deploys.map((r) => stepTime(r, "migrate"))))} s`,
-    `writes paused for the consistent checksums: ${logValue(deploys, "writes_paused_ms").join(", ")} ms`,
-    `rollback restore-db (load + checksums): median ${seconds(median(rollbacks.map((r) => stepTime(r, "restore-db"))))} s [${each(rollbacks, "restore-db")}]`,
-    `verified backup (dump + checksums + config + uploads + logs, tar.gz, verified) median: ${seconds(median(backupTimes))} s, archive ${archiveBytes ?? "?"} bytes`,
-    `plain mysqldump | gzip of the same database, median: ${seconds(median(plainTimes))} s, ${plainBytes} bytes`,
-    `rollback --to previous (code only) wall time (median): ${seconds(median(toPrevious.map((r) => r.durationMs)))} s  [${toPrevious.map((r) => seconds(r.durationMs)).join(", ")}]`,
-    `requests during deploy v2: ${traffic.deploy.map(describeTraffic).join(" | ")}`,
-    `requests during rollback --to previous: ${traffic.previous.map(describeTraffic).join(" | ")}`,
-    `requests during rollback --backup (the app stops while the database is restored): ${traffic.backup.map(describeTraffic).join(" | ")}`,
+    `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB on disk (${payloadMb} MB of row data), ${uploads} uploads in D`,
+    `A. deploy, nothing pending (median): ${figures(quiet.map((r) => r.durationMs))}; round trips ${quiet.map((r) => r.roundTrips).join(", ")}`,
+    `   steps (median s): ${steps(quiet)}`,
+    `   requests: ${traffic.deploy.map(describeTraffic).join(" | ")}`,
+    `A. rollback --to previous until v2 answers: ${figures(previous.map((p) => p.servedMs))}; whole operation ${figures(previous.map((p) => p.report.durationMs))}; round trips ${previous.map((p) => p.report.roundTrips).join(", ")}`,
+    `   steps (median s): ${steps(previous.map((p) => p.report))}`,
+    `   requests: ${traffic.previous.map(describeTraffic).join(" | ")}`,
+    `B. deploy, one migration pending (median): ${figures(pending.map((r) => r.durationMs))}; round trips ${pending.map((r) => r.roundTrips).join(", ")}`,
+    `   steps (median s): ${steps(pending)}`,
+    `   restore proof beyond the pull + rehearsal: ${figures(proofAndRehearsal)}; plain restore into a fresh container: ${figures(plainRestores)}; ratio ${ratio(median(proofAndRehearsal), median(plainRestores))}`,
+    `   requests: ${traffic.pending.map(describeTraffic).join(" | ")}`,
+    `B. rollback --backup (the app stops while the database is restored): ${figures(restores.map((r) => r.durationMs))}`,
+    `   requests: ${traffic.backup.map(describeTraffic).join(" | ")}`,
+    `C. verified backup step (nothing pending): ${figures(backupOf(quiet))}; plain mysqldump | gzip: ${figures(plainDumps)} (${plainBytes} bytes); ratio ${ratio(quietBackup, median(plainDumps))}`,
+    `D. backup with ${uploads} uploads: ${figures(backupOf(withUploads))}; extra over C ${figures(extra)}; plain tar czf of them: ${figures(plainTars)}; ratio ${ratio(median(extra), median(plainTars))}`,
   ];
   console.log(`\n${lines.join("\n")}`);
 } finally {

@@ -36,11 +36,13 @@ import {
 import { lockInfo, withLock } from "./lease.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
 import {
+  Beside,
   dryRunReport,
   failedStepOf,
-  noteLeftovers,
+  afterLeftovers,
   planned,
   runSteps,
+  unexpectedExit,
   unknown,
   type RunbookEntry,
 } from "./runbook.js";
@@ -81,11 +83,9 @@ function runbook(
   const { env, id, backup, images } = release;
   return {
     prepare: [
-      // Nothing an interrupted operation left running may write while this one works.
-      { command: () => commands.awaitLeftovers(env, session.id), read: noteLeftovers(session) },
-      {
+      afterLeftovers(session, {
         command: () => commands.preflight(env),
-        read: async ({ stdout }, state) => {
+        read: ({ stdout }, state) => {
           const current = keyValues(stdout).get("current") ?? "none";
           if (current !== "none" && !commands.isReleaseId(current)) {
             throw new Error(
@@ -95,27 +95,72 @@ function runbook(
           }
           state.previousId = current;
           if (state.previousId === "none") return;
-          state.previous = await liveRecord(session, state.previousId);
+          state.previous = liveRecord(session, state.previousId, stdout);
         },
+      }),
+      // Retention right after the backup, in the same round trip (it keeps the new one).
+      {
+        command: () =>
+          commands.inOneTrip("backup", [
+            commands.createBackup(env, backup),
+            commands.pruneBackups(env, backup),
+          ]),
       },
-      { command: () => commands.createBackup(env, backup) },
       { command: () => commands.uploadRelease(env, id, release.files, release.releaseEnv) },
       {
         together: [
           {
-            command: () => commands.pullImages(env, images, id, release.login),
-            read: ({ stdout }, state) => readLabels(stdout, state),
+            command: () =>
+              commands.pullImages(env, images, id, release.login, {
+                migrationsDir: env.migrationsDir,
+              }),
+            read: ({ stdout }, state) => {
+              readLabels(stdout, state);
+              // What the live database lacks; "unknown" counts as pending.
+              const [, pending, shipped] = /^pending=(\d+) shipped=(\d+)$/m.exec(stdout) ?? [];
+              if (pending === undefined) return;
+              state.migrationsPending = pending !== "0";
+              if (!state.migrationsPending && env.rehearseMigrations)
+                state.rehearsal = `skipped: no migration pending (${shipped} in the image, all applied)`;
+            },
           },
           {
-            command: () => commands.proveBackup(env, backup, session.id, env.rehearseMigrations),
-            read: ({ stdout }, state) => {
+            command: () =>
+              commands.proveBackup(
+                env,
+                backup,
+                session.id,
+                env.rehearseMigrations ? rehearsalOf(env, images) : undefined,
+              ),
+            ownsExitCode: true,
+            // Nothing pending: no data changes, so the proof need not hold up the switch.
+            beside: {
+              label:
+                "when no migration is pending it goes on beside the switch and is read before record",
+              holds: (state) => state.migrationsPending === false,
+              until: "record",
+            },
+            read: ({ stdout, stderr, exitCode }, state) => {
+              if (exitCode !== 0) {
+                if (state.migrationsPending !== false)
+                  throw unexpectedExit({ stdout, stderr, exitCode }, "restore-proof");
+                const why = /restore proof failed: (.*)$/m.exec(stderr)?.[1] ?? `exit ${exitCode}`;
+                state.proof = `NOT proven restorable: ${why}`;
+                session.note(
+                  `The backup ${backup} did not prove restorable (${why})` +
+                    `${exitCode === commands.PROOF_NO_VERDICT_EXIT ? "" : `; it is kept as ${backup}.unproven`}. ` +
+                    `No migration was pending, so this deploy changed no data and went on; ` +
+                    `the next deploy takes and proves a new backup.`,
+                );
+                return;
+              }
               state.copyKept = keyValues(stdout).has("copy");
               const figures = /^restore_proof=ok (.*)$/m.exec(stdout)?.[1];
               state.proof = figures
                 ? `restore proven: ${figures}`
                 : "nothing to prove: no database before this deploy";
               session.log(`${backup}: ${state.proof}`);
-              if (env.rehearseMigrations && !state.copyKept)
+              if (env.rehearseMigrations && /^restore_proof=none/m.test(stdout))
                 state.rehearsal = "nothing to rehearse on: no database before this deploy";
             },
           },
@@ -123,7 +168,10 @@ function runbook(
       },
       {
         command: () => commands.rehearseMigrations(env, session.id, rehearsalOf(env, images)),
-        when: { label: "when the restored copy is up", holds: (state) => state.copyKept },
+        when: {
+          label: "when the restored copy is up and a migration may be pending",
+          holds: (state) => state.copyKept && state.migrationsPending !== false,
+        },
         read: ({ stdout }, state) => {
           const skipped = stdout.match(/^rehearsal=skipped: (.*)$/m)?.[1];
           state.migrationsPending = skipped === undefined;
@@ -141,7 +189,6 @@ function runbook(
             );
         },
       },
-      { command: () => commands.pruneBackups(env, backup) },
     ],
     change: [
       {
@@ -206,6 +253,7 @@ async function run(
 ): Promise<OperationReport> {
   const { env, id, backup, images } = release;
   const book = runbook(session, release);
+  const beside = new Beside<DeployState>();
   if (!env.rehearseMigrations) {
     state.rehearsal = "off for this environment (rehearseMigrations: false)";
     session.note(
@@ -216,11 +264,12 @@ async function run(
 
   // Preflight, proven backup, pull and rehearsal: a failure here leaves production as it was.
   try {
-    await runSteps(session, book.prepare, state);
+    await runSteps(session, book.prepare, state, beside);
   } catch (error) {
     if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error);
+    await beside.settle();
     const failedStep = failedStepOf(error, "preflight");
     if (state.copyKept) await session.run(commands.removeCopies(env), true).catch(() => undefined);
     const serving = state.previousId === "none" ? null : state.previousId;
@@ -246,11 +295,15 @@ async function run(
 
   // From here on, any failure puts the previous release back.
   try {
-    await runSteps(session, book.change, state);
+    await runSteps(session, book.change, state, beside);
+    await beside.readBefore(["record"], state);
   } catch (error) {
     if (error instanceof LockLostError) throw error;
     if (error instanceof ConnectionLostError)
       throw lostConnection(session, `Deploy to ${env.name}:`, error, { backup });
+    // A restore proof still running beside ends first (nothing of this deploy runs meanwhile
+    // the rollback), and its verdict goes into the record.
+    await beside.readRest(state);
     const failedStep = failedStepOf(error, "deploy");
     const what = `Deploy of release ${id}${state.version ? ` (version ${state.version})` : ""} to ${env.name} failed at step ${failedStep}: ${reason(error)}.`;
     await autoRollback(session, {

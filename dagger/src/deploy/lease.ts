@@ -68,6 +68,8 @@ const CHANGING_STEPS = new Set([
   "route",
   "retire",
   "route-back",
+  // A deploy's last step before its record (after the switch) removes the proof's copy.
+  "remove-copy",
   "up",
   "health",
   "record",

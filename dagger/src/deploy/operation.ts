@@ -259,13 +259,18 @@ export function now(): string {
 }
 
 /**
- * The record of release `id`, which serves now. An interrupted deploy can leave a release live
+ * The record of release `id`, which serves now, as preflight printed it. An interrupted deploy can leave a release live
  * without a record (it died between its switch and its record): that is noted, not fatal, so
  * the next operation can still recover the environment.
  */
-export async function liveRecord(session: Session, id: string): Promise<ReleaseRecord | undefined> {
-  const read = await session.run(commands.readReleaseRecord(session.env, id), true);
-  if (read.exitCode === 0) return parseRecord(read.stdout, `release ${id}`);
+export function liveRecord(
+  session: Session,
+  id: string,
+  preflightOutput: string,
+): ReleaseRecord | undefined {
+  // Preflight printed it (base64) when the file exists.
+  const encoded = keyValues(preflightOutput).get("current_record");
+  if (encoded) return parseRecord(Buffer.from(encoded, "base64").toString("utf8"), `release ${id}`);
   session.note(
     `The live release ${id} has no release record: a deploy switched to it and was interrupted before recording it.`,
   );

@@ -29,7 +29,7 @@ import { lockInfo, withLock } from "./lease.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
 import {
   dryRunReport,
-  noteLeftovers,
+  afterLeftovers,
   planned,
   failedStepOf,
   runSteps,
@@ -77,7 +77,7 @@ function runbook(
   };
   const readCurrent: Step<RollbackState> = {
     command: () => commands.preflight(env),
-    read: async ({ stdout }, state) => {
+    read: ({ stdout }, state) => {
       state.previousId = keyValues(stdout).get("current") ?? "none";
       if (state.previousId === "none") return;
       if (!commands.isReleaseId(state.previousId)) {
@@ -90,7 +90,7 @@ function runbook(
       }
       // The current release's record is what an automatic rollback health-checks; a missing
       // one does not block going back to a known good state.
-      state.previous = await liveRecord(session, state.previousId);
+      state.previous = liveRecord(session, state.previousId, stdout);
     },
   };
   const readTarget: Step<RollbackState> = backup
@@ -144,14 +144,13 @@ function runbook(
   ];
   return {
     prepare: [
-      { command: () => commands.awaitLeftovers(env, session.id), read: noteLeftovers(session) },
-      readCurrent,
+      afterLeftovers(session, readCurrent),
       readTarget,
       ...(safety
         ? [
             { command: () => commands.createBackup(env, safety) },
             {
-              command: () => commands.proveBackup(env, safety, session.id, false),
+              command: () => commands.proveBackup(env, safety, session.id),
               ownsExitCode: true,
               read: readSafetyProof(session, safety),
             },

@@ -1,7 +1,7 @@
 // An operation (deploy, rollback) is written once, as a list of steps: the run executes it in
 // order, --dry-run prints it, and the report's step names come from what it ran, so the plan,
 // the run and the tests that iterate over it cannot drift apart.
-import type { RemoteCommand } from "./commands/index.js";
+import { awaitLeftovers, inOneTrip, type RemoteCommand } from "./commands/index.js";
 import type { CommandResult } from "./executor.js";
 import { RemoteCommandError } from "./executor.js";
 import type { OperationReport, Session } from "./operation.js";
@@ -20,6 +20,69 @@ export interface Step<S> {
   ownsExitCode?: boolean;
   /** Set in the state just before the step runs: from here on a rollback must undo it. */
   marks?: Flag<S>;
+  /**
+   * In a group: when `holds` is true once the group's other steps are read, this step is not
+   * waited for; it goes on beside the later steps (its own channel) and is read just before
+   * step `until` (Beside).
+   */
+  beside?: { label: string; holds: (state: S) => boolean; until: string };
+}
+
+/**
+ * The steps left running beside the later ones, shared by an operation's lists of steps. Each
+ * is read before the step it names; on a failure the operation settles them (waits, no read),
+ * so nothing of it still runs when a rollback starts.
+ */
+export class Beside<S> {
+  private running: { step: Step<S>; name: string; until: string; run: Promise<CommandResult> }[] =
+    [];
+
+  get size(): number {
+    return this.running.length;
+  }
+
+  add(step: Step<S>, name: string, until: string, run: Promise<CommandResult>): void {
+    this.running.push({ step, name, until, run });
+  }
+
+  /** Reads (in order) those to be read before one of `names`. */
+  async readBefore(names: string[], state: S): Promise<void> {
+    const due = this.running.filter((b) => names.includes(b.until));
+    this.running = this.running.filter((b) => !due.includes(b));
+    for (const b of due) {
+      try {
+        const result = await b.run;
+        await b.step.read?.(result, state);
+      } catch (error) {
+        await this.settle();
+        if (typeof error === "object" && error !== null && !failedIn.has(error))
+          failedIn.set(error, b.name);
+        throw error;
+      }
+    }
+  }
+
+  /** Waits for all and reads what they found, for the record of a failure: no read throws. */
+  async readRest(state: S): Promise<void> {
+    const left = this.running;
+    this.running = [];
+    for (const b of left)
+      await Promise.resolve(b.run.then((result) => b.step.read?.(result, state))).catch(
+        () => undefined,
+      );
+  }
+
+  /** Waits until none runs any more; each can still be read afterwards (readRest). */
+  async wait(): Promise<void> {
+    await Promise.allSettled(this.running.map((b) => b.run));
+  }
+
+  /** Waits until none runs any more, reading nothing. */
+  async settle(): Promise<void> {
+    const left = this.running;
+    this.running = [];
+    await Promise.allSettled(left.map((b) => b.run));
+  }
 }
 
 /**
@@ -67,12 +130,26 @@ export type RunbookEntry<S> = Step<S> | Together<S>;
 const stepsOf = <S>(entry: RunbookEntry<S>): Step<S>[] =>
   "together" in entry ? entry.together : [entry];
 
+/** The step names of an entry (a skipped step's command may not build: it has no name then). */
+function namesOf<S>(entry: RunbookEntry<S>, state: S): string[] {
+  return stepsOf(entry).flatMap((step) => {
+    try {
+      return [step.command(state).step];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export async function runSteps<S>(
   session: Session,
   entries: RunbookEntry<S>[],
   state: S,
+  beside: Beside<S> = new Beside(),
 ): Promise<void> {
   for (const entry of entries) {
+    // What runs beside and is due before this entry is read first, even if it is skipped.
+    if (beside.size > 0) await beside.readBefore(namesOf(entry, state), state);
     const steps = stepsOf(entry).filter((step) => !step.when || step.when.holds(state));
     for (const step of steps) if (step.marks) (state[step.marks] as boolean) = true;
     const built = steps.map((step) => step.command(state));
@@ -80,17 +157,28 @@ export async function runSteps<S>(
     const commands = built.map((command) =>
       together ? { ...command, journalSteps: together } : command,
     );
+    const runs = commands.map((command, i) => session.run(command, steps[i]!.ownsExitCode));
+    // Each is awaited in turn below: a rejection before its turn must not count as unhandled.
+    for (const run of runs) run.catch(() => undefined);
     // Every step of a group ends before a failure is reported, so nothing of it still runs
-    // when a rollback starts; the reads then go in the runbook's order.
-    const results = await Promise.allSettled(
-      commands.map((command, i) => session.run(command, steps[i]!.ownsExitCode)),
+    // when a rollback starts; the reads then go in the runbook's order. A step that may go on
+    // beside the later ones is waited for after the others were read, if it must be.
+    const order = [...steps.keys()].sort(
+      (a, b) => Number(Boolean(steps[a]!.beside)) - Number(Boolean(steps[b]!.beside)),
     );
-    for (const [i, step] of steps.entries()) {
-      const result = results[i]!;
+    for (const i of order) {
+      const step = steps[i]!;
+      if (step.beside?.holds(state)) {
+        beside.add(step, commands[i]!.step, step.beside.until, runs[i]!);
+        continue;
+      }
       try {
-        if (result.status === "rejected") throw result.reason;
-        await step.read?.(result.value, state);
+        // (Awaited apart: `read?.(await …)` would skip the wait when the step has no read.)
+        const result = await runs[i]!;
+        await step.read?.(result, state);
       } catch (error) {
+        await Promise.allSettled(runs);
+        await beside.wait();
         if (typeof error === "object" && error !== null && !failedIn.has(error))
           failedIn.set(error, commands[i]!.step);
         throw error;
@@ -114,10 +202,29 @@ export function planned<S>(entries: RunbookEntry<S>[], state: S): PlannedStep[] 
       const when = [
         step.when?.label ?? "",
         others.length > 0 ? `at the same time as ${others.join(", ")}` : "",
+        step.beside?.label ?? "",
       ];
       return { when: when.filter(Boolean).join("; "), command: step.command(state) };
     });
   });
+}
+
+/**
+ * `step` preceded, in the same round trip, by the wait for what an interrupted operation left
+ * running (awaitLeftovers): nothing it left may write while this operation works.
+ */
+export function afterLeftovers<S>(session: Session, step: Step<S>): Step<S> {
+  return {
+    ...step,
+    command: (state) => {
+      const command = step.command(state);
+      return inOneTrip(command.step, [awaitLeftovers(session.env, session.id), command]);
+    },
+    read: async (result, state) => {
+      await noteLeftovers(session)?.(result, state);
+      await step.read?.(result, state);
+    },
+  };
 }
 
 /** The leftovers step's read: what it waited for becomes a note of the operation. */

@@ -43,7 +43,6 @@ describe("rollback --dry-run", () => {
     const lines = await plan({ toPrevious: true });
     expect(names(lines.filter((line) => !line.includes("(on failure")))).toEqual([
       "lock",
-      "leftovers",
       "preflight",
       "history",
       "switch",
@@ -66,7 +65,6 @@ describe("rollback --dry-run", () => {
     const lines = await plan({ backup: "backup_staging_20260101_120000.tar.gz" });
     expect(names(lines.filter((line) => !line.includes("(on failure")))).toEqual([
       "lock",
-      "leftovers",
       "preflight",
       "verify-backup",
       "backup",

@@ -44,6 +44,9 @@ export function preflight(env: EnvironmentSettings): RemoteCommand {
       `  echo "db=absent"`,
       `fi`,
       `echo "current=$(cat ${q(p.current)} 2>/dev/null || echo none)"`,
+      // The serving release's record too (base64: one line), so that no second read is needed.
+      `id=$(cat ${q(p.current)} 2>/dev/null || true)`,
+      `if grep -qxE '^r[0-9]{8}_[0-9]{6}_[0-9a-f]{6}$' <<<"$id" && [ -f ${q(`${p.releases}/`)}"$id/release.json" ]; then echo "current_record=$(base64 -w0 < ${q(`${p.releases}/`)}"$id/release.json")"; fi`,
     ]),
   };
 }

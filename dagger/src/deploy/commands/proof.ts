@@ -61,8 +61,9 @@ export function removeCopies(env: EnvironmentSettings): RemoteCommand {
  * Restores backup `name` into a new copy and compares its table checksums with those the
  * backup took of the live database in the dump's own snapshot. On a match the backup is proven
  * (`<archive>.proof` holds the figures); otherwise the archive is renamed `.unproven` (kept
- * for inspection, never listed or restored) and the step fails. With `keepCopy` the copy stays
- * up for the rehearsal; otherwise it is removed whatever happens. Refuses before starting a
+ * for inspection, never listed or restored) and the step fails. With `keepCopyFor` the copy
+ * stays up for the rehearsal when that release's backend image ships a migration the copy
+ * lacks (or it is not known); otherwise it is removed whatever happens. Refuses before starting a
  * second database when the server's free disk or memory would not carry it (exit
  * PROOF_NO_VERDICT_EXIT, as when the copy does not start: nothing is said of the backup).
  */
@@ -70,9 +71,13 @@ export function proveBackup(
   env: EnvironmentSettings,
   name: string,
   operation: string,
-  keepCopy: boolean,
+  keepCopyFor?: Rehearsal,
 ): RemoteCommand {
   const copy = copyName(env, operation);
+  if (keepCopyFor) {
+    digestRefValue(keepCopyFor.backendImage, "backend image");
+    serverPathValue(`/${keepCopyFor.migrationsDir}`, "migrationsDir");
+  }
   backupNameValue(name);
   const archive = `${env.backupsDir}/${name}`;
   const fail = (why: string, code = 1) =>
@@ -141,8 +146,15 @@ export function proveBackup(
       `figures=$(checksum_figures "$work/copy.tsv")`,
       `printf 'proven_at=%s\\n%s\\n' "$(date -u +%FT%TZ)" "\${figures// /$'\\n'}" > ${q(proofFile(archive))}`,
       `echo "restore_proof=ok $figures"`,
-      ...(keepCopy
-        ? [`trap 'rm -rf "$work"' EXIT`, `echo "copy=$copy kept for the rehearsal"`]
+      ...(keepCopyFor
+        ? [
+            ...PENDING_MIGRATIONS,
+            `pending_migrations ${q(keepCopyFor.backendImage)} ${q(keepCopyFor.migrationsDir)} "$copy"`,
+            `if [ -z "$shipped" ] || [ -n "$pending_names" ]; then`,
+            `  trap 'rm -rf "$work"' EXIT`,
+            `  echo "copy=$copy kept for the rehearsal"`,
+            `fi`,
+          ]
         : []),
     ]),
   };
@@ -154,6 +166,24 @@ export function proveBackup(
  */
 const CONTRACT_SCAN =
   'cd "$1" && shift && for m in "$@"; do grep -inE "drop[[:space:]]+(column|table)|rename[[:space:]]+(column|table|to)|change[[:space:]]+column" "$m/migration.sql" | sed "s#^#$m:#"; done';
+
+/**
+ * Shell function `pending_migrations IMAGE DIR [CONTAINER]` (after MYSQL_CLIENT): sets $shipped,
+ * the migrations IMAGE ships in DIR (empty when it has none there: unknown), and
+ * $pending_names, those not finished in CONTAINER's database (Prisma's _prisma_migrations;
+ * without a container, or a table, all of them).
+ */
+export const PENDING_MIGRATIONS = [
+  `pending_migrations() {`,
+  `  local applied="" name`,
+  `  shipped=$(docker run --rm --network none --entrypoint find "$1" "$2" -mindepth 2 -maxdepth 2 -name migration.sql 2>/dev/null | sed 's#/migration.sql$##; s#.*/##' | LC_ALL=C sort) || shipped=""`,
+  `  if [ -n "\${3:-}" ]; then`,
+  `    name=$(env_of "$3" MYSQL_DATABASE)`,
+  `    applied=$(mysql_in "$3" -N -B "$name" -e "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL" 2>/dev/null | LC_ALL=C sort) || applied=""`,
+  `  fi`,
+  `  pending_names=$(LC_ALL=C comm -23 <(printf '%s\\n' "$shipped") <(printf '%s\\n' "$applied") | grep . || true)`,
+  `}`,
+];
 
 /** What the rehearsal needs of the release. */
 export interface Rehearsal {
@@ -192,9 +222,8 @@ export function rehearseMigrations(
       `[ "$(docker inspect --format '{{.State.Running}}' "$copy" 2>/dev/null)" = true ] || { echo "the restored copy $copy is not running: nothing to rehearse on" >&2; exit 1; }`,
       `dbname=$(env_of "$copy" MYSQL_DATABASE)`,
       // Pending: shipped by the image, not finished in the copy. Unknown counts as pending.
-      `shipped=$(docker run --rm --network none --entrypoint find "$image" ${q(release.migrationsDir)} -mindepth 2 -maxdepth 2 -name migration.sql 2>/dev/null | sed 's#/migration.sql$##; s#.*/##' | LC_ALL=C sort) || shipped=""`,
-      `applied=$(mysql_in "$copy" -N -B "$dbname" -e "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL" 2>/dev/null | LC_ALL=C sort) || applied=""`,
-      `pending_names=$(LC_ALL=C comm -23 <(printf '%s\\n' "$shipped") <(printf '%s\\n' "$applied") | grep . || true)`,
+      ...PENDING_MIGRATIONS,
+      `pending_migrations "$image" ${q(release.migrationsDir)} "$copy"`,
       `pending=$(grep -c . <<<"$pending_names" || true)`,
       // The old release serves while these run: a drop or a rename breaks it (expand/contract).
       `if [ -n "$shipped" ] && [ -n "$pending_names" ]; then`,

@@ -12,7 +12,10 @@ import {
   type ReleaseFile,
   type ReleaseImages,
   registryOf,
+  serviceContainer,
 } from "./shared.js";
+import { MYSQL_CLIENT } from "./database.js";
+import { PENDING_MIGRATIONS } from "./proof.js";
 import {
   backupNameValue,
   checkEnvironmentFields,
@@ -25,6 +28,7 @@ import {
   registryUserValue,
   registryValue,
   releaseIdValue,
+  serverPathValue,
 } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
@@ -116,6 +120,8 @@ export function pullImages(
   images: ReleaseImages,
   appendLabelsToRelease?: string,
   login?: RegistryLogin,
+  /** Also say how many migrations the backend image ships that the live database lacks. */
+  pendingIn?: { migrationsDir: string },
 ): RemoteCommand {
   const releaseEnv = appendLabelsToRelease
     ? `${serverPaths(env).release(appendLabelsToRelease)}/release.env`
@@ -133,6 +139,7 @@ export function pullImages(
       ...(login ? loginForThisStep(registries, login.username) : []),
       `docker pull --quiet ${q(images.backendImage)}`,
       `docker pull --quiet ${q(images.frontendImage)}`,
+      ...(pendingIn ? pendingLines(env, images.backendImage, pendingIn.migrationsDir) : []),
       `clean() { case "$1" in "<no value>") echo "";; *) echo "$1";; esac; }`,
       `version=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.version")})")`,
       `commit=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.revision")})")`,
@@ -148,6 +155,18 @@ export function pullImages(
         : []),
     ]),
   };
+}
+
+/** Prints pending=N (or pending=unknown) for the live database: a read, nothing changes. */
+function pendingLines(env: EnvironmentSettings, image: string, migrationsDir: string): string[] {
+  serverPathValue(`/${migrationsDir}`, "migrationsDir");
+  return [
+    serviceContainer(env, "db", "db"),
+    ...MYSQL_CLIENT,
+    ...PENDING_MIGRATIONS,
+    `pending_migrations ${q(image)} ${q(migrationsDir)} "$db"`,
+    `if [ -z "$shipped" ]; then echo "pending=unknown"; else echo "pending=$(grep -c . <<<"$pending_names" || true) shipped=$(grep -c . <<<"$shipped")"; fi`,
+  ];
 }
 
 /**

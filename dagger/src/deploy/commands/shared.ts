@@ -72,6 +72,23 @@ export function script(lines: string[]): string {
   return ["set -euo pipefail", ...lines].join("\n") + "\n";
 }
 
+/**
+ * Commands that always run one after the other, sent as one (one round trip): each script in
+ * its own subshell, so its traps, `cd` and variables stay its own; the first that fails ends
+ * it with its exit code. None may read stdin.
+ */
+export function inOneTrip(step: string, parts: RemoteCommand[]): RemoteCommand {
+  if (parts.some((part) => part.stdin !== undefined))
+    throw new Error(`step ${step}: a command that reads stdin cannot share a round trip`);
+  return {
+    step,
+    description: parts.map((part) => part.description).join("; then "),
+    timeoutMs: parts.reduce((sum, part) => sum + part.timeoutMs, 0),
+    // ShellCheck takes a function that only a trap calls inside a subshell for unreachable.
+    script: script(parts.map((part) => `# shellcheck disable=SC2317\n(\n${part.script})`)),
+  };
+}
+
 export function stateDir(env: EnvironmentSettings): string {
   checkEnvironmentFields(env);
   return `${env.appDir.replace(/\/+$/, "")}/${STATE_DIR_NAME}`;

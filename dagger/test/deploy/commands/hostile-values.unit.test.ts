@@ -170,7 +170,7 @@ function everyBuilder(env: EnvironmentSettings): (() => RemoteCommand)[] {
     () => commands.releaseLock(env, TOKEN),
     () => commands.acquireLock(env, info),
     () => commands.forceUnlock(env, "h", true),
-    () => commands.proveBackup(env, BACKUP, "0a1b2c", true),
+    () => commands.proveBackup(env, BACKUP, "0a1b2c", rehearsal),
     () =>
       commands.rehearseMigrations(env, "0a1b2c", {
         ...rehearsal,
@@ -267,7 +267,7 @@ describe("hostile values in every builder's parameters", () => {
         () => commands.pruneBackups(env, v),
         () => commands.restoreDatabase(env, v),
         () => commands.restoreBackupFiles(env, v),
-        () => commands.proveBackup(env, v, "0123abcd", true),
+        () => commands.proveBackup(env, v, "0123abcd", rehearsal),
         () => commands.migrate(env, RELEASE, v),
       ],
       "lock info": (v) => [
@@ -296,7 +296,7 @@ describe("hostile values in every builder's parameters", () => {
       "operation id": (v) => [
         () => commands.awaitLeftovers(env, v),
         () => commands.statusReport(env, v),
-        () => commands.proveBackup(env, BACKUP, v, true),
+        () => commands.proveBackup(env, BACKUP, v, rehearsal),
         () => commands.rehearseMigrations(env, v, rehearsal),
       ],
       images: (v) => [

@@ -29,6 +29,10 @@ describe("command builders", () => {
       },
       commands.preflight(env),
       commands.createBackup(env, "backup_staging_20260101_120000.tar.gz"),
+      commands.inOneTrip("backup", [
+        commands.createBackup(env, "backup_staging_20260101_120000.tar.gz"),
+        commands.pruneBackups(env, "backup_staging_20260101_120000.tar.gz"),
+      ]),
       commands.pruneBackups(env, "backup_staging_20260101_120000.tar.gz"),
       commands.uploadRelease(
         env,
@@ -37,11 +41,18 @@ describe("command builders", () => {
         "A=1\n",
       ),
       commands.pullImages(env, images, "r20260101_120000_abcdef", { username: "u", password: "p" }),
+      commands.pullImages(env, images, "r20260101_120000_abcdef", undefined, {
+        migrationsDir: "prisma/migrations",
+      }),
       commands.resolveTag("127.0.0.1:5000/qgo", "develop", { username: "u", password: "p" }),
       commands.migrate(env, "r20260101_120000_abcdef"),
       commands.migrate(env, "r20260101_120000_abcdef", "backup_staging_20260101_120000.tar.gz"),
-      commands.proveBackup(env, "backup_staging_20260101_120000.tar.gz", "0123abcd", true),
-      commands.proveBackup(env, "backup_staging_20260101_120000.tar.gz", "0123abcd", false),
+      commands.proveBackup(env, "backup_staging_20260101_120000.tar.gz", "0123abcd", {
+        backendImage: images.backendImage,
+        migrateCommand: ["npx", "prisma", "migrate", "deploy"],
+        migrationsDir: "prisma/migrations",
+      }),
+      commands.proveBackup(env, "backup_staging_20260101_120000.tar.gz", "0123abcd"),
       commands.rehearseMigrations(env, "0123abcd", {
         backendImage: images.backendImage,
         migrateCommand: ["npx", "prisma", "migrate", "deploy"],
@@ -103,6 +114,29 @@ describe("command builders", () => {
     });
     expect(login.script).not.toContain("pa55word");
     expect(login.stdin).toBe("pa55word");
+  });
+
+  it("commands sent in one round trip run in order, each in its own subshell, and stop at the first failure", () => {
+    const part = (name: string, body: string) => ({
+      step: name,
+      description: name,
+      timeoutMs: 1000,
+      script: `set -euo pipefail\ncd /\ntrap 'echo "${name} done"' EXIT\n${body}\n`,
+    });
+    const run = (parts: ReturnType<typeof part>[]) =>
+      spawnSync("bash", ["-c", commands.inOneTrip("both", parts).script], { encoding: "utf8" });
+    const ok = run([
+      part("first", "x=1; exit 0; echo never"),
+      part("second", 'echo "x=${x:-unset} $PWD"'),
+    ]);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe("first done\nx=unset /\nsecond done\n");
+    const failed = run([part("first", "exit 7"), part("second", "echo ran")]);
+    expect(failed.status).toBe(7);
+    expect(failed.stdout).toBe("first done\n");
+    expect(() =>
+      commands.inOneTrip("x", [{ ...part("a", ""), stdin: "secret" }, part("b", "")]),
+    ).toThrow(/cannot share a round trip/);
   });
 
   it("quotes the app dir with its space in compose commands", () => {
