@@ -38,6 +38,11 @@ import {
 
 let box: VpsBox;
 let env: EnvironmentSettings;
+/**
+ * The same environment with a migrations dir the image lacks: what is pending cannot be known,
+ * which counts as pending, so the restore proof must pass before anything changes.
+ */
+let pending: EnvironmentSettings;
 let releaseFiles: ReleaseFile[];
 let slack: Awaited<ReturnType<typeof startSlack>>;
 let credentials: ReturnType<typeof boxCredentials>;
@@ -70,6 +75,7 @@ beforeAll(async () => {
   credentials = boxCredentials(box, slack.url);
   await resetEnvironment(box, "staging");
   ({ env, releaseFiles } = await boxEnvironment(box, "staging"));
+  pending = { ...env, migrationsDir: "prisma/not-in-the-image" };
 });
 
 afterAll(() => {
@@ -300,7 +306,7 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
       const result = await outcome(
         pausedAt(
           "upload",
-          () => deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
+          () => deploy({ env: pending, releaseFiles, ...images("v2") }, credentials, caller()),
           () => {
             damaged = damageNewestBackup(change);
           },
@@ -324,11 +330,38 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     },
   );
 
+  it("nothing pending: a backup that does not prove is a loud note; the release serves, no data was touched", async () => {
+    const before = await databaseFingerprint(box, "staging");
+    let damaged = "";
+    const result = await outcome(
+      pausedAt(
+        "upload",
+        () => deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
+        () => {
+          damaged = damageNewestBackup((dump) =>
+            dump.replace("proof-customer-1", "proof-customer-X"),
+          );
+        },
+      ),
+    );
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(
+      new RegExp(
+        `NOTE: The backup ${damaged} did not prove restorable \\(checksums differ\\); it is kept as ${damaged}\\.unproven\\. No migration was pending, so this deploy changed no data and went on`,
+      ),
+    );
+    expect(result.report.summary).toContain("NOT proven restorable: checksums differ");
+    expect(existsSync(join(box.backupsDir, `${damaged}.unproven`))).toBe(true);
+    expect(String(history(box, "staging").at(-1)!.proof)).toMatch(/^NOT proven restorable/);
+    expect(await databaseFingerprint(box, "staging")).toEqual(before);
+    expect(await copiesLeft()).toEqual([]);
+  });
+
   it("refuses before starting a copy the server's memory would not carry", async () => {
     const before = await databaseFingerprint(box, "staging");
     const result = await outcome(
       deploy(
-        { env: { ...env, proofMemoryMb: 10_000_000 }, releaseFiles, ...images("v2") },
+        { env: { ...pending, proofMemoryMb: 10_000_000 }, releaseFiles, ...images("v2") },
         credentials,
         caller(),
       ),
