@@ -33,6 +33,7 @@ import {
   type Credentials,
   type OperationReport,
 } from "./operation.js";
+import { readProof, readPull, readRehearsal, type Findings } from "./deploy-findings.js";
 import { lockInfo, withLock } from "./lease.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
 import {
@@ -42,7 +43,6 @@ import {
   afterLeftovers,
   planned,
   runSteps,
-  unexpectedExit,
   unknown,
   type RunbookEntry,
 } from "./runbook.js";
@@ -57,18 +57,9 @@ import {
 export type { DeployRequest } from "./release-to-deploy.js";
 
 /** What the steps learn on the way, and what an automatic rollback must undo. */
-interface DeployState {
+interface DeployState extends Findings {
   previousId: string;
   previous?: ReleaseRecord;
-  version?: string;
-  commit?: string;
-  /** The restore proof left its copy up for the rehearsal. */
-  copyKept: boolean;
-  /** The proof's and the rehearsal's verdicts, for the summary and the history. */
-  proof?: string;
-  rehearsal?: string;
-  /** Whether the release brings migrations (undefined: not known, so assumed). */
-  migrationsPending?: boolean;
   migrationsStarted: boolean;
   switched: boolean;
   /** The new containers were started beside the serving ones (the edge may have moved to them). */
@@ -114,15 +105,7 @@ function runbook(
               commands.pullImages(env, images, id, release.login, {
                 migrationsDir: env.migrationsDir,
               }),
-            read: ({ stdout }, state) => {
-              readLabels(stdout, state);
-              // What the live database lacks; "unknown" counts as pending.
-              const [, pending, shipped] = /^pending=(\d+) shipped=(\d+)$/m.exec(stdout) ?? [];
-              if (pending === undefined) return;
-              state.migrationsPending = pending !== "0";
-              if (!state.migrationsPending && env.rehearseMigrations)
-                state.rehearsal = `skipped: no migration pending (${shipped} in the image, all applied)`;
-            },
+            read: readPull(env),
           },
           {
             command: () =>
@@ -140,29 +123,7 @@ function runbook(
               holds: (state) => state.migrationsPending === false,
               until: "record",
             },
-            read: ({ stdout, stderr, exitCode }, state) => {
-              if (exitCode !== 0) {
-                if (state.migrationsPending !== false)
-                  throw unexpectedExit({ stdout, stderr, exitCode }, "restore-proof");
-                const why = /restore proof failed: (.*)$/m.exec(stderr)?.[1] ?? `exit ${exitCode}`;
-                state.proof = `NOT proven restorable: ${why}`;
-                session.note(
-                  `The backup ${backup} did not prove restorable (${why})` +
-                    `${exitCode === commands.PROOF_NO_VERDICT_EXIT ? "" : `; it is kept as ${backup}.unproven`}. ` +
-                    `No migration was pending, so this deploy changed no data and went on; ` +
-                    `the next deploy takes and proves a new backup.`,
-                );
-                return;
-              }
-              state.copyKept = keyValues(stdout).has("copy");
-              const figures = /^restore_proof=ok (.*)$/m.exec(stdout)?.[1];
-              state.proof = figures
-                ? `restore proven: ${figures}`
-                : "nothing to prove: no database before this deploy";
-              session.log(`${backup}: ${state.proof}`);
-              if (env.rehearseMigrations && /^restore_proof=none/m.test(stdout))
-                state.rehearsal = "nothing to rehearse on: no database before this deploy";
-            },
+            read: readProof(session, env, backup),
           },
         ],
       },
@@ -172,28 +133,13 @@ function runbook(
           label: "when the restored copy is up and a migration may be pending",
           holds: (state) => state.copyKept && state.migrationsPending !== false,
         },
-        read: ({ stdout }, state) => {
-          const skipped = stdout.match(/^rehearsal=skipped: (.*)$/m)?.[1];
-          state.migrationsPending = skipped === undefined;
-          state.rehearsal = skipped
-            ? `skipped: ${skipped}`
-            : `passed on the restored copy${stdout.match(/^rehearsal=passed( in .*)$/m)?.[1] ?? ""}`;
-          session.log(`migration rehearsal: ${state.rehearsal}`);
-          const contract = [...stdout.matchAll(/^contract_warning=(.*)$/gm)].map((m) => m[1]);
-          if (contract.length > 0)
-            session.note(
-              `A pending migration drops or renames a table or column while the previous release ` +
-                `still serves (until the switch), so that release may fail meanwhile: ` +
-                `${contract.map((line) => commands.shown(line ?? "")).join("; ")}. ` +
-                `Make it backward compatible (expand, then contract in a later release: README, Migrations without downtime).`,
-            );
-        },
+        read: readRehearsal(session),
       },
     ],
     change: [
       {
-        // Skipped when the rehearsal found nothing pending: the database stays untouched, so a
-        // failure later needs no restore (and no downtime).
+        // Skipped when nothing is pending: the database stays untouched, so a failure later
+        // needs no restore (and no downtime).
         command: () => commands.migrate(env, id, backup),
         when: {
           label: "when a migration is pending (or the rehearsal did not run)",
@@ -364,16 +310,6 @@ function stoppedBecause(
   if (step === "restore-proof")
     return `backup ${backup} did not prove restorable, so it does not count: ${error}.`;
   return `${error}.`;
-}
-
-/** Labels the caller did not give come from the backend image; odd ones are dropped. */
-function readLabels(stdout: string, state: DeployState): void {
-  const pulled = keyValues(stdout);
-  state.version ??= pulled.get("version") || undefined;
-  state.commit ??= pulled.get("commit") || undefined;
-  if (state.version !== undefined && !commands.isLabelValue(state.version))
-    state.version = undefined;
-  if (state.commit !== undefined && !commands.isLabelValue(state.commit)) state.commit = undefined;
 }
 
 /** What the rehearsal runs: the release's backend image with the environment's migrate command. */
