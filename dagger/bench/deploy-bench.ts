@@ -169,12 +169,16 @@ try {
     writeFileSync(join(uploadsDir, `upload ${i}.png`), randomBytes(1024 + ((i * 7919) % 40_000)));
   const withUploads: OperationReport[] = [];
   const plainTars: number[] = [];
+  let plainTarBytes = "";
   for (let round = 0; round < rounds; round += 1) {
     withUploads.push(await deploy({ env, releaseFiles, ...images(round % 2 ? "v2" : "v1") }, credentials, caller)); // prettier-ignore
-    plainTars.push((await plain("tar czf of the uploads", [
+    const tar = await plain("tar czf of the uploads", [
       `tar -C ${quote(join(box.stagingAppDir, "backend"))} -czf ${quote(`${box.backupsDir}/.bench-uploads.tgz`)} uploads`,
+      `wc -c < ${quote(`${box.backupsDir}/.bench-uploads.tgz`)}`,
       `rm -f ${quote(`${box.backupsDir}/.bench-uploads.tgz`)}`,
-    ])).ms); // prettier-ignore
+    ]); // prettier-ignore
+    plainTars.push(tar.ms);
+    plainTarBytes = tar.stdout;
   }
   executor.close();
 
@@ -185,6 +189,14 @@ try {
     [...new Set(reports.flatMap((r) => r.steps.map((x) => x.step)))]
       .map((step) => `${step} ${s(median(reports.map((r) => stepTime(r, step))))}`)
       .join(", ");
+  /** The backup's own phases (its backup_phases_ms line), median ms each. */
+  const phases = (reports: OperationReport[]) => {
+    const each = reports.map((r) => {
+      const line = r.log.find((l) => l.includes("backup_phases_ms=")) ?? "";
+      return new Map([...line.matchAll(/(\w+):(\d+)/g)].map((m) => [m[1] ?? "", Number(m[2])]));
+    });
+    return ["dump", "files", "verify"].map((k) => `${k} ${s(median(each.map((e) => e.get(k) ?? 0)))}`).join(", ");
+  }; // prettier-ignore
   const proofAndRehearsal = pending.map(
     (r) => Math.max(0, stepTime(r, "restore-proof") - stepTime(r, "pull")) + stepTime(r, "rehearsal"),
   ); // prettier-ignore
@@ -203,7 +215,9 @@ try {
     `B. rollback --backup (the app stops while the database is restored): ${figures(restores.map((r) => r.durationMs))}`,
     `   requests: ${traffic.backup.map(describeTraffic).join(" | ")}`,
     `C. verified backup step (nothing pending): ${figures(backupOf(quiet))}; plain mysqldump | gzip: ${figures(plainDumps)} (${plainBytes} bytes); ratio ${ratio(quietBackup, median(plainDumps))}`,
-    `D. backup with ${uploads} uploads: ${figures(backupOf(withUploads))}; extra over C ${figures(extra)}; plain tar czf of them: ${figures(plainTars)}; ratio ${ratio(median(extra), median(plainTars))}`,
+    `   backup phases (median s): ${phases(quiet)}; writes paused (ms): ${quiet.map((r) => /writes_paused_ms=(\d+)/.exec(r.log.join("\n"))?.[1] ?? "?").join(", ")}`,
+    `D. backup with ${uploads} uploads: ${figures(backupOf(withUploads))}; extra over C ${figures(extra)}; plain tar czf of them: ${figures(plainTars)} (${plainTarBytes} bytes); ratio ${ratio(median(extra), median(plainTars))}`,
+    `   backup phases (median s): ${phases(withUploads)}; archive ${withUploads.map((r) => /archive_bytes=(\d+)/.exec(r.log.join("\n"))?.[1] ?? "?").join(", ")} bytes`,
   ];
   console.log(`\n${lines.join("\n")}`);
 } finally {

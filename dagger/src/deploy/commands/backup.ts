@@ -77,13 +77,14 @@ const UPLOADS_MANIFEST = [
 ];
 
 /**
- * Shell functions that handle the dump as one stream, read once. `stream_dump DIR` reads the
+ * Shell functions that write the archive reading everything once. `stream_dump DIR` reads the
  * dump on stdin and writes DIR/db.sql.gz while, from the same stream, counting its bytes
  * (db.size), hashing it (db.sha256) and keeping its end (db.tail: the completion line).
- * `dump_archive DIR ARCHIVE MEMBERS...` writes ARCHIVE, a .tar.gz of DIR/checksums.tsv, then
- * db.sql, then the MEMBERS, as three gzip members one after the other (gzip reads them as one
- * stream): the tar headers, the compressed dump as it is (never decompressed or compressed
- * again) and the rest. The dump's header is tar's own, from a sparse file of the dump's size.
+ * `write_archive DIR ARCHIVE` writes ARCHIVE, a .tar.gz of DIR's checksums.tsv and db.sql (when
+ * there is a dump), the small members, then backend/uploads, as gzip members one after the
+ * other (gzip reads them as one stream): the dump's tar headers, the compressed dump as it is
+ * (never decompressed or compressed again; its header is tar's own, from a sparse file of the
+ * dump's size), the small members (their tar end cut off) and the uploads, stored.
  */
 export const DUMP_STREAM = [
   `stream_dump() {`,
@@ -96,23 +97,42 @@ export const DUMP_STREAM = [
   `  for p in "\${pids[@]}"; do wait "$p"; done`,
   `  rm -f "$d/.sha" "$d/.size" "$d/.tail"`,
   `}`,
-  `dump_archive() {`,
-  `  local d=$1 archive=$2 size sums header pad h`,
-  `  shift 2`,
-  `  size=$(cat "$d/db.size")`,
-  `  h=$(mktemp -d "$d/.header.XXXXXX")`,
-  `  cp -p "$d/checksums.tsv" "$h/checksums.tsv"`,
-  `  truncate -s "$size" "$h/db.sql"`,
-  `  sums=$(stat -c %s "$h/checksums.tsv")`,
-  // Two headers and the checksums between them, in 512-byte blocks (-b 1: no record padding).
-  `  header=$(( 512 + (sums + 511) / 512 * 512 + 512 ))`,
-  `  pad=$(( (512 - size % 512) % 512 ))`,
+  // Uploads are mostly images and PDFs, which do not compress: deflating them would be most of
+  // the backup's time (as long as a plain tar czf) for a few percent. They go in a gzip member
+  // of stored blocks (perl's IO::Compress, in Debian's and Ubuntu's perl), or deflated by gzip
+  // where that module is missing. Either is a gzip member every gzip and tar reads.
+  `stored_gzip() {`,
+  `  if perl -MIO::Compress::Gzip -e 1 2>/dev/null; then`,
+  `    perl -MIO::Compress::Gzip=gzip -e ${q('gzip("-" => "-", Level => 0, Minimal => 1, BinModeIn => 1) or die "stored_gzip: $IO::Compress::Gzip::GzipError\\n"')}`,
+  `  else`,
+  `    gzip -c`,
+  `  fi`,
+  `}`,
+  `write_archive() {`,
+  `  local d=$1 archive=$2 size=0 sums header pad h m small=()`,
+  `  for m in NO_DATABASE uploads.manifest release.json config backend/logs; do [ ! -e "$d/$m" ] || small+=("./$m"); done`,
   `  {`,
-  `    tar -b 1 -C "$h" -cf - ./checksums.tsv ./db.sql | { head -c "$header"; cat > /dev/null; } | gzip -c`,
-  `    cat "$d/db.sql.gz"`,
-  `    { head -c "$pad" /dev/zero; tar -b 1 -C "$d" -cf - "$@"; } | gzip -c`,
+  `    if [ -f "$d/db.sql.gz" ]; then`,
+  `      size=$(cat "$d/db.size")`,
+  `      h=$(mktemp -d "$d/.header.XXXXXX")`,
+  `      cp -p "$d/checksums.tsv" "$h/checksums.tsv"`,
+  `      truncate -s "$size" "$h/db.sql"`,
+  `      sums=$(stat -c %s "$h/checksums.tsv")`,
+  // Two headers and the checksums between them, in 512-byte blocks (-b 1: no record padding).
+  `      header=$(( 512 + (sums + 511) / 512 * 512 + 512 ))`,
+  `      tar -b 1 -C "$h" -cf - ./checksums.tsv ./db.sql | { head -c "$header"; cat > /dev/null; } | gzip -c`,
+  `      rm -rf "$h"`,
+  `      cat "$d/db.sql.gz"`,
+  `    fi`,
+  `    pad=$(( (512 - size % 512) % 512 ))`,
+  // A tar archive ends with two zero blocks (1024 bytes with -b 1): cut where more follows.
+  `    if [ -d "$d/backend/uploads" ]; then`,
+  `      { head -c "$pad" /dev/zero; tar -b 1 -C "$d" -cf - "\${small[@]}" | head -c -1024; } | gzip -c`,
+  `      tar -b 1 -C "$d" -cf - ./backend/uploads | stored_gzip`,
+  `    else`,
+  `      { head -c "$pad" /dev/zero; tar -b 1 -C "$d" -cf - "\${small[@]}"; } | gzip -c`,
+  `    fi`,
   `  } > "$archive"`,
-  `  rm -rf "$h"`,
   `}`,
 ];
 
@@ -141,6 +161,9 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `cleanup() { unpause; rm -rf "$work" ${q(partial)}; }`,
       `trap cleanup EXIT`,
       `mkdir -p "$work/config" "$work/backend"`,
+      // Where the time goes, for the log and the benchmark: ms since the start of each phase.
+      `ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }`,
+      `t_dump=$(date +%s%N)`,
       ...DUMP_STREAM,
       `if [ -n "$db" ]; then`,
       ...consistentDumpLines(`stream_dump "$work"`).map((line) => `  ${line}`),
@@ -148,6 +171,7 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `else`,
       `  echo "no database container was running (first deploy): nothing to dump" > "$work/NO_DATABASE"`,
       `fi`,
+      `t_files=$(date +%s%N) && dump_ms=$(ms "$t_dump")`,
       `for f in ${configFiles.map(q).join(" ")}; do [ ! -f "$f" ] || cp -p "$f" "$work/config/"; done`,
       `current=$(cat ${q(p.current)} 2>/dev/null || true)`,
       `if [ -n "$current" ] && [ -f ${q(`${p.releases}/`)}"$current/release.json" ]; then cp ${q(`${p.releases}/`)}"$current/release.json" "$work/release.json"; fi`,
@@ -159,13 +183,13 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `[ ! -d "$work/backend/uploads" ] || uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
       // The checksums (a few bytes) and the dump first, so that reading either stops early
       // (--occurrence) instead of decompressing the uploads behind them.
-      `members=()`,
-      `for m in NO_DATABASE uploads.manifest release.json config backend; do [ ! -e "$work/$m" ] || members+=("./$m"); done`,
-      `if [ -f "$work/db.sql.gz" ]; then dump_archive "$work" ${q(partial)} "\${members[@]}"; else tar -C "$work" -czf ${q(partial)} "\${members[@]}"; fi`,
+      `write_archive "$work" ${q(partial)}`,
+      `t_verify=$(date +%s%N) && files_ms=$(ms "$t_files")`,
       ...archiveChecks(partial, '"$work"'),
       // The dump in the archive is the very stream mysqldump wrote (its sha256 taken on the way).
       `[ ! -f "$work/db.sha256" ] || [ "$(sha256sum < "$work/verify/db.sql" | cut -c1-64)" = "$(cat "$work/db.sha256")" ] || { echo "backup verification failed: the dump in the archive differs from the one streamed" >&2; exit 1; }`,
       `mv ${q(partial)} ${q(archive)}`,
+      `echo "backup_phases_ms=dump:$dump_ms files:$files_ms verify:$(ms "$t_verify")"`,
       `echo ${q(`backup=${name}`)}`,
       `echo "archive_bytes=$(wc -c < ${q(archive)})"`,
     ]),

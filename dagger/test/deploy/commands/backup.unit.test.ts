@@ -2,7 +2,7 @@
 // archive holds exactly the files that were archived.
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { quote } from "zx";
@@ -124,37 +124,61 @@ describe("the uploads in a backup, file by file", () => {
 });
 
 describe("the dump, streamed once into the archive", () => {
+  /** A `perl` without IO::Compress (a minimal Debian): the uploads are deflated by gzip. */
+  function perlWithoutZlib(dir: string): string {
+    const bin = join(dir, "bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, "perl"),
+      '#!/bin/sh\necho "Can\'t locate IO/Compress/Gzip.pm" >&2\nexit 2\n',
+    );
+    chmodSync(join(bin, "perl"), 0o755);
+    return `export PATH=${quote(bin)}:"$PATH"`;
+  }
   /**
-   * Streams `dump` through stream_dump, assembles the archive with dump_archive and returns
+   * Streams `dump` through stream_dump, assembles the archive with write_archive and returns
    * what GNU tar and gzip (the ground truth) read back.
    */
-  function streamed(dump: Buffer, checksums: string) {
-    const dir = join(scratch(), `stream ${dump.length}`);
+  function streamed(dump: Buffer | undefined, checksums: string, how: { perl: boolean }) {
+    const dir = join(scratch(), `stream ${dump?.length ?? "none"} ${how.perl}`);
     const work = join(dir, "work");
     mkdirSync(join(work, "backend", "uploads", "a b"), { recursive: true });
+    mkdirSync(join(work, "backend", "logs"), { recursive: true });
+    mkdirSync(join(work, "config"), { recursive: true });
     writeFileSync(join(work, "checksums.tsv"), checksums);
     writeFileSync(join(work, "uploads.manifest"), "m\0");
+    writeFileSync(join(work, "config", "docker-compose.yml"), "services: {}\n");
+    writeFileSync(join(work, "backend", "logs", "app.log"), "a log line\n".repeat(1000));
     writeFileSync(join(work, "backend", "uploads", "a b", "new\nline.png"), "png");
-    writeFileSync(join(dir, "dump.sql"), dump);
+    // 256 KB of zeros: 256 KB when stored, a few hundred bytes when deflated.
+    writeFileSync(join(work, "backend", "uploads", "zeros.bin"), Buffer.alloc(256 * 1024));
+    if (dump) writeFileSync(join(dir, "dump.sql"), dump);
+    else writeFileSync(join(work, "NO_DATABASE"), "no database\n");
     const archive = join(dir, "backup.tar.gz");
     const made = bash(
       [
         "set -euo pipefail",
+        ...(how.perl ? [] : [perlWithoutZlib(dir)]),
         ...commands.DUMP_STREAM,
-        `stream_dump ${quote(work)} < ${quote(join(dir, "dump.sql"))}`,
-        `dump_archive ${quote(work)} ${quote(archive)} ./uploads.manifest ./backend`,
+        ...(dump ? [`stream_dump ${quote(work)} < ${quote(join(dir, "dump.sql"))}`] : []),
+        `write_archive ${quote(work)} ${quote(archive)}`,
       ].join("\n"),
     );
     expect(made.stderr).toBe("");
     expect(made.status).toBe(0);
     const read = (args: string) =>
-      spawnSync("bash", ["-c", `tar ${args}`], { encoding: "buffer" }).stdout;
+      spawnSync("bash", ["-c", `tar ${args}`], { encoding: "buffer", maxBuffer: 1 << 30 }).stdout;
     return {
       work,
-      listing: bash(`tar -tzf ${quote(archive)}`).stdout,
+      archiveBytes: statSync(archive).size,
+      listing: bash(`tar -tzf ${quote(archive)}`)
+        .stdout.split("\n")
+        .filter(Boolean),
       dumpBack: read(`-xzOf ${quote(archive)} --occurrence=1 ./db.sql`),
       checksumsBack: read(`-xzOf ${quote(archive)} --occurrence=1 ./checksums.tsv`).toString(),
       upload: read(`-xzOf ${quote(archive)} './backend/uploads/a b/new\nline.png'`).toString(),
+      zeros: read(`-xzOf ${quote(archive)} ./backend/uploads/zeros.bin`),
+      log: read(`-xzOf ${quote(archive)} ./backend/logs/app.log`).toString(),
       strict: bash(
         `gzip -t ${quote(archive)} && tar --warning=all -tzf ${quote(archive)} 2>&1 >/dev/null`,
       ),
@@ -164,6 +188,22 @@ describe("the dump, streamed once into the archive", () => {
     const end = Buffer.from("\n-- Dump completed on 2026-12-03  8:00:00\n");
     return Buffer.concat([randomBytes(bytes - end.length), end]);
   };
+  const rest = [
+    "./uploads.manifest",
+    "./config/",
+    "./config/docker-compose.yml",
+    "./backend/logs/",
+    "./backend/logs/app.log",
+    "./backend/uploads/",
+    "./backend/uploads/a b/",
+    "./backend/uploads/a b/new\\nline.png",
+    "./backend/uploads/zeros.bin",
+  ];
+  /** The listing, the uploads (last, in the directory's order) sorted. */
+  const ordered = (listing: string[]) => {
+    const at = listing.indexOf("./backend/uploads/");
+    return [...listing.slice(0, at), ...listing.slice(at).sort()];
+  };
 
   it.each([
     ["an odd size", 70_001, "shipments\t3\t12345\n"],
@@ -171,25 +211,40 @@ describe("the dump, streamed once into the archive", () => {
     ["no tables (empty checksums)", 1000, ""],
   ])("%s: tar reads the dump, the checksums and what follows, byte for byte", (_, bytes, sums) => {
     const dump = dumpOf(bytes);
-    const got = streamed(dump, sums);
-    expect(got.listing.split("\n").filter(Boolean)).toEqual([
-      "./checksums.tsv",
-      "./db.sql",
-      "./uploads.manifest",
-      "./backend/",
-      "./backend/uploads/",
-      "./backend/uploads/a b/",
-      "./backend/uploads/a b/new\\nline.png",
-    ]);
+    const got = streamed(dump, sums, { perl: true });
+    expect(ordered(got.listing)).toEqual(["./checksums.tsv", "./db.sql", ...rest]);
     expect(got.strict.stdout).toBe("");
     expect(got.strict.status).toBe(0);
     expect(got.dumpBack.equals(dump)).toBe(true);
     expect(got.checksumsBack).toBe(sums);
     expect(got.upload).toBe("png");
+    expect(got.zeros.equals(Buffer.alloc(256 * 1024))).toBe(true);
+    expect(got.log).toBe("a log line\n".repeat(1000));
     // The figures come from the same stream: size, sha256, the completion line.
     const file = (name: string) => readFileSync(join(got.work, name), "utf8");
     expect(file("db.size").trim()).toBe(String(bytes));
     expect(file("db.sha256").trim()).toBe(createHash("sha256").update(dump).digest("hex"));
     expect(file("db.tail")).toMatch(/-- Dump completed on .*\n$/);
+  });
+
+  it("the uploads are stored, not deflated; without perl's IO::Compress gzip deflates them", () => {
+    const stored = streamed(dumpOf(5000), "t\t1\t1\n", { perl: true });
+    const deflated = streamed(dumpOf(5000), "t\t1\t1\n", { perl: false });
+    for (const got of [stored, deflated]) {
+      expect(got.strict.stdout).toBe("");
+      expect(ordered(got.listing)).toEqual(["./checksums.tsv", "./db.sql", ...rest]);
+      expect(got.zeros.equals(Buffer.alloc(256 * 1024))).toBe(true);
+      expect(got.upload).toBe("png");
+    }
+    expect(stored.archiveBytes).toBeGreaterThan(256 * 1024);
+    expect(deflated.archiveBytes).toBeLessThan(64 * 1024);
+  });
+
+  it("with no database (first deploy) the archive holds NO_DATABASE and the rest", () => {
+    const got = streamed(undefined, "", { perl: true });
+    expect(got.strict.stdout).toBe("");
+    expect(got.strict.status).toBe(0);
+    expect(ordered(got.listing)).toEqual(["./NO_DATABASE", ...rest]);
+    expect(got.upload).toBe("png");
   });
 });
