@@ -13,8 +13,13 @@ interface Request {
   toPrevious?: boolean;
   /** Overrides the environment's migration command. */
   migrateCommand?: string[];
-  /** false: no rehearsal, so the migrate step runs although the releases ship no new migration. */
+  /** false: no rehearsal (the migrate step runs when a migration is pending). */
   rehearseMigrations?: boolean;
+  /**
+   * A migrations dir the images do not hold: the pending migrations cannot be counted, so they
+   * count as pending and the rehearsal and migrate run (the box's releases ship the same ones).
+   */
+  migrationsDir?: string;
 }
 
 const [boxJson, requestJson] = process.argv.slice(2);
@@ -22,6 +27,7 @@ const box = JSON.parse(readFileSync(boxJson!, "utf8")) as VpsBox;
 const request = JSON.parse(requestJson!) as Request;
 const { env, releaseFiles } = await boxEnvironment(box, "staging", {
   ...(request.migrateCommand ? { migrateCommand: request.migrateCommand } : {}),
+  ...(request.migrationsDir ? { migrationsDir: request.migrationsDir } : {}),
   ...(request.rehearseMigrations === undefined
     ? {}
     : { rehearseMigrations: request.rehearseMigrations }),

@@ -25,7 +25,12 @@ export const EDGE_DIR = "edge";
 
 /** How long an app container may take to turn healthy before a deploy gives up on it. */
 const START_SECONDS = 240;
-/** How long the old containers keep running after the switch, for connections under way. */
+/**
+ * How long, at most, the old containers keep running after the switch for connections under
+ * way: retire stops them as soon as the edge's workers from before the switch have ended
+ * (their connections closed), and after this time at the latest (a browser's idle keep-alive
+ * connection would hold them up to nginx's worker_shutdown_timeout; it reconnects).
+ */
 const DRAIN_SECONDS = 2;
 
 /**
@@ -108,8 +113,16 @@ function edgeFunctions(env: EnvironmentSettings): string[] {
     `active_color() { sed -n 's/.*default \\(blue\\|green\\);.*/\\1/p' ${EDGE_DIR}/active.conf 2>/dev/null | head -n 1 | grep . || echo none; }`,
     `color_of() { docker inspect --format '{{index .Config.Labels "${COLOR_LABEL}"}}' "$1"; }`,
     ...HEALTH_PROBE,
-    // nginx reports a signalled reload as a [notice] on stderr: only what is not is shown.
-    `reload_edge() { docker exec "$1" nginx -c /etc/qgo-edge/nginx.conf -t -q && docker exec "$1" nginx -c /etc/qgo-edge/nginx.conf -s reload 2>&1 | { grep -v '\\[notice\\]' || true; } >&2; }`,
+    // The pids of the edge's nginx workers (a reload replaces them; the old ones end with
+    // their last connection).
+    `edge_workers() { docker exec "$1" sh -c 'grep -l "nginx: worker process" /proc/[0-9]*/cmdline 2>/dev/null' | sed -n 's|^/proc/\\([0-9]*\\)/cmdline$|\\1|p' || true; }`,
+    // nginx reports a signalled reload as a [notice] on stderr: only what is not is shown. The
+    // workers from before it are written down for retire (edge/draining).
+    `reload_edge() {`,
+    `  docker exec "$1" nginx -c /etc/qgo-edge/nginx.conf -t -q`,
+    `  edge_workers "$1" > ${EDGE_DIR}/draining`,
+    `  docker exec "$1" nginx -c /etc/qgo-edge/nginx.conf -s reload 2>&1 | { grep -v '\\[notice\\]' || true; } >&2`,
+    `}`,
   ];
 }
 
@@ -225,7 +238,7 @@ export function routeTraffic(env: EnvironmentSettings): RemoteCommand {
 export function retireOld(env: EnvironmentSettings): RemoteCommand {
   return {
     step: "retire",
-    description: `stop the containers the edge no longer serves, after ${DRAIN_SECONDS} s for connections under way`,
+    description: `stop the containers the edge no longer serves, once the connections under way have ended (at most ${DRAIN_SECONDS} s)`,
     timeoutMs: 2 * MINUTE,
     script: script([
       `cd ${q(env.appDir)}`,
@@ -235,7 +248,18 @@ export function retireOld(env: EnvironmentSettings): RemoteCommand {
       `not_active() { while read -r c; do [ "$(color_of "$c")" = "$active" ] || echo "$c"; done; }`,
       `retired=0`,
       `if [ -n "$(app_containers | not_active)" ]; then`,
-      `  sleep ${DRAIN_SECONDS}`,
+      // Until the edge's workers from before the switch have ended (all their connections
+      // closed), at most DRAIN_SECONDS; without the list (a server's first edge), the whole time.
+      `  edge=$(edge_container)`,
+      `  mapfile -t draining < <(cat ${EDGE_DIR}/draining 2>/dev/null || true)`,
+      `  drain_start=$(date +%s%N) drain_end=$(( $(date +%s%N) + ${DRAIN_SECONDS} * 1000000000 ))`,
+      `  if [ -n "$edge" ] && [ "\${#draining[@]}" -gt 0 ]; then`,
+      `    while docker exec "$edge" sh -c 'for p in "$@"; do ! grep -qs "nginx: worker process" "/proc/$p/cmdline" || exit 0; done; exit 1' sh "\${draining[@]}" && [ "$(date +%s%N)" -lt "$drain_end" ]; do sleep 0.05; done`,
+      `  else`,
+      `    sleep ${DRAIN_SECONDS}`,
+      `  fi`,
+      `  rm -f ${EDGE_DIR}/draining`,
+      `  echo "drained in $(( ($(date +%s%N) - drain_start) / 1000000 )) ms"`,
       `  for s in frontend backend; do`,
       `    mapfile -t old < <(docker ps -aq --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter "label=com.docker.compose.service=$s" | not_active)`,
       `    [ "\${#old[@]}" -eq 0 ] || { docker stop "\${old[@]}" >/dev/null; docker rm "\${old[@]}" >/dev/null; retired=$((retired + \${#old[@]})); }`,
