@@ -13,6 +13,7 @@
 //   D. with N uploads: the backup's extra time beside a plain `tar czf` of them.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { join } from "node:path";
 import { quote } from "zx";
 import { bringUp, runningBox, tearDown } from "../test/vps/lifecycle.js";
@@ -22,6 +23,28 @@ import { SshExecutor } from "../src/deploy/executor.js";
 import { Redactor } from "../src/deploy/redact.js";
 import { boxEnvironment, resetEnvironment } from "../test/deploy/support.js";
 import { describeTraffic, trafficDuring, type TrafficReport } from "../test/deploy/traffic.js";
+
+/**
+ * The version /health reports, on a fresh connection each time (a kept-alive one would stay
+ * with the containers it was opened to, as a browser's does, until they stop).
+ */
+function versionOn(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const request = get({ host: "127.0.0.1", port, path: "/health", agent: false, timeout: 1000 }, (response) => {
+      let body = "";
+      response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      response.on("end", () => {
+        try {
+          resolve(String((JSON.parse(body) as { version?: string }).version ?? ""));
+        } catch {
+          resolve("");
+        }
+      });
+    });
+    request.on("timeout", () => request.destroy());
+    request.on("error", () => resolve(""));
+  }); // prettier-ignore
+}
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -110,8 +133,7 @@ try {
     const operation = run();
     const poll = (async () => {
       while (version && !servedAt) {
-        const answer = await fetch(`http://127.0.0.1:${backend}/health`).then((r) => r.json() as Promise<{ version?: string }>, () => ({ version: "" })); // prettier-ignore
-        if (answer.version === version) servedAt = Date.now() - t0;
+        if ((await versionOn(backend)) === version) servedAt = Date.now() - t0;
         else await new Promise((resolve) => setTimeout(resolve, 50));
       }
     })();

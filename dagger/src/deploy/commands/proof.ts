@@ -128,7 +128,7 @@ export function proveBackup(
       `until docker exec "$copy" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin ping -h 127.0.0.1 -uroot --silent' >/dev/null 2>&1; do`,
       `  [ "$(docker inspect --format '{{.State.Running}}' "$copy")" = true ] || { docker logs --tail 20 "$copy" >&2; ${fail(q("the copy's database stopped while starting"), PROOF_NO_VERDICT_EXIT)}; }`,
       `  [ $((SECONDS - started)) -lt ${COPY_READY_SECONDS} ] || ${fail(q(`the copy's database did not start within ${COPY_READY_SECONDS} s`), PROOF_NO_VERDICT_EXIT)}`,
-      `  sleep 1`,
+      `  sleep 0.2`,
       `done`,
       `echo "copy_start_s=$((SECONDS - started))"`,
       `loaded=$SECONDS`,
