@@ -16,6 +16,7 @@ import {
   TABLE_CHECKSUMS,
   WRITE_PAUSE_RELEASE,
 } from "./database.js";
+import { ARCHIVE_STREAM } from "./archive.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- backup ------------------------------------------------------------------------------
@@ -76,66 +77,6 @@ const UPLOADS_MANIFEST = [
   `}`,
 ];
 
-/**
- * Shell functions that write the archive reading everything once. `stream_dump DIR` reads the
- * dump on stdin and writes DIR/db.sql.gz while, from the same stream, counting its bytes
- * (db.size), hashing it (db.sha256) and keeping its end (db.tail: the completion line).
- * `write_archive DIR ARCHIVE` writes ARCHIVE, a .tar.gz of DIR's checksums.tsv and db.sql (when
- * there is a dump), the small members, then backend/uploads, as gzip members one after the
- * other (gzip reads them as one stream): the dump's tar headers, the compressed dump as it is
- * (never decompressed or compressed again; its header is tar's own, from a sparse file of the
- * dump's size), the small members (their tar end cut off) and the uploads, stored.
- */
-export const DUMP_STREAM = [
-  `stream_dump() {`,
-  `  local d=$1 pids=() p`,
-  `  mkfifo "$d/.sha" "$d/.size" "$d/.tail"`,
-  `  { sha256sum | cut -c1-64; } < "$d/.sha" > "$d/db.sha256" & pids+=($!)`,
-  `  wc -c < "$d/.size" > "$d/db.size" & pids+=($!)`,
-  `  tail -c 512 < "$d/.tail" > "$d/db.tail" & pids+=($!)`,
-  `  tee "$d/.sha" "$d/.size" "$d/.tail" | gzip -c > "$d/db.sql.gz"`,
-  `  for p in "\${pids[@]}"; do wait "$p"; done`,
-  `  rm -f "$d/.sha" "$d/.size" "$d/.tail"`,
-  `}`,
-  // Uploads are mostly images and PDFs, which do not compress: deflating them would be most of
-  // the backup's time (as long as a plain tar czf) for a few percent. They go in a gzip member
-  // of stored blocks (perl's IO::Compress, in Debian's and Ubuntu's perl), or deflated by gzip
-  // where that module is missing. Either is a gzip member every gzip and tar reads.
-  `stored_gzip() {`,
-  `  if perl -MIO::Compress::Gzip -e 1 2>/dev/null; then`,
-  `    perl -MIO::Compress::Gzip=gzip -e ${q('gzip("-" => "-", Level => 0, Minimal => 1, BinModeIn => 1) or die "stored_gzip: $IO::Compress::Gzip::GzipError\\n"')}`,
-  `  else`,
-  `    gzip -c`,
-  `  fi`,
-  `}`,
-  `write_archive() {`,
-  `  local d=$1 archive=$2 size=0 sums header pad h m small=()`,
-  `  for m in NO_DATABASE uploads.manifest release.json config backend/logs; do [ ! -e "$d/$m" ] || small+=("./$m"); done`,
-  `  {`,
-  `    if [ -f "$d/db.sql.gz" ]; then`,
-  `      size=$(cat "$d/db.size")`,
-  `      h=$(mktemp -d "$d/.header.XXXXXX")`,
-  `      cp -p "$d/checksums.tsv" "$h/checksums.tsv"`,
-  `      truncate -s "$size" "$h/db.sql"`,
-  `      sums=$(stat -c %s "$h/checksums.tsv")`,
-  // Two headers and the checksums between them, in 512-byte blocks (-b 1: no record padding).
-  `      header=$(( 512 + (sums + 511) / 512 * 512 + 512 ))`,
-  `      tar -b 1 -C "$h" -cf - ./checksums.tsv ./db.sql | { head -c "$header"; cat > /dev/null; } | gzip -c`,
-  `      rm -rf "$h"`,
-  `      cat "$d/db.sql.gz"`,
-  `    fi`,
-  `    pad=$(( (512 - size % 512) % 512 ))`,
-  // A tar archive ends with two zero blocks (1024 bytes with -b 1): cut where more follows.
-  `    if [ -d "$d/backend/uploads" ]; then`,
-  `      { head -c "$pad" /dev/zero; tar -b 1 -C "$d" -cf - "\${small[@]}" | head -c -1024; } | gzip -c`,
-  `      tar -b 1 -C "$d" -cf - ./backend/uploads | stored_gzip`,
-  `    else`,
-  `      { head -c "$pad" /dev/zero; tar -b 1 -C "$d" -cf - "\${small[@]}"; } | gzip -c`,
-  `    fi`,
-  `  } > "$archive"`,
-  `}`,
-];
-
 export function createBackup(env: EnvironmentSettings, name: string): RemoteCommand {
   const p = serverPaths(env);
   backupNameValue(name);
@@ -164,7 +105,7 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       // Where the time goes, for the log and the benchmark: ms since the start of each phase.
       `ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }`,
       `t_dump=$(date +%s%N)`,
-      ...DUMP_STREAM,
+      ...ARCHIVE_STREAM,
       `if [ -n "$db" ]; then`,
       ...consistentDumpLines(`stream_dump "$work"`).map((line) => `  ${line}`),
       `  grep -q '^-- Dump completed' "$work/db.tail" || { echo "backup failed: the database dump is incomplete" >&2; exit 1; }`,
@@ -180,14 +121,26 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `if [ -d backend/uploads ]; then cp -al backend/uploads "$work/backend/" 2>/dev/null || { rm -rf "$work/backend/uploads"; cp -a backend/uploads "$work/backend/"; }; fi`,
       `[ ! -d backend/logs ] || cp -a backend/logs "$work/backend/"`,
       ...UPLOADS_MANIFEST,
-      `[ ! -d "$work/backend/uploads" ] || uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
+      // Marked after the links, before the manifest: an upload changed in place from here on
+      // (its mtime; a deletion does not count) could differ between the manifest and the
+      // archive. Files dated later than now already (a clock ahead) are noted, not refused.
+      `if [ -d "$work/backend/uploads" ]; then`,
+      `  touch "$work/.uploads-read"`,
+      `  find "$work/backend/uploads" -newer "$work/.uploads-read" -print0 > "$work/.uploads-newer"`,
+      `  uploads_manifest "$work/backend/uploads" > "$work/uploads.manifest"`,
+      `fi`,
       // The checksums (a few bytes) and the dump first, so that reading either stops early
       // (--occurrence) instead of decompressing the uploads behind them.
       `write_archive "$work" ${q(partial)}`,
       `t_verify=$(date +%s%N) && files_ms=$(ms "$t_files")`,
-      ...archiveChecks(partial, '"$work"'),
-      // The dump in the archive is the very stream mysqldump wrote (its sha256 taken on the way).
-      `[ ! -f "$work/db.sha256" ] || [ "$(sha256sum < "$work/verify/db.sql" | cut -c1-64)" = "$(cat "$work/db.sha256")" ] || { echo "backup verification failed: the dump in the archive differs from the one streamed" >&2; exit 1; }`,
+      // Read once, in memory: every part is the one written. The uploads tar read are the ones
+      // the manifest hashed (none changed since: restores check them against it file by file).
+      `verify_archive "$work" ${q(partial)}`,
+      `if [ -f "$work/uploads.manifest" ]; then`,
+      `  find "$work/backend/uploads" -newer "$work/.uploads-read" -print0 | cmp -s - "$work/.uploads-newer" || { echo "backup failed: an upload was changed in place while the backup read it: run again" >&2; exit 1; }`,
+      `  echo "upload_files=$(tr -cd '\\0' < "$work/uploads.manifest" | wc -c)"`,
+      `fi`,
+      `if [ -f "$work/db.size" ]; then echo "dump_bytes=$(cat "$work/db.size")"; else echo "dump_bytes=0 (no database yet)"; fi`,
       `mv ${q(partial)} ${q(archive)}`,
       `echo "backup_phases_ms=dump:$dump_ms files:$files_ms verify:$(ms "$t_verify")"`,
       `echo ${q(`backup=${name}`)}`,

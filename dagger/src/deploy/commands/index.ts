@@ -10,3 +10,4 @@ export * from "./leftovers.js";
 export * from "./database.js";
 export * from "./proof.js";
 export * from "./edge.js";
+export * from "./archive.js";

@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { quote } from "zx";
 import * as commands from "../../../src/deploy/commands/index.js";
@@ -159,9 +160,10 @@ describe("the dump, streamed once into the archive", () => {
       [
         "set -euo pipefail",
         ...(how.perl ? [] : [perlWithoutZlib(dir)]),
-        ...commands.DUMP_STREAM,
+        ...commands.ARCHIVE_STREAM,
         ...(dump ? [`stream_dump ${quote(work)} < ${quote(join(dir, "dump.sql"))}`] : []),
         `write_archive ${quote(work)} ${quote(archive)}`,
+        `verify_archive ${quote(work)} ${quote(archive)}`,
       ].join("\n"),
     );
     expect(made.stderr).toBe("");
@@ -170,6 +172,7 @@ describe("the dump, streamed once into the archive", () => {
       spawnSync("bash", ["-c", `tar ${args}`], { encoding: "buffer", maxBuffer: 1 << 30 }).stdout;
     return {
       work,
+      archive,
       archiveBytes: statSync(archive).size,
       listing: bash(`tar -tzf ${quote(archive)}`)
         .stdout.split("\n")
@@ -246,5 +249,64 @@ describe("the dump, streamed once into the archive", () => {
     expect(got.strict.status).toBe(0);
     expect(ordered(got.listing)).toEqual(["./NO_DATABASE", ...rest]);
     expect(got.upload).toBe("png");
+  });
+
+  const verify = (work: string, archive: string) =>
+    bash(["set -euo pipefail", ...commands.ARCHIVE_STREAM, `verify_archive ${quote(work)} ${quote(archive)}`].join("\n")); // prettier-ignore
+
+  it("verification refuses an archive damaged on disk, or holding other uploads than written", () => {
+    const got = streamed(dumpOf(5000), "t\t1\t1\n", { perl: true });
+    expect(verify(got.work, got.archive).status).toBe(0);
+    // One byte flipped in the stored uploads (the archive's last part): its CRC fails.
+    const bytes = readFileSync(got.archive);
+    const damaged = join(got.work, "..", "damaged.tar.gz");
+    const flipped = Buffer.from(bytes);
+    const at = bytes.length - 2000;
+    flipped.writeUInt8(flipped.readUInt8(at) ^ 0xff, at);
+    writeFileSync(damaged, flipped);
+    const refused = verify(got.work, damaged);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("the archive is damaged or differs from what was written");
+    // A whole, readable archive, but with an upload written since: its uploads are not the ones.
+    const parts = readFileSync(join(got.work, "parts"));
+    writeFileSync(join(got.work, "backend", "uploads", "a b", "new\nline.png"), "PNG");
+    const other = join(got.work, "..", "other.tar.gz");
+    const rewritten = bash(["set -euo pipefail", ...commands.ARCHIVE_STREAM, `write_archive ${quote(got.work)} ${quote(other)}`].join("\n")); // prettier-ignore
+    expect(rewritten.status, rewritten.stderr).toBe(0);
+    writeFileSync(join(got.work, "parts"), parts);
+    const differs = verify(got.work, other);
+    expect(differs.status).toBe(1);
+    expect(differs.stderr).toContain("the archive's uploads differs from what was written");
+    // More than was written: a gzip member appended.
+    const longer = join(got.work, "..", "longer.tar.gz");
+    writeFileSync(longer, Buffer.concat([bytes, gzipSync(Buffer.alloc(1024))]));
+    expect(verify(got.work, longer).stderr).toContain("the archive holds more than was written");
+  });
+});
+
+describe("an upload changed in place during the backup", () => {
+  it("is refused: the manifest and the archive could differ", () => {
+    const env = envIn(join(scratch(), "changed"));
+    const uploads = join(env.appDir, "backend", "uploads");
+    mkdirSync(uploads, { recursive: true });
+    writeFileSync(join(uploads, "photo.png"), "before");
+    mkdirSync(env.backupsDir, { recursive: true });
+    // No database container; sha256sum (the manifest's) appends to the live upload once.
+    const bin = join(scratch(), "changed-bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "docker"), "#!/bin/sh\nexit 0\n");
+    const once = join(scratch(), "changed-once");
+    writeFileSync(join(bin, "sha256sum"), `#!/bin/bash\n/usr/bin/sha256sum "$@"\nrc=$?\nif [ ! -e ${quote(once)} ]; then : > ${quote(once)}; printf ' after' >> ${quote(join(uploads, "photo.png"))}; fi\nexit $rc\n`); // prettier-ignore
+    for (const f of ["docker", "sha256sum"]) chmodSync(join(bin, f), 0o755);
+    const path = `export PATH=${quote(bin)}:"$PATH"\n`;
+    const name = "backup_staging_20260101_120000.tar.gz";
+    const made = bash(path + commands.createBackup(env, name).script);
+    expect(made.status, made.stderr).toBe(1);
+    expect(made.stderr).toContain("an upload was changed in place while the backup read it");
+    expect(readdirSync(env.backupsDir).filter((f) => f.includes("backup_"))).toEqual([]);
+    // Unchanged, the same backup is made.
+    const again = bash(path + commands.createBackup(env, name).script);
+    expect(again.stderr).toBe("");
+    expect(again.stdout).toContain("upload_files=1");
   });
 });
