@@ -63,7 +63,8 @@ export const ARCHIVE_STREAM = [
   `      size=$(cat "$d/db.size")`,
   `      h=$(mktemp -d "$d/.header.XXXXXX")`,
   `      cp -p "$d/checksums.tsv" "$h/checksums.tsv"`,
-  `      truncate -s "$size" "$h/db.sql"`,
+  // Dated as the dump (not now), so that the headers are the same whenever they are made.
+  `      truncate -s "$size" "$h/db.sql" && touch -r "$d/db.sql.gz" "$h/db.sql"`,
   `      sums=$(stat -c %s "$h/checksums.tsv")`,
   // Two headers and the checksums between them, in 512-byte blocks (-b 1: no record padding).
   `      header=$(( 512 + (sums + 511) / 512 * 512 + 512 ))`,
