@@ -8,6 +8,7 @@ export * from "./records.js";
 export * from "./restore.js";
 export * from "./leftovers.js";
 export * from "./database.js";
+export * from "./copy.js";
 export * from "./proof.js";
 export * from "./edge.js";
 export * from "./archive.js";

@@ -5,7 +5,7 @@
 // waits for them before it touches the database, and `status` lists them.
 import { q, script, MINUTE, type RemoteCommand } from "./shared.js";
 import { checkEnvironmentFields, markValue } from "./values.js";
-import { removeCopiesLines } from "./proof.js";
+import { removeCopiesLines } from "./copy.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 /** How long the next operation waits for an interrupted one's leftovers to end. */

@@ -1,9 +1,7 @@
 // The proof that a backup restores, and the rehearsal of a release's migrations on what it
-// restored. Both work on a throwaway copy of the database on the server: a container of the
-// live database's own image, with its own volume, no network (not even the compose one) and a
-// label naming the environment's project, so that whatever run leaves one behind, the next
-// operation finds and removes it (removeCopiesLines).
+// restored. Both work on a throwaway copy of the database on the server (./copy.ts).
 import { q, script, MINUTE, serviceContainer, type RemoteCommand } from "./shared.js";
+import { COPY_LABEL, copyName, copyStartLines, removeCopiesLines } from "./copy.js";
 import { MYSQL_CLIENT, TABLE_CHECKSUMS } from "./database.js";
 import {
   backupNameValue,
@@ -14,20 +12,9 @@ import {
 } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
-/** The label every copy (container and volume) and rehearsal container carries. */
-export const COPY_LABEL = "qgo.copy";
-
 /** Disk the copy needs besides the dump's size times this (its data files and logs). */
 const COPY_DISK_FACTOR = 3;
 const COPY_DISK_EXTRA_MB = 256;
-/** How long the copy may take to start and load (beyond that the server is too slow). */
-const COPY_READY_SECONDS = 180;
-
-/** The copy's container and volume name for one operation. */
-export function copyName(env: EnvironmentSettings, operation: string): string {
-  checkEnvironmentFields(env);
-  return `qgo-copy-${env.project}-${markValue(operation)}`;
-}
 
 /**
  * The proof's exit code when it could not judge the backup: the server lacks the disk or memory
@@ -37,25 +24,6 @@ export const PROOF_NO_VERDICT_EXIT = 5;
 
 /** The sidecar file that says a backup was proven (and with which figures). */
 export const proofFile = (archive: string): string => `${archive}.proof`;
-
-/** Removes every copy of this environment's project: containers first, then their volumes. */
-export function removeCopiesLines(env: EnvironmentSettings): string[] {
-  checkEnvironmentFields(env);
-  const label = q(`label=${COPY_LABEL}=${env.project}`);
-  return [
-    `for c in $(docker ps -aq --filter ${label}); do docker rm -f "$c" >/dev/null 2>&1 || true; echo "removed copy container $c"; done`,
-    `for v in $(docker volume ls -q --filter ${label}); do docker volume rm "$v" >/dev/null 2>&1 || true; echo "removed copy volume $v"; done`,
-  ];
-}
-
-export function removeCopies(env: EnvironmentSettings): RemoteCommand {
-  return {
-    step: "remove-copy",
-    description: `remove the throwaway database copies of ${env.project}`,
-    timeoutMs: 2 * MINUTE,
-    script: script(removeCopiesLines(env)),
-  };
-}
 
 /**
  * Restores backup `name` into a new copy and compares its table checksums with those the
@@ -107,7 +75,9 @@ export function proveBackup(
       `[ -n "$db" ] || ${fail(q("the live database container is not running"), PROOF_NO_VERDICT_EXIT)}`,
       `image=$(docker inspect --format '{{.Image}}' "$db")`,
       // Room for a second database: refuse now, with the figures, rather than fill the disk.
-      `dump_bytes=$(tar -xzOf "$archive" --occurrence=1 ./db.sql | wc -c)`,
+      // The dump's size from its tar header (the archive's second member), not by reading it.
+      `dump_bytes=$(tar -tvzf "$archive" --occurrence=1 ./db.sql | awk '{print $3}')`,
+      `dump_bytes=\${dump_bytes:-0}`,
       `root=$(docker info --format '{{.DockerRootDir}}')`,
       `disk_mb=$(( $(df -Pk "$root" | awk 'NR==2 {print $4}') / 1024 ))`,
       `need_disk_mb=$(( dump_bytes * ${COPY_DISK_FACTOR} / 1048576 + ${COPY_DISK_EXTRA_MB} ))`,
@@ -117,19 +87,12 @@ export function proveBackup(
       `[ "$memory_mb" -ge ${env.proofMemoryMb} ] || ${fail(`"the server has $memory_mb MB of memory available, a copy of the database needs ${env.proofMemoryMb} MB (proofMemoryMb): free memory or lower proofMemoryMb, then run again"`, PROOF_NO_VERDICT_EXIT)}`,
       ...removeCopiesLines(env),
       // The copy's users are the live ones (the app's user gets the same grants); root's
-      // password is its own. Values reach docker through the environment, not its arguments.
+      // password is its own (the template's).
       `MYSQL_DATABASE=$(env_of "$db" MYSQL_DATABASE) MYSQL_USER=$(env_of "$db" MYSQL_USER) MYSQL_PASSWORD=$(env_of "$db" MYSQL_PASSWORD)`,
-      `MYSQL_ROOT_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \\n')`,
-      `export MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD MYSQL_ROOT_PASSWORD`,
-      `docker volume create --label ${q(`${COPY_LABEL}=${env.project}`)} "$copy" >/dev/null`,
-      `docker run -d --name "$copy" --label ${q(`${COPY_LABEL}=${env.project}`)} --network none -v "$copy:/var/lib/mysql" -e MYSQL_DATABASE -e MYSQL_USER -e MYSQL_PASSWORD -e MYSQL_ROOT_PASSWORD "$image" >/dev/null`,
+      `export MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD`,
+      ...copyStartLines(env),
       `started=$SECONDS`,
-      // Ready when the real server answers on TCP (the first-start one serves its socket only).
-      `until docker exec "$copy" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin ping -h 127.0.0.1 -uroot --silent' >/dev/null 2>&1; do`,
-      `  [ "$(docker inspect --format '{{.State.Running}}' "$copy")" = true ] || { docker logs --tail 20 "$copy" >&2; ${fail(q("the copy's database stopped while starting"), PROOF_NO_VERDICT_EXIT)}; }`,
-      `  [ $((SECONDS - started)) -lt ${COPY_READY_SECONDS} ] || ${fail(q(`the copy's database did not start within ${COPY_READY_SECONDS} s`), PROOF_NO_VERDICT_EXIT)}`,
-      `  sleep 0.2`,
-      `done`,
+      `start_copy "$copy" || ${fail(q("the copy's database did not start"), PROOF_NO_VERDICT_EXIT)}`,
       `echo "copy_start_s=$((SECONDS - started))"`,
       `loaded=$SECONDS`,
       `unprove() { mv "$archive" "$archive.unproven"; echo "the backup does not count: kept as $archive.unproven for inspection" >&2; }`,
