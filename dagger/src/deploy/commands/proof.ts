@@ -5,9 +5,7 @@ import { COPY_LABEL, copyName, copyStartLines, removeCopiesLines } from "./copy.
 import { MYSQL_CLIENT, TABLE_CHECKSUMS } from "./database.js";
 import {
   backupNameValue,
-  checkEnvironmentFields,
   digestRefValue,
-  markValue,
   serverPathValue,
 } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
