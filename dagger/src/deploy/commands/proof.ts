@@ -3,11 +3,7 @@
 import { q, script, MINUTE, serviceContainer, type RemoteCommand } from "./shared.js";
 import { COPY_LABEL, copyName, copyStartLines, removeCopiesLines } from "./copy.js";
 import { MYSQL_CLIENT, TABLE_CHECKSUMS } from "./database.js";
-import {
-  backupNameValue,
-  digestRefValue,
-  serverPathValue,
-} from "./values.js";
+import { backupNameValue, digestRefValue, serverPathValue } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 /** Disk the copy needs besides the dump's size times this (its data files and logs). */
