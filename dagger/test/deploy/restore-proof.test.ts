@@ -398,6 +398,39 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     expect(unproven).toHaveLength(1);
   });
 
+  it("the copy starts from a template made once: reused, made again when incomplete or made of other settings, kept when the copies go", async () => {
+    const docker = boxDocker(box);
+    const template = `qgo-copy-template-${box.projects.staging}`;
+    const deployed = async () => {
+      const result = await outcome(
+        deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
+      );
+      if (!result.ok) throw result.error;
+      const log = result.report.log.join("\n");
+      expect(log).toMatch(/restore_proof=ok tables=\d+/);
+      expect(await copiesLeft()).toEqual([]);
+      return log.match(/copy_template=(\w+)/)?.[1];
+    };
+    // The earlier proofs made it; the copies are gone, the template stays.
+    expect((await docker`docker volume ls -q --filter ${`name=^${template}$`}`).stdout.trim()).toBe(template); // prettier-ignore
+    expect(await deployed()).toBe("reused");
+    // A run killed while making it leaves no mark of completion.
+    await docker`docker run --rm -v ${`${template}:/t`} --entrypoint rm ${box.dbImage} /t/qgo-template-ready`;
+    expect(await deployed()).toBe("made");
+    // A whole template, but of other settings (another image or password): its key differs.
+    const label = async (name: string) =>
+      (await docker`docker volume inspect --format ${`{{index .Labels "${name}"}}`} ${template}`).stdout.trim(); // prettier-ignore
+    const root = await label("qgo.copy-root");
+    await docker`docker volume create qgo-template-saved`;
+    await docker`docker run --rm -v ${`${template}:/from`} -v qgo-template-saved:/to --entrypoint cp ${box.dbImage} -a /from/. /to/`;
+    await docker`docker volume rm ${template}`;
+    await docker`docker volume create --label ${`qgo.copy-template=${box.projects.staging}`} --label ${`qgo.copy-root=${root}`} --label qgo.copy-key=0000 ${template}`;
+    await docker`docker run --rm -v qgo-template-saved:/from -v ${`${template}:/to`} --entrypoint cp ${box.dbImage} -a /from/. /to/`;
+    await docker`docker volume rm qgo-template-saved`;
+    expect(await deployed()).toBe("made");
+    expect(await label("qgo.copy-key")).not.toBe("0000");
+  });
+
   it("rollback --backup restores what was proven: the tables' checksums are checked after the restore", async () => {
     const result = await outcome(rollback({ env, backup: backupBeforeV2 }, credentials, caller()));
     if (!result.ok) throw result.error;

@@ -137,8 +137,10 @@ export function pullImages(
     ...(login ? { stdin: login.password } : {}),
     script: script([
       ...(login ? loginForThisStep(registries, login.username) : []),
+      // Side by side: each pull mostly waits on the registry.
+      `docker pull --quiet ${q(images.frontendImage)} & frontend_pull=$!`,
       `docker pull --quiet ${q(images.backendImage)}`,
-      `docker pull --quiet ${q(images.frontendImage)}`,
+      `wait "$frontend_pull"`,
       ...(pendingIn ? pendingLines(env, images.backendImage, pendingIn.migrationsDir) : []),
       `clean() { case "$1" in "<no value>") echo "";; *) echo "$1";; esac; }`,
       `version=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.version")})")`,
