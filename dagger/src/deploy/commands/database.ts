@@ -95,9 +95,8 @@ export const WRITE_PAUSE_LIMIT_SECONDS = 10;
  * WRITE_PAUSE_LIMIT_SECONDS rather than queue writes behind a long query) just long enough for
  * two snapshots to open: the checksum session's and mysqldump's --single-transaction one. No
  * commit can fall between them, so both see the same rows; the lock is released as soon as
- * mysqldump's transaction is seen (or the dump ended): the checksum session is connected
- * beforehand and the check asks through it, so the pause lasts about mysqldump's own start (a
- * `docker exec`) and the release (another).
+ * mysqldump's transaction is seen (or the dump ended): about half a second, as each session
+ * and each check is a `docker exec`.
  */
 export function consistentDumpLines(sink: string): string[] {
   const others = (ids: string) =>
@@ -105,38 +104,30 @@ export function consistentDumpLines(sink: string): string[] {
     `ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'root' AND p.ID NOT IN (${ids})`;
   return [
     `dbname=$(env_of "$db" MYSQL_DATABASE)`,
-    `sql=$(checksum_query "$db" "$dbname")`,
-    // The checksum session is connected before the pause, and the wait for mysqldump's
-    // snapshot asks through it: while writes wait, no docker exec runs but mysqldump's own.
-    `coproc SUMS { mysql_feed "$db" -N -B --unbuffered "$dbname"; }`,
-    `sums_in=\${SUMS[1]}`,
-    `sums_out=\${SUMS[0]}`,
-    `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SELECT CONNECTION_ID();" >&"$sums_in"`,
-    `IFS= read -r -t 60 sums_id <&"$sums_out" || { echo "could not open the checksum session" >&2; exit 1; }`,
     `mysql_in "$db" -N -B --unbuffered -e "SET SESSION lock_wait_timeout = ${WRITE_PAUSE_LIMIT_SECONDS}; FLUSH TABLES WITH READ LOCK; SELECT CONNECTION_ID(); SELECT SLEEP(${PAUSE_SESSION_SECONDS})" > "$work/pause.out" 2> "$work/pause.err" &`,
     `pause_pid=$!`,
     `until [ -s "$work/pause.out" ]; do`,
     `  kill -0 "$pause_pid" 2>/dev/null || { echo "could not pause writes for the consistent checksums: $(tail -n 1 "$work/pause.err")" >&2; exit 1; }`,
-    `  sleep 0.01`,
+    `  sleep 0.02`,
     `done`,
     `pause_id=$(head -n 1 "$work/pause.out")`,
     `paused_at=$(date +%s%N)`,
-    `printf '%s\\n' "START TRANSACTION WITH CONSISTENT SNAPSHOT;" >&"$sums_in"`,
+    `coproc SUMS { mysql_feed "$db" -N -B --unbuffered "$dbname"; }`,
+    `sums_in=\${SUMS[1]}`,
+    `sums_out=\${SUMS[0]}`,
+    `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT CONNECTION_ID();" >&"$sums_in"`,
+    `IFS= read -r sums_id <&"$sums_out"`,
     `docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} | ${sink} &`,
     `dump_pid=$!`,
     `deadline=$((SECONDS + 60))`,
-    // Answered after the session's START TRANSACTION: both snapshots open under the pause.
-    `while :; do`,
-    `  printf '%s;\\n' "${others("$pause_id, $sums_id")}" >&"$sums_in"`,
-    `  IFS= read -r -t 60 trx <&"$sums_out" || { unpause; echo "the checksum session stopped answering" >&2; exit 1; }`,
-    `  [ "$trx" = 0 ] || break`,
-    `  kill -0 "$dump_pid" 2>/dev/null || break`,
+    `until [ "$(mysql_in "$db" -N -B -e "${others("$pause_id, $sums_id")}")" -gt 0 ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,
     `  [ "$SECONDS" -lt "$deadline" ] || { unpause; echo "mysqldump did not open its snapshot within 60 s" >&2; exit 1; }`,
-    `  sleep 0.01`,
+    `  sleep 0.02`,
     `done`,
     `unpause`,
     `wait "$pause_pid" 2>/dev/null || true`,
     `echo "writes_paused_ms=$(( ($(date +%s%N) - paused_at) / 1000000 ))"`,
+    `sql=$(checksum_query "$db" "$dbname")`,
     `[ -z "$sql" ] || printf '%s ORDER BY 1;\\n' "$sql" >&"$sums_in"`,
     `printf 'COMMIT;\\n' >&"$sums_in"`,
     `exec {sums_in}>&-`,
