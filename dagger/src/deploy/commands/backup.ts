@@ -14,7 +14,7 @@ import {
   consistentDumpLines,
   MYSQL_CLIENT,
   TABLE_CHECKSUMS,
-  WRITE_PAUSE_RELEASE,
+  DUMP_FILES_CLEANUP,
 } from "./database.js";
 import { ARCHIVE_STREAM } from "./archive.js";
 import type { EnvironmentSettings } from "../environments.js";
@@ -97,9 +97,9 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       serviceContainer(env, "db", "db"),
       ...MYSQL_CLIENT,
       ...TABLE_CHECKSUMS,
-      ...WRITE_PAUSE_RELEASE,
+      ...DUMP_FILES_CLEANUP,
       // A function, so the (quoted) path is not nested inside the trap's own quotes.
-      `cleanup() { unpause; rm -rf "$work" ${q(partial)}; }`,
+      `cleanup() { dump_files_gone; rm -rf "$work" ${q(partial)}; }`,
       `trap cleanup EXIT`,
       `mkdir -p "$work/config" "$work/backend"`,
       // Where the time goes, for the log and the benchmark: ms since the start of each phase.

@@ -67,18 +67,13 @@ export const TABLE_CHECKSUMS = [
   `}`,
 ];
 
-/** mysqldump through the db container, with the container's own credentials. */
-const DUMP_IN_CONTAINER =
-  'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqldump -uroot --single-transaction --routines ' +
-  '--triggers --events --add-drop-database --databases "$MYSQL_DATABASE"';
-
 /**
- * Releases the write pause of consistentDumpLines, if it is held: call it from the script's
- * EXIT trap too (define it before the trap).
+ * `dump_files_gone` removes what consistentDumpLines kept in the database container (its
+ * checksums and figures): call it from the script's EXIT trap too (define it before the trap).
  */
-export const WRITE_PAUSE_RELEASE = [
-  `pause_id=""`,
-  `unpause() { [ -z "$pause_id" ] || mysql_in "$db" -e "KILL $pause_id" >/dev/null 2>&1 || true; pause_id=""; }`,
+export const DUMP_FILES_CLEANUP = [
+  `dump_dir=""`,
+  `dump_files_gone() { [ -z "$dump_dir" ] || docker exec "$db" rm -rf "$dump_dir" >/dev/null 2>&1 || true; dump_dir=""; }`,
 ];
 
 /** The pausing session ends by itself after this, even if its script was killed. */
@@ -88,51 +83,71 @@ const PAUSE_SESSION_SECONDS = 90;
 export const WRITE_PAUSE_LIMIT_SECONDS = 10;
 
 /**
+ * The pause that lines the checksums up with the dump, run inside the database container by one
+ * `docker exec` (bash; the official mysql and mariadb images have it), so that each of its
+ * steps is a local client on the server's socket (milliseconds), not a `docker exec` of its own
+ * (a tenth of a second and more on a busy server): writes wait while a session holds FLUSH
+ * TABLES WITH READ LOCK (it gives up after WRITE_PAUSE_LIMIT_SECONDS rather than queue writes
+ * behind a long query) just long enough for two snapshots to open, the checksum session's and
+ * mysqldump's --single-transaction one. No commit can fall between them, so both see the same
+ * rows. Arguments: a new dir for its files (checksums.tsv, paused_ms), the checksum query
+ * builder. stdout is mysqldump's.
+ */
+const CONSISTENT_DUMP_IN_CONTAINER = [
+  `set -euo pipefail`,
+  `export MYSQL_PWD="$MYSQL_ROOT_PASSWORD"`,
+  `d=$1`,
+  `mkdir -m 700 "$d"`,
+  `my() { mysql -uroot -N -B "$@"; }`,
+  `sql=$(my --raw "$MYSQL_DATABASE" -e "$2")`,
+  `coproc SUMS { mysql -uroot -N -B --unbuffered "$MYSQL_DATABASE"; }`,
+  `sums_in=\${SUMS[1]} sums_out=\${SUMS[0]}`,
+  `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SELECT CONNECTION_ID();" >&"$sums_in"`,
+  `IFS= read -r -t 60 sums_id <&"$sums_out"`,
+  `pause_id=""`,
+  `unpause() { [ -z "$pause_id" ] || my -e "KILL $pause_id" >/dev/null 2>&1 || true; pause_id=""; }`,
+  `trap unpause EXIT`,
+  `my --unbuffered -e "SET SESSION lock_wait_timeout = ${WRITE_PAUSE_LIMIT_SECONDS}; FLUSH TABLES WITH READ LOCK; SELECT CONNECTION_ID(); SELECT SLEEP(${PAUSE_SESSION_SECONDS})" > "$d/pause.out" 2> "$d/pause.err" &`,
+  `pause_pid=$!`,
+  `until [ -s "$d/pause.out" ]; do`,
+  `  kill -0 "$pause_pid" 2>/dev/null || { echo "could not pause writes for the consistent checksums: $(tail -n 1 "$d/pause.err")" >&2; exit 1; }`,
+  `  sleep 0.005`,
+  `done`,
+  `pause_id=$(head -n 1 "$d/pause.out")`,
+  `paused_at=$(date +%s%N)`,
+  `printf '%s\\n' "START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT 1;" >&"$sums_in"`,
+  `IFS= read -r -t 60 _ <&"$sums_out"`,
+  `mysqldump -uroot --single-transaction --routines --triggers --events --add-drop-database --databases "$MYSQL_DATABASE" &`,
+  `dump_pid=$!`,
+  `deadline=$((SECONDS + 60))`,
+  // A fresh session each time (autocommit): it sees mysqldump's transaction once it is open.
+  `until [ "$(my -e "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'root' AND p.ID NOT IN ($pause_id, $sums_id)")" -gt 0 ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,
+  `  [ "$SECONDS" -lt "$deadline" ] || { echo "mysqldump did not open its snapshot within 60 s" >&2; exit 1; }`,
+  `  sleep 0.005`,
+  `done`,
+  `unpause`,
+  `wait "$pause_pid" 2>/dev/null || true`,
+  `echo $(( ($(date +%s%N) - paused_at) / 1000000 )) > "$d/paused_ms"`,
+  `[ -z "$sql" ] || printf '%s ORDER BY 1;\\n' "$sql" >&"$sums_in"`,
+  `printf 'COMMIT;\\n' >&"$sums_in"`,
+  `exec {sums_in}>&-`,
+  `cat <&"$sums_out" > "$d/checksums.tsv"`,
+  `wait "$dump_pid"`,
+].join("\n");
+
+/**
  * Dumps the database of container $db into `sink` (shell text that reads the dump on stdin)
- * and writes, into $work/checksums.tsv,
- * the table checksums of the very data state the dump's snapshot holds, while the app goes on
- * writing. A session holds FLUSH TABLES WITH READ LOCK (commits wait; it gives up after
- * WRITE_PAUSE_LIMIT_SECONDS rather than queue writes behind a long query) just long enough for
- * two snapshots to open: the checksum session's and mysqldump's --single-transaction one. No
- * commit can fall between them, so both see the same rows; the lock is released as soon as
- * mysqldump's transaction is seen (or the dump ended): about half a second, as each session
- * and each check is a `docker exec`.
+ * and writes, into $work/checksums.tsv, the table checksums of the very data state the dump's
+ * snapshot holds, while the app goes on writing (CONSISTENT_DUMP_IN_CONTAINER). After
+ * DUMP_FILES_CLEANUP.
  */
 export function consistentDumpLines(sink: string): string[] {
-  const others = (ids: string) =>
-    `SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ` +
-    `ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'root' AND p.ID NOT IN (${ids})`;
   return [
-    `dbname=$(env_of "$db" MYSQL_DATABASE)`,
-    `mysql_in "$db" -N -B --unbuffered -e "SET SESSION lock_wait_timeout = ${WRITE_PAUSE_LIMIT_SECONDS}; FLUSH TABLES WITH READ LOCK; SELECT CONNECTION_ID(); SELECT SLEEP(${PAUSE_SESSION_SECONDS})" > "$work/pause.out" 2> "$work/pause.err" &`,
-    `pause_pid=$!`,
-    `until [ -s "$work/pause.out" ]; do`,
-    `  kill -0 "$pause_pid" 2>/dev/null || { echo "could not pause writes for the consistent checksums: $(tail -n 1 "$work/pause.err")" >&2; exit 1; }`,
-    `  sleep 0.02`,
-    `done`,
-    `pause_id=$(head -n 1 "$work/pause.out")`,
-    `paused_at=$(date +%s%N)`,
-    `coproc SUMS { mysql_feed "$db" -N -B --unbuffered "$dbname"; }`,
-    `sums_in=\${SUMS[1]}`,
-    `sums_out=\${SUMS[0]}`,
-    `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT CONNECTION_ID();" >&"$sums_in"`,
-    `IFS= read -r sums_id <&"$sums_out"`,
-    `docker exec "$db" sh -c ${q(DUMP_IN_CONTAINER)} | ${sink} &`,
-    `dump_pid=$!`,
-    `deadline=$((SECONDS + 60))`,
-    `until [ "$(mysql_in "$db" -N -B -e "${others("$pause_id, $sums_id")}")" -gt 0 ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,
-    `  [ "$SECONDS" -lt "$deadline" ] || { unpause; echo "mysqldump did not open its snapshot within 60 s" >&2; exit 1; }`,
-    `  sleep 0.02`,
-    `done`,
-    `unpause`,
-    `wait "$pause_pid" 2>/dev/null || true`,
-    `echo "writes_paused_ms=$(( ($(date +%s%N) - paused_at) / 1000000 ))"`,
-    `sql=$(checksum_query "$db" "$dbname")`,
-    `[ -z "$sql" ] || printf '%s ORDER BY 1;\\n' "$sql" >&"$sums_in"`,
-    `printf 'COMMIT;\\n' >&"$sums_in"`,
-    `exec {sums_in}>&-`,
-    `cat <&"$sums_out" > "$work/checksums.tsv"`,
-    `wait "$dump_pid" || { echo "mysqldump failed" >&2; exit 1; }`,
+    `dump_dir="/tmp/qgo-dump-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')"`,
+    `docker exec "$db" bash -c ${q(CONSISTENT_DUMP_IN_CONTAINER)} qgo-dump "$dump_dir" "$checksum_query_sql" | ${sink} || { echo "mysqldump failed" >&2; exit 1; }`,
+    `echo "writes_paused_ms=$(docker exec "$db" cat "$dump_dir/paused_ms")"`,
+    `docker exec "$db" cat "$dump_dir/checksums.tsv" > "$work/checksums.tsv"`,
+    `dump_files_gone`,
     `echo "checksums: $(checksum_figures "$work/checksums.tsv")"`,
   ];
 }
