@@ -95,8 +95,6 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
       `rm -rf ${q(env.backupsDir)}/.qgo-backup-${q(env.name)}.* ${q(env.backupsDir)}/.backup_${q(env.name)}_*.partial`,
       `work=$(mktemp -d ${q(`${env.backupsDir}/.qgo-backup-${env.name}.XXXXXX`)})`,
       serviceContainer(env, "db", "db"),
-      // What an interrupted backup left in the database container (its checksums' files).
-      `[ -z "$db" ] || docker exec "$db" sh -c 'rm -rf /tmp/qgo-dump-*' || true`,
       ...MYSQL_CLIENT,
       ...TABLE_CHECKSUMS,
       ...DUMP_FILES_CLEANUP,

@@ -97,7 +97,8 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
   `set -euo pipefail`,
   `export MYSQL_PWD="$MYSQL_ROOT_PASSWORD"`,
   `d=$1`,
-  `mkdir -m 700 "$d"`,
+  // What an interrupted backup left here goes first (one backup at a time: the deploy lock).
+  `rm -rf /tmp/qgo-dump-* && mkdir -m 700 "$d"`,
   `my() { mysql -uroot -N -B "$@"; }`,
   `sql=$(my --raw "$MYSQL_DATABASE" -e "$2")`,
   `coproc SUMS { mysql -uroot -N -B --unbuffered "$MYSQL_DATABASE"; }`,
@@ -145,9 +146,11 @@ export function consistentDumpLines(sink: string): string[] {
   return [
     `dump_dir="/tmp/qgo-dump-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')"`,
     `docker exec "$db" bash -c ${q(CONSISTENT_DUMP_IN_CONTAINER)} qgo-dump "$dump_dir" "$checksum_query_sql" | ${sink} || { echo "mysqldump failed" >&2; exit 1; }`,
-    `echo "writes_paused_ms=$(docker exec "$db" cat "$dump_dir/paused_ms")"`,
-    `docker exec "$db" cat "$dump_dir/checksums.tsv" > "$work/checksums.tsv"`,
-    `dump_files_gone`,
+    // Its figures and checksums, read and removed in one exec.
+    `docker exec "$db" sh -c 'cat "$1/paused_ms" "$1/checksums.tsv" && rm -rf "$1"' sh "$dump_dir" > "$work/dump-files"`,
+    `dump_dir=""`,
+    `echo "writes_paused_ms=$(head -n 1 "$work/dump-files")"`,
+    `tail -n +2 "$work/dump-files" > "$work/checksums.tsv"`,
     `echo "checksums: $(checksum_figures "$work/checksums.tsv")"`,
   ];
 }
