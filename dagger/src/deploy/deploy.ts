@@ -1,7 +1,7 @@
-// The deploy, as its runbook reads: take the lock; preflight, verified backup, upload; the pull
-// while the backup is restored into a throwaway copy and proven (same rows, same checksums as
-// the live database at the dump); the release's pending migrations rehearsed on that copy;
-// retention. Nothing live changes until here, so a bad migration fails on the copy. Then
+// The deploy, as its runbook reads: take the lock; preflight; the verified backup (and
+// retention) while the images are pulled; the upload while the backup is restored into a
+// throwaway copy and proven (same rows, same checksums as the live database at the dump); the
+// release's pending migrations rehearsed on that copy. Nothing live changes until here, so a bad migration fails on the copy. Then
 // migrate with the new image, switch the release files, start the new containers beside the
 // serving ones, route the edge to them once healthy, health checks through the published
 // ports, retire the old containers; record, unlock, notify. Any failure after that puts the
@@ -89,23 +89,38 @@ function runbook(
           state.previous = liveRecord(session, state.previousId, stdout);
         },
       }),
-      // Retention right after the backup, in the same round trip (it keeps the new one).
-      {
-        command: () =>
-          commands.inOneTrip("backup", [
-            commands.createBackup(env, backup),
-            commands.pruneBackups(env, backup),
-          ]),
-      },
-      { command: () => commands.uploadRelease(env, id, release.files, release.releaseEnv) },
+      // Pulling changes nothing live, so it runs beside the backup; it also finds whether a
+      // migration is pending, which decides how the proof runs. Retention right after the
+      // backup, in the same round trip (it keeps the new one).
       {
         together: [
           {
             command: () =>
-              commands.pullImages(env, images, id, release.login, {
+              commands.inOneTrip("backup", [
+                commands.createBackup(env, backup),
+                commands.pruneBackups(env, backup),
+              ]),
+          },
+          {
+            command: () =>
+              commands.pullImages(env, images, release.login, {
                 migrationsDir: env.migrationsDir,
               }),
             read: readPull(env),
+          },
+        ],
+      },
+      {
+        together: [
+          {
+            // The labels the caller gave, or else the pulled image's.
+            command: (state) =>
+              commands.uploadRelease(
+                env,
+                id,
+                release.files,
+                commands.releaseEnvText(env, images, state),
+              ),
           },
           {
             command: () =>
@@ -169,7 +184,7 @@ export async function deploy(
   const id = commands.releaseId(new Date(), randomBytes(3).toString("hex"));
   try {
     const { images, labels } = await imagesToDeploy(session, request);
-    const release = releaseOf(env, id, files, images, labels, credentials);
+    const release = releaseOf(env, id, files, images, credentials);
     const start: DeployState = {
       previousId: "none",
       ...labels,

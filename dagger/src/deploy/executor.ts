@@ -127,7 +127,9 @@ export interface ProcessMarks {
  * Encodes a script so that any login shell (sh, dash, bash) hands it to bash untouched. The
  * process carries the operation's marks (QGO_ENV, QGO_OPERATION, QGO_STEP) in its environment,
  * inherited by everything it starts; a prelude (the lock's check and step note, under the lock)
- * runs first, in the same process.
+ * runs first, in the same process. `--norc`: Debian's bash reads ~/.bashrc when sshd starts it
+ * (SSH_SOURCE_BASHRC), even to run a script; what that prints would mix into the step's output,
+ * and a slow one (pyenv, nvm) would cost every round trip. The login shell itself still reads it.
  */
 export function remoteInvocation(
   scriptText: string,
@@ -137,11 +139,11 @@ export function remoteInvocation(
 ): string {
   const text = prelude ? `${prelude}\n${scriptText}` : scriptText;
   const encoded = Buffer.from(text, "utf8").toString("base64");
-  if (!marks) return `bash -c "$(echo ${encoded} | base64 -d)" qgo-deploy`;
+  if (!marks) return `bash --norc -c "$(echo ${encoded} | base64 -d)" qgo-deploy`;
   // The marks go unquoted before `bash`, in whatever login shell the server has.
   for (const value of [marks.env, marks.operation, step]) markValue(value, "process mark");
   const vars = `QGO_ENV=${marks.env} QGO_OPERATION=${marks.operation} QGO_STEP=${step}`;
-  return `${vars} bash -c "$(echo ${encoded} | base64 -d)" qgo-${step}`;
+  return `${vars} bash --norc -c "$(echo ${encoded} | base64 -d)" qgo-${step}`;
 }
 
 export class SshExecutor {

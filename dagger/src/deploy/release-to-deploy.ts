@@ -33,7 +33,6 @@ export interface Release {
   backup: string;
   files: ReleaseFile[];
   images: ReleaseImages;
-  releaseEnv: string;
   /** docker login on the server for the pull (logged out after it), when a password is given. */
   login?: commands.RegistryLogin;
 }
@@ -97,7 +96,6 @@ export function releaseOf(
   id: string,
   files: ReleaseFile[],
   images: ReleaseImages,
-  labels: { version?: string; commit?: string },
   credentials: Credentials,
 ): Release {
   const login = loginOf(credentials);
@@ -108,7 +106,6 @@ export function releaseOf(
     backup,
     files,
     images,
-    releaseEnv: commands.releaseEnvText(env, images, labels),
     ...(login ? { login } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // The executor's transport: any login shell hands the script to bash untouched, marked with
 // the operation it belongs to, with a prelude (under the lock: its check and step note) first.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -32,5 +32,18 @@ describe("executor", () => {
     expect(() =>
       remoteInvocation(text, "migrate; rm -rf /", { env: "staging", operation: "x" }),
     ).toThrow(/process mark "migrate; rm -rf \/" is not a process mark/);
+  });
+
+  it("runs the script without the server account's ~/.bashrc, which Debian's bash reads under sshd", () => {
+    // Debian builds bash with SSH_SOURCE_BASHRC: a bash started by sshd (SSH_CLIENT set, SHLVL
+    // below 2) reads ~/.bashrc even when not interactive. What it prints would mix into the
+    // step's key=value output, and a slow one (pyenv, nvm) costs every round trip.
+    const home = mkdtempSync(join(tmpdir(), "qgo-home-"));
+    writeFileSync(join(home, ".bashrc"), "echo 'from .bashrc'\n");
+    const out = spawnSync("sh", ["-c", remoteInvocation("echo step output\n")], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HOME: home, SSH_CLIENT: "127.0.0.1 50000 22", SHLVL: "0" },
+    });
+    expect(out.stdout).toBe("step output\n");
   });
 });

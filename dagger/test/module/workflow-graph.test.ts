@@ -246,7 +246,7 @@ describe("job timeouts", () => {
     commands.createBackup(env, backup),
     commands.pruneBackups(env, backup),
     commands.uploadRelease(env, id, [], "X=1\n"),
-    commands.pullImages(env, images, id, { username: "u", password: "p" }),
+    commands.pullImages(env, images, { username: "u", password: "p" }),
     commands.migrate(env, id),
     commands.switchRelease(env, id),
     commands.composeUp(env),

@@ -24,8 +24,8 @@ export function preflight(env: EnvironmentSettings): RemoteCommand {
     script: script([
       `fail() { echo "preflight: $*" >&2; exit 1; }`,
       `command -v docker >/dev/null || fail "docker is not installed"`,
-      `docker info --format '{{.ServerVersion}}' >/dev/null || fail "the Docker daemon does not answer"`,
-      `echo "docker=$(docker version --format '{{.Server.Version}}')"`,
+      `server=$(docker version --format '{{.Server.Version}}' 2>/dev/null) || fail "the Docker daemon does not answer"`,
+      `echo "docker=$server"`,
       `compose=$(docker compose version --short 2>/dev/null) || fail "Docker Compose v2 (docker compose) is not installed"`,
       `case "$compose" in v2.*|2.*|v3.*|3.*|v4.*|4.*) ;; *) fail "Docker Compose v2 needed, found $compose";; esac`,
       `echo "compose=$compose"`,

@@ -100,6 +100,19 @@ export const HEALTH_PROBE = [
   `}`,
 ];
 
+/**
+ * Run by sh inside the edge: the configuration check, the pids of the nginx workers serving
+ * now (as /proc paths, on stdout), the graceful reload. nginx reports a signalled reload as a
+ * [notice] on stderr: only what is not is shown, and the reload's own exit status is kept.
+ */
+const RELOAD_IN_EDGE = [
+  "nginx -c /etc/qgo-edge/nginx.conf -t -q || exit",
+  'grep -l "nginx: worker process" /proc/[0-9]*/cmdline 2>/dev/null',
+  "out=$(nginx -c /etc/qgo-edge/nginx.conf -s reload 2>&1); rc=$?",
+  'printf "%s\\n" "$out" | grep -v "\\[notice\\]" | grep . >&2',
+  'exit "$rc"',
+].join("; ");
+
 /** Shell functions the edge's scripts share; they run in the app dir. */
 function edgeFunctions(env: EnvironmentSettings): string[] {
   checkEnvironmentFields(env);
@@ -113,16 +126,15 @@ function edgeFunctions(env: EnvironmentSettings): string[] {
     `active_color() { sed -n 's/.*default \\(blue\\|green\\);.*/\\1/p' ${EDGE_DIR}/active.conf 2>/dev/null | head -n 1 | grep . || echo none; }`,
     `color_of() { docker inspect --format '{{index .Config.Labels "${COLOR_LABEL}"}}' "$1"; }`,
     ...HEALTH_PROBE,
-    // The pids of the edge's nginx workers (a reload replaces them; the old ones end with
-    // their last connection).
-    `edge_workers() { docker exec "$1" sh -c 'grep -l "nginx: worker process" /proc/[0-9]*/cmdline 2>/dev/null' | sed -n 's|^/proc/\\([0-9]*\\)/cmdline$|\\1|p' || true; }`,
-    // nginx reports a signalled reload as a [notice] on stderr: only what is not is shown. The
-    // workers from before it are written down for retire (edge/draining).
+    // One docker exec: the check, the workers from before the reload (they end with their last
+    // connection; written down for retire in edge/draining), the reload. What the edge loaded
+    // is noted (edge/loaded), so that start reloads it only when a run was killed before that.
     `reload_edge() {`,
-    `  docker exec "$1" nginx -c /etc/qgo-edge/nginx.conf -t -q`,
-    `  edge_workers "$1" > ${EDGE_DIR}/draining`,
-    `  docker exec "$1" nginx -c /etc/qgo-edge/nginx.conf -s reload 2>&1 | { grep -v '\\[notice\\]' || true; } >&2`,
+    `  docker exec "$1" sh -c ${q(RELOAD_IN_EDGE)} | sed -n 's|^/proc/\\([0-9]*\\)/cmdline$|\\1|p' > ${EDGE_DIR}/draining.next`,
+    `  mv ${EDGE_DIR}/draining.next ${EDGE_DIR}/draining`,
+    `  { cat ${EDGE_DIR}/nginx.conf ${EDGE_DIR}/active.conf 2>/dev/null || true; } > ${EDGE_DIR}/loaded`,
     `}`,
+    `edge_loaded() { cat ${EDGE_DIR}/nginx.conf ${EDGE_DIR}/active.conf 2>/dev/null | cmp -s - ${EDGE_DIR}/loaded; }`,
   ];
 }
 
@@ -157,7 +169,7 @@ export function startRelease(env: EnvironmentSettings): RemoteCommand {
       `active=$(active_color)`,
       // A run killed between writing active.conf and the reload: the edge catches up first.
       `edge=$(edge_container)`,
-      `[ "$active" = none ] || [ -z "$edge" ] || reload_edge "$edge"`,
+      `[ "$active" = none ] || [ -z "$edge" ] || edge_loaded || reload_edge "$edge"`,
       `if [ "$active" = blue ]; then new=green; else new=blue; fi`,
       `mapfile -t idle < <(app_containers --filter "label=${label}=$new"; app_containers --filter status=exited; app_containers --filter status=created)`,
       `if [ "\${#idle[@]}" -gt 0 ]; then docker rm -f "\${idle[@]}" >/dev/null; echo "removed \${#idle[@]} idle app container(s)"; fi`,

@@ -112,20 +112,16 @@ const labelOf = (image: string, label: string): string =>
   `docker image inspect --format ${q(`{{ index .Config.Labels "${label}" }}`)} ${q(image)}`;
 
 /**
- * Pulls both images and reports the version and commit labels of the backend image;
- * when `appendLabelsTo` is given, they are appended to that release.env (unless set).
+ * Pulls both images and reports the version and commit labels of the backend image (the
+ * upload writes them into the release's release.env, unless the caller gave its own).
  */
 export function pullImages(
   env: EnvironmentSettings,
   images: ReleaseImages,
-  appendLabelsToRelease?: string,
   login?: RegistryLogin,
   /** Also say how many migrations the backend image ships that the live database lacks. */
   pendingIn?: { migrationsDir: string },
 ): RemoteCommand {
-  const releaseEnv = appendLabelsToRelease
-    ? `${serverPaths(env).release(appendLabelsToRelease)}/release.env`
-    : undefined;
   checkEnvironmentFields(env);
   digestRefValue(images.backendImage, "backend image");
   digestRefValue(images.frontendImage, "frontend image");
@@ -147,14 +143,6 @@ export function pullImages(
       `commit=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.revision")})")`,
       `echo "version=$version"`,
       `echo "commit=$commit"`,
-      ...(releaseEnv
-        ? [
-            `case "$version" in *[!A-Za-z0-9._+-]*) version="";; esac`,
-            `case "$commit" in *[!A-Za-z0-9._+-]*) commit="";; esac`,
-            `grep -q '^APP_VERSION=' ${q(releaseEnv)} || [ -z "$version" ] || echo "APP_VERSION=$version" >> ${q(releaseEnv)}`,
-            `grep -q '^GIT_COMMIT=' ${q(releaseEnv)} || [ -z "$commit" ] || echo "GIT_COMMIT=$commit" >> ${q(releaseEnv)}`,
-          ]
-        : []),
     ]),
   };
 }

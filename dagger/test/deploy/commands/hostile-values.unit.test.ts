@@ -147,7 +147,7 @@ function everyBuilder(env: EnvironmentSettings): (() => RemoteCommand)[] {
     () => commands.verifyBackup(env, BACKUP),
     () => commands.pruneBackups(env, BACKUP),
     () => commands.uploadRelease(env, RELEASE, files, commands.releaseEnvText(env, images, {})),
-    () => commands.pullImages(env, images, RELEASE, { username: "deploy", password: "pw" }),
+    () => commands.pullImages(env, images, { username: "deploy", password: "pw" }),
     () => commands.migrate(env, RELEASE),
     () => commands.switchRelease(env, RELEASE),
     () => commands.startRelease(env),
@@ -259,7 +259,6 @@ describe("hostile values in every builder's parameters", () => {
         () => commands.migrate(env, v),
         () => commands.switchRelease(env, v),
         () => commands.readReleaseRecord(env, v),
-        () => commands.pullImages(env, images, v),
       ],
       "backup name": (v) => [
         () => commands.createBackup(env, v),
@@ -352,7 +351,7 @@ describe("hostile values in every builder's parameters", () => {
         () => commands.recordRelease(env, { ...entry, serving: v }),
       ],
       "registry login": (v) => [
-        () => commands.pullImages(env, images, undefined, { username: v, password: v }),
+        () => commands.pullImages(env, images, { username: v, password: v }),
         () =>
           commands.resolveTag("127.0.0.1:5000/qgo", "develop", { username: "deploy", password: v }),
       ],

@@ -1,5 +1,5 @@
 // The rehearsal's scan of the pending migrations, run by bash with a stand-in `docker` whose
-// `run` executes in a scratch dir laid out like the backend image (prisma/migrations/*): the
+// `run` and `cp` work in a scratch dir laid out like the backend image (prisma/migrations/*): the
 // old release still serves while they run, so a drop or a rename is warned about.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +21,11 @@ function standInDocker(dir: string, imageRoot: string, applied: string[]): strin
       "#!/bin/bash",
       'case "$1" in',
       "  inspect) echo true ;;",
+      // pending_migrations lists the image's migrations through a created container.
+      "  create) echo created-container ;;",
+      "  image) echo /app ;;",
+      `  cp) path=\${2#created-container:/app/}; cd ${quote(imageRoot)} && tar -C "$(dirname "$path")" -cf - "$(basename "$path")" ;;`,
+      "  rm) ;;",
       // env_of reads printenv; mysql_in asks for the applied migrations.
       `  exec) if [ "$3" = printenv ]; then echo "value-$4"; else printf '%s\\n' ${applied.map((a) => quote(a)).join(" ")}; fi ;;`,
       "  run)",

@@ -40,8 +40,8 @@ describe("command builders", () => {
         [{ name: "compose.yaml", content: "a: '$X'\n" }],
         "A=1\n",
       ),
-      commands.pullImages(env, images, "r20260101_120000_abcdef", { username: "u", password: "p" }),
-      commands.pullImages(env, images, "r20260101_120000_abcdef", undefined, {
+      commands.pullImages(env, images, { username: "u", password: "p" }),
+      commands.pullImages(env, images, undefined, {
         migrationsDir: "prisma/migrations",
       }),
       commands.resolveTag("127.0.0.1:5000/qgo", "develop", { username: "u", password: "p" }),
@@ -108,7 +108,7 @@ describe("command builders", () => {
     }
     expect(findings).toEqual([]);
     // The secret goes on stdin, never into the script.
-    const login = commands.pullImages(env, images, undefined, {
+    const login = commands.pullImages(env, images, {
       username: "u",
       password: "pa55word",
     });
