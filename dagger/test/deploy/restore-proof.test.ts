@@ -305,7 +305,7 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
       let damaged = "";
       const result = await outcome(
         pausedAt(
-          "upload",
+          "restore-proof",
           () => deploy({ env: pending, releaseFiles, ...images("v2") }, credentials, caller()),
           () => {
             damaged = damageNewestBackup(change);
@@ -335,7 +335,7 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     let damaged = "";
     const result = await outcome(
       pausedAt(
-        "upload",
+        "restore-proof",
         () => deploy({ env, releaseFiles, ...images("v2") }, credentials, caller()),
         () => {
           damaged = damageNewestBackup((dump) =>
