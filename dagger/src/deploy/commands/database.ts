@@ -101,8 +101,11 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
   `rm -rf /tmp/qgo-dump-* && mkdir -m 700 "$d"`,
   `my() { mysql -uroot -N -B "$@"; }`,
   `sql=$(my --raw "$MYSQL_DATABASE" -e "$2")`,
-  `coproc SUMS { mysql -uroot -N -B --unbuffered "$MYSQL_DATABASE"; }`,
-  `sums_in=\${SUMS[1]} sums_out=\${SUMS[0]}`,
+  // The checksum session talks through two fifos. (A coproc's fds are closed by bash as soon
+  // as it has ended, which can be before its last output was read: "Bad file descriptor".)
+  `mkfifo "$d/sums.in" "$d/sums.out"`,
+  `mysql -uroot -N -B --unbuffered "$MYSQL_DATABASE" < "$d/sums.in" > "$d/sums.out" &`,
+  `exec {sums_in}>"$d/sums.in" {sums_out}<"$d/sums.out"`,
   `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SELECT CONNECTION_ID();" >&"$sums_in"`,
   `IFS= read -r -t 60 sums_id <&"$sums_out"`,
   `pause_id=""`,
