@@ -123,12 +123,16 @@ function runbook(
               ),
           },
           {
-            command: () =>
+            // The copy is kept for the rehearsal unless the pull found nothing pending: the
+            // copy holds the live database's migrations, so it would find none either.
+            command: (state) =>
               commands.proveBackup(
                 env,
                 backup,
                 session.id,
-                env.rehearseMigrations ? rehearsalOf(env, images) : undefined,
+                env.rehearseMigrations && state.migrationsPending !== false
+                  ? rehearsalOf(env, images)
+                  : undefined,
               ),
             ownsExitCode: true,
             // Nothing pending: no data changes, so the proof need not hold up the switch.
