@@ -4,9 +4,17 @@
 // each operation on production ("/root/NEW START", TLS on). The tests run in order and share
 // the server: a deploy the old way (the app containers hold the ports) -> the first deploy
 // onto the edge (its one short gap, measured) -> a healthy deploy -> a deploy that never turns
-// healthy (automatic rollback, no migration) -> rollback --to previous.
+// healthy (automatic rollback, no migration) -> rollback --to previous -> a deploy after a route
+// killed before its reload.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
@@ -14,6 +22,9 @@ import { vpsBox } from "../vps/helpers.js";
 import { deploy, rollback, status } from "../../src/deploy/index.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
+import { activeConf, startRelease } from "../../src/deploy/commands/edge.js";
+import { SshExecutor } from "../../src/deploy/executor.js";
+import { Redactor } from "../../src/deploy/redact.js";
 import {
   boxCredentials,
   boxEnvironment,
@@ -161,5 +172,49 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
     console.log(`rollback --to previous v1 -> v2: ${describeTraffic(traffic)}`);
     expect(traffic.failed).toEqual([]);
     expect(await serving()).toBe("v2-box");
+  });
+
+  it("after a route killed before its reload, the next deploy reloads the edge before it removes anything", async () => {
+    // What such a route leaves: the new color's containers up and named in active.conf, the
+    // edge still serving the old ones. (Start's own step, run here without a deploy around it.)
+    const executor = await SshExecutor.connect(
+      {
+        host: box.sshHost,
+        port: box.sshPort,
+        username: box.sshUser,
+        privateKey: credentials.privateKey,
+        knownHosts: box.knownHostsLine,
+      },
+      { log: () => undefined, redactor: new Redactor() },
+    );
+    try {
+      const started = await executor.run(startRelease(env));
+      expect(started.exitCode).toBe(0);
+      const color = /started=(blue|green)/.exec(started.stdout)![1] as "blue" | "green";
+      writeFileSync(join(box.productionAppDir, "edge", "active.conf"), activeConf(color));
+    } finally {
+      executor.close();
+    }
+    // The next deploy, held at route: its start has removed the containers of the color it
+    // starts. Had the edge not been reloaded first, those were the ones it served.
+    const pause = join(box.pauseDir, "route");
+    writeFileSync(pause, "");
+    try {
+      const running = outcome(
+        deploy({ env, releaseFiles, ...images("v1"), approved: true }, credentials, caller()),
+      );
+      const deadline = Date.now() + 180_000;
+      while (!existsSync(`${pause}.reached`) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(existsSync(`${pause}.reached`)).toBe(true);
+      expect(await serving()).toBe("v2-box");
+      rmSync(pause);
+      const result = await running;
+      if (!result.ok) throw result.error;
+    } finally {
+      rmSync(pause, { force: true });
+      rmSync(`${pause}.reached`, { force: true });
+    }
+    expect(await serving()).toBe("v1-box");
   });
 });
