@@ -19,9 +19,7 @@ import { quote } from "zx";
 import { bringUp, runningBox, tearDown } from "../test/vps/lifecycle.js";
 import { dbQuery } from "../test/vps/helpers.js";
 import { deploy, rollback, type OperationReport } from "../src/deploy/index.js";
-import { SshExecutor } from "../src/deploy/executor.js";
-import { Redactor } from "../src/deploy/redact.js";
-import { boxEnvironment, resetEnvironment } from "../test/deploy/support.js";
+import { boxEnvironment, boxExecutor, resetEnvironment } from "../test/deploy/support.js";
 import { describeTraffic, trafficDuring, type TrafficReport } from "../test/deploy/traffic.js";
 
 /**
@@ -79,16 +77,7 @@ try {
   const { frontend, backend } = box.ports.staging;
 
   /** Plain commands on the server, over the same kind of SSH connection, timed. */
-  const executor = await SshExecutor.connect(
-    {
-      host: box.sshHost,
-      port: box.sshPort,
-      username: box.sshUser,
-      privateKey: credentials.privateKey,
-      knownHosts: box.knownHostsLine,
-    },
-    { log: () => undefined, redactor: new Redactor() },
-  );
+  const executor = await boxExecutor(box);
   const plain = async (what: string, lines: string[]) => {
     const result = await executor.run({
       step: "plain",
@@ -225,8 +214,9 @@ try {
     });
     return ["dump", "files", "verify"].map((k) => `${k} ${s(median(each.map((e) => e.get(k) ?? 0)))}`).join(", ");
   }; // prettier-ignore
+  // What the proof adds to the deploy: it runs beside the upload.
   const proofAndRehearsal = pending.map(
-    (r) => Math.max(0, stepTime(r, "restore-proof") - stepTime(r, "pull")) + stepTime(r, "rehearsal"),
+    (r) => Math.max(0, stepTime(r, "restore-proof") - stepTime(r, "upload")) + stepTime(r, "rehearsal"),
   ); // prettier-ignore
   const lines = [
     `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB on disk (${payloadMb} MB of row data), ${uploads} uploads in D`,
@@ -238,7 +228,7 @@ try {
     `   requests: ${traffic.previous.map(describeTraffic).join(" | ")}`,
     `B. deploy, one migration pending (median): ${figures(pending.map((r) => r.durationMs))}; round trips ${pending.map((r) => r.roundTrips).join(", ")}`,
     `   steps (median s): ${steps(pending)}`,
-    `   restore proof beyond the pull + rehearsal: ${figures(proofAndRehearsal)}; plain restore into a fresh container: ${figures(plainRestores)}; ratio ${ratio(median(proofAndRehearsal), median(plainRestores))}`,
+    `   restore proof beyond the upload beside it + rehearsal: ${figures(proofAndRehearsal)}; plain restore into a fresh container: ${figures(plainRestores)}; ratio ${ratio(median(proofAndRehearsal), median(plainRestores))}`,
     `   requests: ${traffic.pending.map(describeTraffic).join(" | ")}`,
     `B. rollback --backup (the app stops while the database is restored): ${figures(restores.map((r) => r.durationMs))}`,
     `   requests: ${traffic.backup.map(describeTraffic).join(" | ")}`,

@@ -11,6 +11,8 @@ import { loadRepoFiles } from "../../src/deploy/repo-files.js";
 import type { EnvironmentOverrides, EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { Credentials, Caller, OperationReport } from "../../src/deploy/index.js";
 import { DeployError } from "../../src/deploy/index.js";
+import { SshExecutor } from "../../src/deploy/executor.js";
+import { Redactor } from "../../src/deploy/redact.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 
 export type EnvName = "staging" | "production";
@@ -64,6 +66,20 @@ export function releaseImages(
 }
 
 /** Secrets of the suite: real key of the box, a registry password, a Slack webhook with a token. */
+/** A plain connection to the box's server, as the operations open theirs (host key checked). */
+export function boxExecutor(box: VpsBox): Promise<SshExecutor> {
+  return SshExecutor.connect(
+    {
+      host: box.sshHost,
+      port: box.sshPort,
+      username: box.sshUser,
+      privateKey: readFileSync(box.privateKeyPath, "utf8"),
+      knownHosts: box.knownHostsLine,
+    },
+    { log: () => undefined, redactor: new Redactor() },
+  );
+}
+
 export function boxCredentials(
   box: VpsBox,
   slackUrl?: string,

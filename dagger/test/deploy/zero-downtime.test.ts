@@ -23,11 +23,10 @@ import { deploy, rollback, status } from "../../src/deploy/index.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import { activeConf, startRelease } from "../../src/deploy/commands/edge.js";
-import { SshExecutor } from "../../src/deploy/executor.js";
-import { Redactor } from "../../src/deploy/redact.js";
 import {
   boxCredentials,
   boxEnvironment,
+  boxExecutor,
   outcome,
   releaseImages,
   resetEnvironment,
@@ -177,16 +176,7 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
   it("after a route killed before its reload, the next deploy reloads the edge before it removes anything", async () => {
     // What such a route leaves: the new color's containers up and named in active.conf, the
     // edge still serving the old ones. (Start's own step, run here without a deploy around it.)
-    const executor = await SshExecutor.connect(
-      {
-        host: box.sshHost,
-        port: box.sshPort,
-        username: box.sshUser,
-        privateKey: credentials.privateKey,
-        knownHosts: box.knownHostsLine,
-      },
-      { log: () => undefined, redactor: new Redactor() },
-    );
+    const executor = await boxExecutor(box);
     try {
       const started = await executor.run(startRelease(env));
       expect(started.exitCode).toBe(0);
