@@ -5,7 +5,7 @@
 // v1 -> a half-way failing migration (refused, v1 serving throughout) -> v2 with writes during
 // the backup -> damaged backups (not counted) -> v2 again (nothing pending; a leftover copy
 // removed) -> rollback --backup (its safety backup proven first; checksums verified after the
-// restore) -> a rollback whose safety backup does not restore (stopped) -> a rollback on a
+// restore) -> the same with checksums of the first method -> a rollback whose safety backup does not restore (stopped) -> a rollback on a
 // server without room for a copy (not blocked) -> rehearsal off.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -34,7 +34,14 @@ import {
   tableNames,
   testCaller,
   releaseImages,
+  boxExecutor,
 } from "./support.js";
+import { script, serviceContainer } from "../../src/deploy/commands/shared.js";
+import {
+  CHECKSUMS_HEADER,
+  MYSQL_CLIENT,
+  TABLE_CHECKSUMS,
+} from "../../src/deploy/commands/database.js";
 
 let box: VpsBox;
 let env: EnvironmentSettings;
@@ -302,6 +309,13 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
       change: (dump: string) => dump.replace("proof-customer-1", "proof-customer-X"),
       why: /shipments: same rows, different content[\s\S]*restore proof failed: checksums differ/,
     },
+    {
+      // The checksums of the first method read a DECIMAL as an integer: 12.50 and 12.49 alike.
+      damage: "changed in a decimal's second place",
+      change: (dump: string) =>
+        dump.replace(/('proof-customer-1'[^()]*?)12\.50/, (_, row: string) => `${row}12.49`),
+      why: /shipments: same rows, different content[\s\S]*restore proof failed: checksums differ/,
+    },
   ])(
     "a backup whose dump was $damage after writing is not counted, and nothing changes",
     async ({ change, why }) => {
@@ -454,6 +468,44 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     expect(existsSync(join(box.backupsDir, `${safety}.proof`))).toBe(true);
     expect(String(history(box, "staging").at(-1)!.proof)).toMatch(/^restore proven: tables=\d+/);
     expect(await copiesLeft()).toEqual([]);
+  });
+
+  it("a backup made before the current checksum method is still checked by its own after a restore", async () => {
+    // The live database is now what backupBeforeV2 holds: its checksums by the first method
+    // (MD5 over HEX, no header line) go into a copy of that backup, as older backups have them.
+    const executor = await boxExecutor(box);
+    const legacy = await executor
+      .run({
+        step: "legacy-checksums",
+        description: "the live tables' checksums by the first method",
+        timeoutMs: 60_000,
+        script: script([
+          serviceContainer(env, "db", "db"),
+          ...MYSQL_CLIENT,
+          ...TABLE_CHECKSUMS,
+          `table_checksums "$db" "$(env_of "$db" MYSQL_DATABASE)" /dev/null`,
+        ]),
+      })
+      .finally(() => executor.close());
+    expect(legacy.stdout).toMatch(/^shipments\t\d+\t\d+$/m);
+    expect(legacy.stdout).not.toContain(CHECKSUMS_HEADER);
+    const current = execFileSync("tar", ["-xzOf", join(box.backupsDir, backupBeforeV2), "--occurrence=1", "./checksums.tsv"], { encoding: "utf8" }); // prettier-ignore
+    expect(current.split("\n")[0]).toBe(CHECKSUMS_HEADER);
+    expect(legacy.stdout).not.toBe(current.split("\n").slice(1).join("\n"));
+    const older = "backup_staging_20200101_000000.tar.gz";
+    const dir = mkdtempSync(join(tmpdir(), "qgo-legacy-"));
+    try {
+      execFileSync("tar", ["-C", dir, "-xzf", join(box.backupsDir, backupBeforeV2)]);
+      writeFileSync(join(dir, "checksums.tsv"), legacy.stdout);
+      const members = execFileSync("tar", ["-tzf", join(box.backupsDir, backupBeforeV2)], { encoding: "utf8" }).split("\n").filter((m) => /^\.\/[^/]+\/?$/.test(m)); // prettier-ignore
+      execFileSync("tar", ["-C", dir, "-czf", join(box.backupsDir, older), ...members]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const result = await outcome(rollback({ env, backup: older }, credentials, caller()));
+    if (!result.ok) throw result.error;
+    expect(result.report.log.join("\n")).toMatch(/restore_verified=ok tables=4 rows=\d+/);
+    expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
   });
 
   it("rollback --backup stops before the live database is replaced when its safety backup does not restore", async () => {

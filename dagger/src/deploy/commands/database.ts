@@ -26,39 +26,72 @@ export const MYSQL_CLIENT = [
 
 /**
  * Builds, from the schema, one query giving per base table: its name, its row count and the sum
- * of a 60-bit slice of each row's MD5 (over every column's HEX, NULL kept apart from ''). A sum
- * keeps duplicate rows (an XOR would cancel them) and does not depend on row order, so a copy
- * restored from the dump gives the same figures exactly when it holds the same rows.
+ * of a 60-bit slice of each row's hash (`rowHash` over every column as `column(name)` writes
+ * it, NULL kept apart from ''). A sum keeps duplicate rows (an XOR would cancel them) and does
+ * not depend on row order, so a copy restored from the dump gives the same figures exactly when
+ * it holds the same rows.
  */
-const CHECKSUM_QUERY_SQL = [
-  "SET SESSION group_concat_max_len = 16777216;",
-  "SELECT COALESCE(GROUP_CONCAT(CONCAT('SELECT ', QUOTE(t.TABLE_NAME), ', COUNT(*), ",
-  "COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS(0x1f, ', c.cols, ')), 1, 15), 16, 10) AS UNSIGNED)), 0) ",
-  "FROM `', REPLACE(t.TABLE_NAME, '`', '``'), '`') ORDER BY t.TABLE_NAME SEPARATOR ' UNION ALL '), '') ",
-  "FROM information_schema.TABLES t JOIN (SELECT TABLE_NAME, GROUP_CONCAT(CONCAT('COALESCE(HEX(`', ",
-  "REPLACE(COLUMN_NAME, '`', '``'), '`), 0x00)') ORDER BY ORDINAL_POSITION SEPARATOR ', ') AS cols ",
-  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME) c ",
-  "ON c.TABLE_NAME = t.TABLE_NAME WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'",
-].join("");
+function checksumQuerySql(rowHash: string, column: (name: string) => string): string {
+  const name = "CONCAT('`', REPLACE(COLUMN_NAME, '`', '``'), '`')";
+  return [
+    "SET SESSION group_concat_max_len = 16777216;",
+    "SELECT COALESCE(GROUP_CONCAT(CONCAT('SELECT ', QUOTE(t.TABLE_NAME), ', COUNT(*), ",
+    `COALESCE(SUM(CAST(CONV(SUBSTRING(${rowHash}(CONCAT_WS(0x1f, ', c.cols, ')), 1, 15), 16, 10) AS UNSIGNED)), 0) `,
+    "FROM `', REPLACE(t.TABLE_NAME, '`', '``'), '`') ORDER BY t.TABLE_NAME SEPARATOR ' UNION ALL '), '') ",
+    `FROM information_schema.TABLES t JOIN (SELECT TABLE_NAME, GROUP_CONCAT(${column(name)} `,
+    "ORDER BY ORDINAL_POSITION SEPARATOR ', ') AS cols ",
+    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME) c ",
+    "ON c.TABLE_NAME = t.TABLE_NAME WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'",
+  ].join("");
+}
 
 /**
- * Shell functions (after MYSQL_CLIENT): `checksum_query CONTAINER DB` prints the query above for
- * that database; `table_checksums CONTAINER DB` prints its result, one "table<TAB>rows<TAB>sum"
- * line per table, sorted by name; `checksum_figures FILE` says how many tables and rows a
- * checksums file covers.
+ * The checksums of backups made now: SHA1 of each value's byte length, ':' and its bytes, in UTC
+ * (TIMESTAMP columns read the same whatever the server's time zone). A checksums file of this
+ * method starts with CHECKSUMS_HEADER.
+ */
+const CHECKSUM_QUERY_SQL = checksumQuerySql(
+  "SHA1",
+  (name) => `CONCAT('COALESCE(CONCAT(LENGTH(', ${name}, '), 0x3a, ', ${name}, '), 0x00)')`,
+);
+export const CHECKSUMS_HEADER = "# qgo table checksums 2: SHA1 of length-prefixed values, UTC";
+const CHECKSUMS_SESSION = "SET SESSION time_zone = '+00:00';";
+
+/**
+ * The checksums of the backups made before (their files have no header line): MD5 over each
+ * value's HEX. Kept to check those backups' restores. (HEX reads a number as an integer, so
+ * 12.50 and 12.49 hash alike: 2.5x slower, and blind to decimals.)
+ */
+const LEGACY_CHECKSUM_QUERY_SQL = checksumQuerySql(
+  "MD5",
+  (name) => `CONCAT('COALESCE(HEX(', ${name}, '), 0x00)')`,
+);
+
+/**
+ * Shell functions (after MYSQL_CLIENT): `checksum_query CONTAINER DB BUILDER` prints the query
+ * a builder above makes for that database; `table_checksums CONTAINER DB [LIKE]` prints its
+ * result, CHECKSUMS_HEADER then one "table<TAB>rows<TAB>sum" line per table, sorted by name, or,
+ * when checksums file LIKE (a backup's) is of the legacy method, that method's lines;
+ * `checksum_figures FILE` says how many tables and rows a checksums file covers.
  */
 export const TABLE_CHECKSUMS = [
   `checksum_query_sql=${q(CHECKSUM_QUERY_SQL)}`,
-  `checksum_query() { mysql_in "$1" -N -B --raw "$2" -e "$checksum_query_sql"; }`,
+  `checksums_session=${q(CHECKSUMS_SESSION)}`,
+  `checksums_header=${q(CHECKSUMS_HEADER)}`,
+  `checksum_query() { mysql_in "$1" -N -B --raw "$2" -e "$3"; }`,
   `table_checksums() {`,
-  `  local sql`,
-  `  sql=$(checksum_query "$1" "$2")`,
-  `  [ -z "$sql" ] || mysql_in "$1" -N -B "$2" -e "$sql ORDER BY 1"`,
+  `  local sql builder=$checksum_query_sql session=$checksums_session header=$checksums_header`,
+  `  if [ -n "\${3:-}" ] && [ "$(head -n 1 "$3")" != "$checksums_header" ]; then`,
+  `    builder=${q(LEGACY_CHECKSUM_QUERY_SQL)} session="" header=""`,
+  `  fi`,
+  `  sql=$(checksum_query "$1" "$2" "$builder")`,
+  `  [ -z "$header" ] || printf '%s\\n' "$header"`,
+  `  [ -z "$sql" ] || mysql_in "$1" -N -B "$2" -e "$session $sql ORDER BY 1"`,
   `}`,
-  `checksum_figures() { awk -F '\\t' '{ rows += $2 } END { printf "tables=%d rows=%d\\n", NR, rows }' "$1"; }`,
+  `checksum_figures() { awk -F '\\t' '/^#/ { next } { tables += 1; rows += $2 } END { printf "tables=%d rows=%d\\n", tables, rows }' "$1"; }`,
   // What differs between two checksum files (at the dump, restored), a line per table (5).
   `checksum_differences() {`,
-  `  awk -F '\\t' 'FILENAME == ARGV[1] { rows[$1] = $2; sum[$1] = $3; next }`,
+  `  awk -F '\\t' '/^#/ { next } FILENAME == ARGV[1] { rows[$1] = $2; sum[$1] = $3; next }`,
   `    { seen[$1] = 1`,
   `      if (!($1 in rows)) print "  " $1 ": not in the database at the dump, " $2 " rows restored"`,
   `      else if (rows[$1] != $2) print "  " $1 ": " rows[$1] " rows at the dump, " $2 " restored"`,
@@ -68,13 +101,17 @@ export const TABLE_CHECKSUMS = [
 ];
 
 /**
- * `dump_files_gone` removes what consistentDumpLines kept in the database container (its
- * checksums and figures): call it from the script's EXIT trap too (define it before the trap).
+ * `dump_files_gone` removes what an interrupted consistentDumpLines left in the database
+ * container (a finished one removes its files itself): call it from the script's EXIT trap too
+ * (define it before the trap).
  */
 export const DUMP_FILES_CLEANUP = [
   `dump_dir=""`,
   `dump_files_gone() { [ -z "$dump_dir" ] || docker exec "$db" rm -rf "$dump_dir" >/dev/null 2>&1 || true; dump_dir=""; }`,
 ];
+
+/** Marks the dump's figures and checksums among the other lines of its stderr. */
+const DUMP_FILE_MARK = "qgo-dump-file ";
 
 /** The pausing session ends by itself after this, even if its script was killed. */
 const PAUSE_SESSION_SECONDS = 90;
@@ -90,8 +127,9 @@ export const WRITE_PAUSE_LIMIT_SECONDS = 10;
  * TABLES WITH READ LOCK (it gives up after WRITE_PAUSE_LIMIT_SECONDS rather than queue writes
  * behind a long query) just long enough for two snapshots to open, the checksum session's and
  * mysqldump's --single-transaction one. No commit can fall between them, so both see the same
- * rows. Arguments: a new dir for its files (checksums.tsv, paused_ms), the checksum query
- * builder. stdout is mysqldump's.
+ * rows. Arguments: a new dir for its files, the checksum query builder, the checksum session's
+ * settings, the checksums file's header. stdout is mysqldump's; the write pause (ms) and the
+ * checksums file follow on stderr, their lines marked DUMP_FILE_MARK.
  */
 const CONSISTENT_DUMP_IN_CONTAINER = [
   `set -euo pipefail`,
@@ -106,7 +144,7 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
   `mkfifo "$d/sums.in" "$d/sums.out"`,
   `mysql -uroot -N -B --unbuffered "$MYSQL_DATABASE" < "$d/sums.in" > "$d/sums.out" &`,
   `exec {sums_in}>"$d/sums.in" {sums_out}<"$d/sums.out"`,
-  `printf '%s\\n' "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SELECT CONNECTION_ID();" >&"$sums_in"`,
+  `printf '%s\\n' "$3 SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SELECT CONNECTION_ID();" >&"$sums_in"`,
   `IFS= read -r -t 60 sums_id <&"$sums_out"`,
   `pause_id=""`,
   `unpause() { [ -z "$pause_id" ] || my -e "KILL $pause_id" >/dev/null 2>&1 || true; pause_id=""; }`,
@@ -135,8 +173,11 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
   `[ -z "$sql" ] || printf '%s ORDER BY 1;\\n' "$sql" >&"$sums_in"`,
   `printf 'COMMIT;\\n' >&"$sums_in"`,
   `exec {sums_in}>&-`,
-  `cat <&"$sums_out" > "$d/checksums.tsv"`,
+  `{ printf '%s\\n' "$4"; cat <&"$sums_out"; } > "$d/checksums.tsv"`,
   `wait "$dump_pid"`,
+  // Its figures leave on stderr, each line marked (stdout is the dump): no second exec for them.
+  `sed "s/^/${DUMP_FILE_MARK}/" "$d/paused_ms" "$d/checksums.tsv" >&2`,
+  `rm -rf "$d"`,
 ].join("\n");
 
 /**
@@ -148,10 +189,10 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
 export function consistentDumpLines(sink: string): string[] {
   return [
     `dump_dir="/tmp/qgo-dump-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')"`,
-    `docker exec "$db" bash -c ${q(CONSISTENT_DUMP_IN_CONTAINER)} qgo-dump "$dump_dir" "$checksum_query_sql" | ${sink} || { echo "mysqldump failed" >&2; exit 1; }`,
-    // Its figures and checksums, read and removed in one exec.
-    `docker exec "$db" sh -c 'cat "$1/paused_ms" "$1/checksums.tsv" && rm -rf "$1"' sh "$dump_dir" > "$work/dump-files"`,
+    `docker exec "$db" bash -c ${q(CONSISTENT_DUMP_IN_CONTAINER)} qgo-dump "$dump_dir" "$checksum_query_sql" "$checksums_session" "$checksums_header" 2> "$work/dump.err" | ${sink} || { grep -av ${q(`^${DUMP_FILE_MARK}`)} "$work/dump.err" >&2 || true; echo "mysqldump failed" >&2; exit 1; }`,
     `dump_dir=""`,
+    `grep -av ${q(`^${DUMP_FILE_MARK}`)} "$work/dump.err" >&2 || true`,
+    `sed -n ${q(`s/^${DUMP_FILE_MARK}//p`)} "$work/dump.err" > "$work/dump-files"`,
     `echo "writes_paused_ms=$(head -n 1 "$work/dump-files")"`,
     `tail -n +2 "$work/dump-files" > "$work/checksums.tsv"`,
     `echo "checksums: $(checksum_figures "$work/checksums.tsv")"`,

@@ -96,7 +96,8 @@ export function proveBackup(
       `  unprove; ${fail(q("the dump does not load into a fresh database"))}`,
       `fi`,
       `echo "copy_load_s=$((SECONDS - loaded))"`,
-      `table_checksums "$copy" "$MYSQL_DATABASE" > "$work/copy.tsv"`,
+      // The method the backup used (its checksums file says which).
+      `table_checksums "$copy" "$MYSQL_DATABASE" "$work/live.tsv" > "$work/copy.tsv"`,
       `if ! cmp -s "$work/live.tsv" "$work/copy.tsv"; then`,
       `  echo "the restored copy differs from the live database at the dump:" >&2`,
       `  checksum_differences "$work/live.tsv" "$work/copy.tsv" >&2`,

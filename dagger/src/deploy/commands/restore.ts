@@ -56,7 +56,7 @@ export function restoreDatabase(env: EnvironmentSettings, name: string): RemoteC
       `  if grep -qx './checksums.tsv' <<<"$listing"; then`,
       `    work=$(mktemp -d) && trap 'rm -rf "$work"' EXIT`,
       `    tar -xzOf ${q(archive)} --occurrence=1 ./checksums.tsv > "$work/backup.tsv"`,
-      `    table_checksums "$db" "$(env_of "$db" MYSQL_DATABASE)" > "$work/restored.tsv"`,
+      `    table_checksums "$db" "$(env_of "$db" MYSQL_DATABASE)" "$work/backup.tsv" > "$work/restored.tsv"`,
       `    if ! cmp -s "$work/backup.tsv" "$work/restored.tsv"; then`,
       `      echo "the restored database differs from the backup's checksums:" >&2`,
       `      checksum_differences "$work/backup.tsv" "$work/restored.tsv" >&2`,
