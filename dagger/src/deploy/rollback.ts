@@ -154,7 +154,8 @@ function runbook(
               ownsExitCode: true,
               read: readSafetyProof(session, safety),
             },
-            { command: () => commands.pruneBackups(env, safety) },
+            // Never the backup about to be restored, however old.
+            { command: () => commands.pruneBackups(env, safety, backup) },
           ]
         : []),
     ],

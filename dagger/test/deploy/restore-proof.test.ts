@@ -470,7 +470,7 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     expect(await copiesLeft()).toEqual([]);
   });
 
-  it("a backup made before the current checksum method is still checked by its own after a restore", async () => {
+  it("rollback --backup of an old backup made before the current checksum method: kept by retention, checked by its own method", async () => {
     // The live database is now what backupBeforeV2 holds: its checksums by the first method
     // (MD5 over HEX, no header line) go into a copy of that backup, as older backups have them.
     const executor = await boxExecutor(box);
@@ -492,11 +492,13 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     const current = execFileSync("tar", ["-xzOf", join(box.backupsDir, backupBeforeV2), "--occurrence=1", "./checksums.tsv"], { encoding: "utf8" }); // prettier-ignore
     expect(current.split("\n")[0]).toBe(CHECKSUMS_HEADER);
     expect(legacy.stdout).not.toBe(current.split("\n").slice(1).join("\n"));
+    // The oldest name there can be: beyond the newest five, which retention keeps. The
+    // rollback's own retention must keep the backup it is about to restore all the same.
     const older = "backup_staging_20200101_000000.tar.gz";
     const dir = mkdtempSync(join(tmpdir(), "qgo-legacy-"));
     try {
       execFileSync("tar", ["-C", dir, "-xzf", join(box.backupsDir, backupBeforeV2)]);
-      writeFileSync(join(dir, "checksums.tsv"), legacy.stdout);
+      writeFileSync(join(dir, "checksums.tsv"), `${legacy.stdout.trimEnd()}\n`);
       const members = execFileSync("tar", ["-tzf", join(box.backupsDir, backupBeforeV2)], { encoding: "utf8" }).split("\n").filter((m) => /^\.\/[^/]+\/?$/.test(m)); // prettier-ignore
       execFileSync("tar", ["-C", dir, "-czf", join(box.backupsDir, older), ...members]);
     } finally {
@@ -505,6 +507,10 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     const result = await outcome(rollback({ env, backup: older }, credentials, caller()));
     if (!result.ok) throw result.error;
     expect(result.report.log.join("\n")).toMatch(/restore_verified=ok tables=4 rows=\d+/);
+    expect(result.report.log.join("\n")).toContain(
+      `kept ${older}: the backup this rollback restores`,
+    );
+    expect(backupsOf(box, "staging")).toContain(older);
     expect(await appliedMigrations(box, "staging")).not.toContain(box.v2Migration.name);
   });
 

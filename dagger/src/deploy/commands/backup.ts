@@ -151,11 +151,17 @@ export function createBackup(env: EnvironmentSettings, name: string): RemoteComm
 
 /**
  * Keeps the newest `backupRetention` backups of this environment and never deletes
- * `justMade`, the newest proven backup (restore proof) or the one taken before the last
- * migration. A backup's proof goes with it; of the unproven archives only the newest stays.
+ * `justMade`, `restoring` (the backup a rollback is about to restore, however old), the newest
+ * proven backup (restore proof) or the one taken before the last migration. A backup's proof
+ * goes with it; of the unproven archives only the newest stays.
  */
-export function pruneBackups(env: EnvironmentSettings, justMade: string): RemoteCommand {
+export function pruneBackups(
+  env: EnvironmentSettings,
+  justMade: string,
+  restoring?: string,
+): RemoteCommand {
   backupNameValue(justMade);
+  if (restoring) backupNameValue(restoring);
   const others = `^backup_${env.name}_[0-9]{8}_[0-9]{6}\\.tar\\.gz$`;
   return {
     step: "retention",
@@ -171,6 +177,11 @@ export function pruneBackups(env: EnvironmentSettings, justMade: string): Remote
       `names | { grep -vxF ${q(justMade)} || true; } | tail -n +${env.backupRetention} | while IFS= read -r old; do`,
       `  if [ "$old" = "$newest_proven" ]; then echo "kept $old: the newest proven backup"; continue; fi`,
       `  if [ "$old" = "$before_migration" ]; then echo "kept $old: taken before the last migration"; continue; fi`,
+      ...(restoring
+        ? [
+            `  if [ "$old" = ${q(restoring)} ]; then echo "kept $old: the backup this rollback restores"; continue; fi`,
+          ]
+        : []),
       `  rm -f -- "$old" "$old.proof"`,
       `  echo "removed $old"`,
       `done`,

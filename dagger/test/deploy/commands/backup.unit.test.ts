@@ -61,6 +61,11 @@ describe("backup", () => {
         names[8],
       ].sort(),
     );
+    // A rollback's retention keeps the backup it is about to restore, however old.
+    for (const name of names) writeFileSync(join(env.backupsDir, name), "x");
+    const restoring = bash(commands.pruneBackups(env, names[8]!, names[2]).script);
+    expect(restoring.stdout).toContain(`kept ${names[2]}: the backup this rollback restores`);
+    expect(readdirSync(env.backupsDir)).toContain(names[2]);
     // Without the protections the same run would have removed both.
     const unprotected = envIn(join(scratch(), "unprotected"));
     mkdirSync(unprotected.backupsDir, { recursive: true });
