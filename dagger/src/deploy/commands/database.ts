@@ -8,12 +8,14 @@ import { q } from "./shared.js";
  * Shell functions: `mysql_in CONTAINER ARGS…` runs the mysql client as root inside a database
  * container, with the password from the container's own environment (never on a command line);
  * `mysql_feed` is the same reading SQL from stdin; `env_of CONTAINER VAR` reads one variable
- * of a container's environment.
+ * of a container's environment, `envs_of CONTAINER VAR…` several (NUL-separated).
  */
 export const MYSQL_CLIENT = [
   `mysql_in() { local c=$1; shift; docker exec "$c" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql -uroot "$@"' mysql "$@"; }`,
   `mysql_feed() { local c=$1; shift; docker exec -i "$c" sh -c 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql -uroot "$@"' mysql "$@"; }`,
   `env_of() { docker exec "$1" printenv "$2" || true; }`,
+  // Several variables in one exec, each value (trailing newlines cut, as env_of) ended by a NUL.
+  `envs_of() { local c=$1; shift; docker exec "$c" sh -c 'for v do printf "%s\\0" "$(printenv "$v")"; done' sh "$@" || true; }`,
   // Loads member ./db.sql of an archive; on failure only the server's ERROR lines are shown:
   // the client's other output can quote the statement, i.e. rows of data.
   `load_dump() {`,
@@ -159,13 +161,21 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
   `paused_at=$(date +%s%N)`,
   `printf '%s\\n' "START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT 1;" >&"$sums_in"`,
   `IFS= read -r -t 60 _ <&"$sums_out"`,
-  `mysqldump -uroot --single-transaction --routines --triggers --events --add-drop-database --databases "$MYSQL_DATABASE" &`,
+  // mysqldump opens its snapshot before it writes a database's first line: seeing "-- Current
+  // Database:" in its output is seeing the snapshot open. (INNODB_TRX, polled before, is a
+  // cache that is not refreshed while it is read more often than every 0.1 s: writes waited
+  // up to 0.9 s.) Past that line its output goes through as it is. Its exit code: dump.rc.
+  `{ exec {sums_in}>&- {sums_out}<&-; rc=0; mysqldump -uroot --single-transaction --routines --triggers --events --add-drop-database --databases "$MYSQL_DATABASE" || rc=$?; echo "$rc" > "$d/dump.rc"; } | {`,
+  `  exec {sums_in}>&- {sums_out}<&-`,
+  `  while IFS= read -r line; do printf '%s\\n' "$line"; case $line in "-- Current Database:"*) : > "$d/snapshot"; break ;; esac; done`,
+  `  exec cat`,
+  `} &`,
   `dump_pid=$!`,
-  `deadline=$((SECONDS + 60))`,
-  // A fresh session each time (autocommit): it sees mysqldump's transaction once it is open.
-  `until [ "$(my -e "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'root' AND p.ID NOT IN ($pause_id, $sums_id)")" -gt 0 ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,
-  `  [ "$SECONDS" -lt "$deadline" ] || { echo "mysqldump did not open its snapshot within 60 s" >&2; exit 1; }`,
-  `  sleep 0.005`,
+  // Writes wait meanwhile: no longer than they may wait for the pause itself.
+  `deadline=$((SECONDS + ${WRITE_PAUSE_LIMIT_SECONDS}))`,
+  `until [ -e "$d/snapshot" ] || ! kill -0 "$dump_pid" 2>/dev/null; do`,
+  `  [ "$SECONDS" -lt "$deadline" ] || { echo "mysqldump did not open its snapshot within ${WRITE_PAUSE_LIMIT_SECONDS} s (writes were paused meanwhile): run again" >&2; exit 1; }`,
+  `  sleep 0.002`,
   `done`,
   `unpause`,
   `wait "$pause_pid" 2>/dev/null || true`,
@@ -175,6 +185,8 @@ const CONSISTENT_DUMP_IN_CONTAINER = [
   `exec {sums_in}>&-`,
   `{ printf '%s\\n' "$4"; cat <&"$sums_out"; } > "$d/checksums.tsv"`,
   `wait "$dump_pid"`,
+  `rc=$(cat "$d/dump.rc" 2>/dev/null || echo 1)`,
+  `[ "$rc" = 0 ] || { echo "mysqldump exited with $rc" >&2; exit 1; }`,
   // Its figures leave on stderr, each line marked (stdout is the dump): no second exec for them.
   `sed "s/^/${DUMP_FILE_MARK}/" "$d/paused_ms" "$d/checksums.tsv" >&2`,
   `rm -rf "$d"`,

@@ -84,7 +84,8 @@ export function proveBackup(
       ...removeCopiesLines(env),
       // The copy's users are the live ones (the app's user gets the same grants); root's
       // password is its own (the template's).
-      `MYSQL_DATABASE=$(env_of "$db" MYSQL_DATABASE) MYSQL_USER=$(env_of "$db" MYSQL_USER) MYSQL_PASSWORD=$(env_of "$db" MYSQL_PASSWORD)`,
+      `mapfile -d '' -t live < <(envs_of "$db" MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD)`,
+      `MYSQL_DATABASE=\${live[0]-} MYSQL_USER=\${live[1]-} MYSQL_PASSWORD=\${live[2]-}`,
       `export MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD`,
       ...copyStartLines(env),
       `started=$SECONDS`,
