@@ -3,7 +3,8 @@
 // Uses the running box (npm run vps:up) or brings one up and down itself. Everything below is
 // measured in one run, side by side, through the deploy core over SSH as the Dagger functions
 // run it, with a request loop (20/s, a fresh connection each, 1 s timeout) through every
-// operation (failed requests and the longest gap are printed beside the times):
+// operation of A, B and C and through their plain counterparts alike (failed requests and the
+// longest gap are printed beside the times):
 //   A. nothing pending: deploy v1 over v2, then `rollback --to previous` (code only), with the
 //      time until the previous version answers;
 //   B. one pending migration: `rollback --backup` to the state before it, then deploy v2 (the
@@ -132,6 +133,10 @@ try {
     return { report: result, servedMs: servedAt };
   }; // prettier-ignore
 
+  /** A plain command under the same request loop as the operation it is compared with. */
+  const plainUnderLoad = async (what: string, lines: string[]) =>
+    (await trafficDuring(plain(what, lines), targets)).result;
+
   // The migration v2 ships is applied once; its backup holds the state before it.
   const migrated = await deploy({ env, releaseFiles, ...images("v2") }, credentials, caller);
   let beforeMigration = migrated.backup!;
@@ -150,19 +155,21 @@ try {
     // A: nothing pending (v1 ships a subset of v2's migrations).
     quiet.push((await measured(() => deploy({ env, releaseFiles, ...images("v1") }, credentials, caller), traffic.deploy)).report); // prettier-ignore
     previous.push(await measured(() => rollback({ env, toPrevious: true }, credentials, caller), traffic.previous, "v2-box")); // prettier-ignore
-    // C: the plain dump of the same database, between the deploys that back it up.
-    const dump = await plain(
+    // C: the plain dump of the same database, between the deploys that back it up, under the
+    // same request loop as they run (the app's load slows both alike).
+    const dump = await plainUnderLoad(
       "mysqldump | gzip",
       plainDump(`${box.backupsDir}/.bench-plain.sql.gz`),
     );
     plainDumps.push(dump.ms);
     plainBytes = dump.stdout;
     // The same at the backup's compression level, for its own overhead.
-    const fast = await plain("mysqldump | gzip -1", [...plainDump(`${box.backupsDir}/.bench-fast.sql.gz`, "gzip -1"), `rm -f ${quote(`${box.backupsDir}/.bench-fast.sql.gz`)}`]); // prettier-ignore
+    const fast = await plainUnderLoad("mysqldump | gzip -1", [...plainDump(`${box.backupsDir}/.bench-fast.sql.gz`, "gzip -1"), `rm -f ${quote(`${box.backupsDir}/.bench-fast.sql.gz`)}`]); // prettier-ignore
     plainFastDumps.push(fast.ms);
     plainFastBytes = fast.stdout.split("\n").at(-1) ?? "";
-    // B: a plain restore of that dump into a fresh container of the same image, no checks.
-    plainRestores.push((await plain("restore into a fresh container", [
+    // B: a plain restore of that dump into a fresh container of the same image, no checks
+    // (under the request loop, as the deploy it is compared with).
+    plainRestores.push((await plainUnderLoad("restore into a fresh container", [
       db,
       `image=$(docker inspect --format '{{.Image}}' "$db")`,
       `docker rm -f qgo-bench-restore >/dev/null 2>&1 || true`,
@@ -220,6 +227,7 @@ try {
   ); // prettier-ignore
   const lines = [
     `VPS-in-a-box, staging, ${rounds} rounds, database ${sizeMb} MB on disk (${payloadMb} MB of row data), ${uploads} uploads in D`,
+    `(A, B and C run under the request loop, their plain counterparts too; D and its plain tar czf without it)`,
     `A. deploy, nothing pending (median): ${figures(quiet.map((r) => r.durationMs))}; round trips ${quiet.map((r) => r.roundTrips).join(", ")}`,
     `   steps (median s): ${steps(quiet)}`,
     `   requests: ${traffic.deploy.map(describeTraffic).join(" | ")}`,

@@ -264,9 +264,11 @@ export function retireOld(env: EnvironmentSettings): RemoteCommand {
       ...edgeFunctions(env),
       `active=$(active_color)`,
       `[ "$active" != none ] || { echo "retired=0 (no edge: nothing runs beside the release)"; exit 0; }`,
-      `not_active() { while read -r c; do [ "$(color_of "$c")" = "$active" ] || echo "$c"; done; }`,
+      // The app's containers of another color than the active one: one docker ps, no inspect.
+      `not_active() { local s; for s in frontend backend; do docker ps -a --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter "label=com.docker.compose.service=$s" --format '{{.ID}} {{.Label "${COLOR_LABEL}"}}'; done | awk -v active="$active" '$2 != active { print $1 }'; }`,
       `retired=0`,
-      `if [ -n "$(app_containers | not_active)" ]; then`,
+      `mapfile -t old < <(not_active)`,
+      `if [ "\${#old[@]}" -gt 0 ]; then`,
       // Until the edge's workers from before the switch have ended (all their connections
       // closed), at most DRAIN_SECONDS; without the list (a server's first edge), the whole time.
       `  edge=$(edge_container)`,
@@ -279,10 +281,9 @@ export function retireOld(env: EnvironmentSettings): RemoteCommand {
       `  fi`,
       `  rm -f ${EDGE_DIR}/draining`,
       `  echo "drained in $(( ($(date +%s%N) - drain_start) / 1000000 )) ms"`,
-      `  for s in frontend backend; do`,
-      `    mapfile -t old < <(docker ps -aq --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter "label=com.docker.compose.service=$s" | not_active)`,
-      `    [ "\${#old[@]}" -eq 0 ] || { docker stop "\${old[@]}" >/dev/null; docker rm "\${old[@]}" >/dev/null; retired=$((retired + \${#old[@]})); }`,
-      `  done`,
+      // Stopped together (dockerd stops them in parallel): no connection reaches them any more.
+      `  docker stop "\${old[@]}" >/dev/null && docker rm "\${old[@]}" >/dev/null`,
+      `  retired=\${#old[@]}`,
       `fi`,
       `echo "retired=$retired (serving: $active)"`,
     ]),
