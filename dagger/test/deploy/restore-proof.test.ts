@@ -5,8 +5,9 @@
 // v1 -> a half-way failing migration (refused, v1 serving throughout) -> v2 with writes during
 // the backup -> damaged backups (not counted) -> v2 again (nothing pending; a leftover copy
 // removed) -> rollback --backup (its safety backup proven first; checksums verified after the
-// restore) -> the same with checksums of the first method -> a rollback whose safety backup does not restore (stopped) -> a rollback on a
-// server without room for a copy (not blocked) -> rehearsal off.
+// restore) -> the same with an old backup whose checksums are of the first method -> a rollback
+// whose safety backup does not restore (stopped) -> a rollback on a server without room for a
+// copy (not blocked) -> rehearsal off.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
