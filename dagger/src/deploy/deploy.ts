@@ -1,5 +1,5 @@
-// The deploy, as its runbook reads: take the lock; preflight; the verified backup (and
-// retention) while the images are pulled; the upload while the backup is restored into a
+// The deploy, as its runbook reads: take the lock; preflight while the images are pulled; the
+// verified backup (and retention); the upload while the backup is restored into a
 // throwaway copy and proven (same rows, same checksums as the live database at the dump); the
 // release's pending migrations rehearsed on that copy. Nothing live changes until here, so a
 // bad migration fails on the copy. Then migrate with the new image, switch the release files,
@@ -75,41 +75,44 @@ function runbook(
   const { env, id, backup, images } = release;
   return {
     prepare: [
-      afterLeftovers(session, {
-        command: () => commands.preflight(env),
-        read: ({ stdout }, state) => {
-          const current = keyValues(stdout).get("current") ?? "none";
-          if (current !== "none" && !commands.isReleaseId(current)) {
-            throw new Error(
-              `the server's current release id ${commands.shown(current)} is malformed ` +
-                `(${commands.serverPaths(env).current}); a deploy does not guess what serves`,
-            );
-          }
-          state.previousId = current;
-          if (state.previousId === "none") return;
-          state.previous = liveRecord(session, state.previousId, stdout);
-        },
-      }),
-      // Pulling changes nothing live, so it runs beside the backup; it also finds whether a
-      // migration is pending, which decides how the proof runs. Retention right after the
-      // backup, in the same round trip (it keeps the new one).
+      // Pulling changes nothing live, so it runs beside preflight; it also finds whether a
+      // migration is pending (after waiting for an interrupted operation's leftovers, as
+      // preflight does), which decides how the proof runs. The backup then has the server's
+      // cores to itself and the request traffic: beside the pull its dump took half as long
+      // again. Retention right after the backup, in the same round trip (it keeps the new one).
       {
         together: [
-          {
-            command: () =>
-              commands.inOneTrip("backup", [
-                commands.createBackup(env, backup),
-                commands.pruneBackups(env, backup),
-              ]),
-          },
+          afterLeftovers(session, {
+            command: () => commands.preflight(env),
+            read: ({ stdout }, state) => {
+              const current = keyValues(stdout).get("current") ?? "none";
+              if (current !== "none" && !commands.isReleaseId(current)) {
+                throw new Error(
+                  `the server's current release id ${commands.shown(current)} is malformed ` +
+                    `(${commands.serverPaths(env).current}); a deploy does not guess what serves`,
+                );
+              }
+              state.previousId = current;
+              if (state.previousId === "none") return;
+              state.previous = liveRecord(session, state.previousId, stdout);
+            },
+          }),
           {
             command: () =>
               commands.pullImages(env, images, release.login, {
                 migrationsDir: env.migrationsDir,
+                operation: session.id,
               }),
             read: readPull(env),
           },
         ],
+      },
+      {
+        command: () =>
+          commands.inOneTrip("backup", [
+            commands.createBackup(env, backup),
+            commands.pruneBackups(env, backup),
+          ]),
       },
       {
         together: [

@@ -31,7 +31,7 @@ describe("deploy", () => {
     );
     expect(report.ok).toBe(true);
     expect(report.roundTrips).toBe(0);
-    expect(report.plan).toContain("### backup (at the same time as pull):");
+    expect(report.plan).toContain("### preflight (at the same time as pull):");
     expect(report.plan).toContain("registries=(127.0.0.1:5000)");
     expect(report.plan).toContain('docker login --username deploy --password-stdin "$r"');
     expect(report.plan).toContain("trap logout EXIT");

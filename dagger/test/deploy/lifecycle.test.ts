@@ -103,8 +103,8 @@ describe("staging on the VPS-in-a-box", () => {
     expect(report.steps.map((s) => s.step)).toEqual([
       "lock",
       "preflight",
-      "backup",
       "pull",
+      "backup",
       "upload",
       "restore-proof",
       "migrate",
@@ -252,7 +252,7 @@ describe("staging on the VPS-in-a-box", () => {
     const stepRows = [
       ...markdown.matchAll(/^\| `([a-z-]+)` \| ([\d.]+) s \| (ok|\*\*failed\*\*) \|$/gm),
     ].map((m) => m[1]);
-    expect(stepRows.slice(0, 3)).toEqual(["lock", "preflight", "backup"]);
+    expect(stepRows.slice(0, 4)).toEqual(["lock", "preflight", "pull", "backup"]);
     expect(stepRows).toEqual(
       expect.arrayContaining(["backup", "start", "route-back", "restore-release", "health"]),
     );

@@ -37,6 +37,34 @@ function listLeftovers(env: EnvironmentSettings, ownOperation: string): string[]
 }
 
 /**
+ * Script lines that wait (up to LEFTOVER_WAIT_SECONDS, then exit LEFTOVERS_RUNNING_EXIT) until
+ * nothing of another operation on this environment runs; `say` prints what it waits for.
+ */
+export function waitForLeftoversLines(
+  env: EnvironmentSettings,
+  ownOperation: string,
+  { say }: { say: boolean },
+): string[] {
+  return [
+    ...listLeftovers(env, ownOperation),
+    `deadline=$((SECONDS + ${LEFTOVER_WAIT_SECONDS}))`,
+    ...(say ? [`said=""`] : []),
+    `while found=$(leftovers) && [ -n "$found" ]; do`,
+    `  if [ "$SECONDS" -ge "$deadline" ]; then`,
+    `    printf 'still running after ${LEFTOVER_WAIT_SECONDS} s, left by an interrupted operation:\\n%s\\nWait for it, or stop it (kill PID, docker stop ID) if it hangs, then run again.\\n' "$found" >&2`,
+    `    exit ${LEFTOVERS_RUNNING_EXIT}`,
+    `  fi`,
+    ...(say
+      ? [
+          `  if [ "$found" != "$said" ]; then printf 'waiting for what an interrupted operation left running:\\n%s\\n' "$found"; said=$found; fi`,
+        ]
+      : []),
+    `  sleep 1`,
+    `done`,
+  ];
+}
+
+/**
  * Waits (up to LEFTOVER_WAIT_SECONDS) until nothing an earlier operation started on this
  * environment still runs; then nothing else writes to the database or the app dir, and the
  * database copies it left (they only served it) are removed. Stopping a
@@ -48,17 +76,7 @@ export function awaitLeftovers(env: EnvironmentSettings, ownOperation: string): 
     description: `wait until nothing an interrupted operation started on ${env.name} still runs`,
     timeoutMs: LEFTOVER_WAIT_SECONDS * 1000 + MINUTE,
     script: script([
-      ...listLeftovers(env, ownOperation),
-      `deadline=$((SECONDS + ${LEFTOVER_WAIT_SECONDS}))`,
-      `said=""`,
-      `while found=$(leftovers) && [ -n "$found" ]; do`,
-      `  if [ "$SECONDS" -ge "$deadline" ]; then`,
-      `    printf 'still running after ${LEFTOVER_WAIT_SECONDS} s, left by an interrupted operation:\\n%s\\nWait for it, or stop it (kill PID, docker stop ID) if it hangs, then run again.\\n' "$found" >&2`,
-      `    exit ${LEFTOVERS_RUNNING_EXIT}`,
-      `  fi`,
-      `  if [ "$found" != "$said" ]; then printf 'waiting for what an interrupted operation left running:\\n%s\\n' "$found"; said=$found; fi`,
-      `  sleep 1`,
-      `done`,
+      ...waitForLeftoversLines(env, ownOperation, { say: true }),
       // A throwaway database copy (restore proof, rehearsal) only served the run that died.
       ...removeCopiesLines(env),
       `echo "leftovers=none"`,

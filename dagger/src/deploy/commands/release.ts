@@ -16,6 +16,7 @@ import {
 } from "./shared.js";
 import { MYSQL_CLIENT } from "./database.js";
 import { PENDING_MIGRATIONS } from "./proof.js";
+import { waitForLeftoversLines } from "./leftovers.js";
 import {
   backupNameValue,
   checkEnvironmentFields,
@@ -119,8 +120,12 @@ export function pullImages(
   env: EnvironmentSettings,
   images: ReleaseImages,
   login?: RegistryLogin,
-  /** Also say how many migrations the backend image ships that the live database lacks. */
-  pendingIn?: { migrationsDir: string },
+  /**
+   * Also say how many migrations the backend image ships that the live database lacks. Given
+   * the operation, that read waits first for what an interrupted one left running (a restore
+   * or migration half-way would give a wrong count): the pull can then run beside preflight.
+   */
+  pendingIn?: { migrationsDir: string; operation?: string },
 ): RemoteCommand {
   checkEnvironmentFields(env);
   digestRefValue(images.backendImage, "backend image");
@@ -137,6 +142,9 @@ export function pullImages(
       `docker pull --quiet ${q(images.frontendImage)} & frontend_pull=$!`,
       `docker pull --quiet ${q(images.backendImage)}`,
       `wait "$frontend_pull"`,
+      ...(pendingIn?.operation
+        ? waitForLeftoversLines(env, pendingIn.operation, { say: false })
+        : []),
       ...(pendingIn ? pendingLines(env, images.backendImage, pendingIn.migrationsDir) : []),
       `clean() { case "$1" in "<no value>") echo "";; *) echo "$1";; esac; }`,
       `version=$(clean "$(${labelOf(images.backendImage, "org.opencontainers.image.version")})")`,
