@@ -288,6 +288,10 @@ describe("what a dead client left running", () => {
       ),
     ).finally(() => slack.server.close());
     if (!again.ok) throw again.error;
+    // The pull (beside preflight) counted the pending migrations only once the interrupted
+    // migration had ended and applied them all: none pending, so no rehearsal, no migrate.
+    expect(again.report.summary).toMatch(/migration rehearsal skipped: no migration pending/);
+    expect(again.report.steps.map((s) => s.step)).not.toContain("migrate");
     // Slack gets the same notes: what was interrupted, and what was waited for.
     expect(slack.messages.at(-1)).toMatch(
       /NOTE: The operation before this one \(deploy r\S+, by vitest:interrupted, .*interrupted in step migrate/,

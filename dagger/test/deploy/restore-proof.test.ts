@@ -149,22 +149,35 @@ async function pausedAt<T>(
   }
 }
 
-/** Rewrites the newest backup's db.sql with `change`, keeping the archive itself well-formed. */
-function damageNewestBackup(change: (dump: string) => string): string {
-  const name = backupsOf(box, "staging").at(-1)!;
+/**
+ * Rewrites one member of backup `name` with `change` and writes the result as backup `to`
+ * (the same one by default), keeping the archive itself well-formed.
+ */
+function rewriteBackup(
+  name: string,
+  member: string,
+  change: (text: string) => string,
+  to = name,
+): void {
   const archive = join(box.backupsDir, name);
-  const dir = mkdtempSync(join(tmpdir(), "qgo-damage-"));
+  const dir = mkdtempSync(join(tmpdir(), "qgo-rewrite-"));
   try {
     const members = execFileSync("tar", ["-tzf", archive], { encoding: "utf8" })
       .split("\n")
       .filter((m) => /^\.\/[^/]+\/?$/.test(m));
     execFileSync("tar", ["-C", dir, "-xzf", archive]);
-    const dump = join(dir, "db.sql");
-    writeFileSync(dump, change(readFileSync(dump, "utf8")));
-    execFileSync("tar", ["-C", dir, "-czf", archive, ...members]);
+    const file = join(dir, member);
+    writeFileSync(file, change(readFileSync(file, "utf8")));
+    execFileSync("tar", ["-C", dir, "-czf", join(box.backupsDir, to), ...members]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Rewrites the newest backup's db.sql with `change`; returns the backup's name. */
+function damageNewestBackup(change: (dump: string) => string): string {
+  const name = backupsOf(box, "staging").at(-1)!;
+  rewriteBackup(name, "db.sql", change);
   return name;
 }
 
@@ -496,15 +509,7 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     // The oldest name there can be: beyond the newest five, which retention keeps. The
     // rollback's own retention must keep the backup it is about to restore all the same.
     const older = "backup_staging_20200101_000000.tar.gz";
-    const dir = mkdtempSync(join(tmpdir(), "qgo-legacy-"));
-    try {
-      execFileSync("tar", ["-C", dir, "-xzf", join(box.backupsDir, backupBeforeV2)]);
-      writeFileSync(join(dir, "checksums.tsv"), `${legacy.stdout.trimEnd()}\n`);
-      const members = execFileSync("tar", ["-tzf", join(box.backupsDir, backupBeforeV2)], { encoding: "utf8" }).split("\n").filter((m) => /^\.\/[^/]+\/?$/.test(m)); // prettier-ignore
-      execFileSync("tar", ["-C", dir, "-czf", join(box.backupsDir, older), ...members]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    rewriteBackup(backupBeforeV2, "checksums.tsv", () => `${legacy.stdout.trimEnd()}\n`, older);
     const result = await outcome(rollback({ env, backup: older }, credentials, caller()));
     if (!result.ok) throw result.error;
     expect(result.report.log.join("\n")).toMatch(/restore_verified=ok tables=4 rows=\d+/);

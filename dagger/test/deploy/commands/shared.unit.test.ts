@@ -44,6 +44,10 @@ describe("command builders", () => {
       commands.pullImages(env, images, undefined, {
         migrationsDir: "prisma/migrations",
       }),
+      commands.pullImages(env, images, undefined, {
+        migrationsDir: "prisma/migrations",
+        operation: "0123abcd",
+      }),
       commands.resolveTag("127.0.0.1:5000/qgo", "develop", { username: "u", password: "p" }),
       commands.migrate(env, "r20260101_120000_abcdef"),
       commands.migrate(env, "r20260101_120000_abcdef", "backup_staging_20260101_120000.tar.gz"),
