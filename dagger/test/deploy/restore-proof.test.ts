@@ -271,9 +271,10 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
     const duringBackup = written.filter((w) => w.at > backupStart && w.at < backupEnd);
     expect(duringBackup.length).toBeGreaterThan(5);
     for (const { id } of written) expect(await shipmentExists(box, "staging", id)).toBe(true);
-    // The pull ran while the backup was taken, the upload while it was restored and proven.
-    const [pull, upload, proof] = ["pull", "upload", "restore-proof"].map((step) =>
-      report.steps.find((s) => s.step === step)!,
+    // The pull ran beside preflight and the backup after both, alone; the upload while the
+    // backup was restored and proven.
+    const [preflight, pull, upload, proof] = ["preflight", "pull", "upload", "restore-proof"].map(
+      (step) => report.steps.find((s) => s.step === step)!,
     );
     const span = (s: typeof pull) => [
       Date.parse(s!.startedAt),
@@ -284,7 +285,8 @@ describe("restore proof and migration rehearsal on the VPS-in-a-box", () => {
       const [bStart, bEnd] = span(b);
       return aStart! < bEnd! && bStart! < aEnd!;
     };
-    expect(overlap(pull, backupStep)).toBe(true);
+    expect(overlap(pull, preflight)).toBe(true);
+    expect(overlap(pull, backupStep)).toBe(false);
     expect(overlap(upload, proof)).toBe(true);
     expect(report.steps.map((s) => s.step)).toEqual(
       expect.arrayContaining(["backup", "restore-proof", "rehearsal", "migrate", "health"]),
