@@ -18,6 +18,10 @@
 #                                start if it cannot be resolved. For Dagger services: an alias
 #                                from withServiceBinding exists only in /etc/hosts, and there
 #                                is no 127.0.0.11.
+# A certificate obtained or renewed later (certbot writes the mounted directory) is picked up
+# without a restart: when this starts nginx with TLS_DOMAIN set, a watcher checks the
+# certificate every QGO_CERT_WATCH_SECONDS (default 60; 0: never) and, when it changed,
+# re-runs this script's TLS decision and reloads nginx gracefully (SIGHUP to the master).
 # NGINX_CONF_DIR and LETSENCRYPT_DIR exist so tests can run this against a scratch nginx.
 set -eu
 
@@ -26,6 +30,7 @@ LETSENCRYPT_DIR="${LETSENCRYPT_DIR:-/etc/letsencrypt}"
 TLS_DOMAIN="${TLS_DOMAIN:-}"
 QGO_BACKEND="${QGO_BACKEND:-backend:5000}"
 QGO_BACKEND_RESOLVER="${QGO_BACKEND_RESOLVER:-docker-dns}"
+QGO_CERT_WATCH_SECONDS="${QGO_CERT_WATCH_SECONDS:-60}"
 qgo_dir="$NGINX_CONF_DIR/qgo"
 
 log() {
@@ -66,6 +71,12 @@ case "$QGO_BACKEND_RESOLVER" in
   docker-dns | system) ;;
   *)
     fail "QGO_BACKEND_RESOLVER='$QGO_BACKEND_RESOLVER' is not a known mode. Use docker-dns (the default: resolve the backend at every request through Docker's DNS, for Docker Compose) or system (resolve it once at start through /etc/hosts and the system's DNS, e.g. for Dagger services)."
+    ;;
+esac
+
+case "$QGO_CERT_WATCH_SECONDS" in
+  "" | *[!0-9]* | ??????*)
+    fail "QGO_CERT_WATCH_SECONDS='$QGO_CERT_WATCH_SECONDS' is not a number of seconds. Set it to how often to look for a renewed certificate, e.g. 60, or 0 to never look."
     ;;
 esac
 
@@ -121,6 +132,40 @@ else
       "include qgo/http-redirect.conf;" >"$qgo_dir/http-mode.conf"
     log "HTTPS enabled for $TLS_DOMAIN with the certificate in $live_dir; port 80 redirects to HTTPS."
   fi
+fi
+
+# The certificate's identity: its files' inodes, times and sizes (certbot renews by writing
+# new files in archive/ and moving the live/ links to them).
+cert_stamp() {
+  stat -L -c '%i %Y %s' "$live_dir/fullchain.pem" "$live_dir/privkey.pem" 2>/dev/null || echo none
+}
+
+# Only for the long-running server: not for `nginx -s reload`, `nginx -t` or another command.
+watch=no
+if [ -n "$TLS_DOMAIN" ] && [ "$QGO_CERT_WATCH_SECONDS" != 0 ]; then
+  case "${1:-} | $* " in
+    *" -s "* | *" -t "* | *" -T "* | *" -v "* | *" -V "*) ;;
+    "nginx | "* | */nginx" | "*) watch=yes ;;
+  esac
+fi
+if [ "$watch" = yes ]; then
+  # $$ is this shell, which exec turns into nginx's master process.
+  master=$$
+  (
+    stamp=$(cert_stamp)
+    while sleep "$QGO_CERT_WATCH_SECONDS" && kill -0 "$master" 2>/dev/null; do
+      now=$(cert_stamp)
+      [ "$now" != "$stamp" ] || continue
+      # Decided afresh before the reload; a half-written certificate (key missing) fails the
+      # decision and nginx keeps what it serves until the next change completes it.
+      if sh "$0" true && kill -HUP "$master"; then
+        stamp=$now
+        log "The certificate in $live_dir changed: nginx reloaded gracefully."
+      else
+        log "The certificate in $live_dir changed but is not usable yet: nginx keeps serving what it had."
+      fi
+    done
+  ) </dev/null &
 fi
 
 exec "$@"

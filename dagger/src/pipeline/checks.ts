@@ -57,8 +57,14 @@ export async function backendTests(
 /** The frontend's tests (npm test in its workspace). */
 export async function frontendTests(layout: Layout): Promise<string> {
   // The nginx config tests run the real server (Debian's nginx-light) and make certificates
-  // with openssl, as on CI's machine.
-  const tested = withDebianPackages(workspace(layout), ["nginx-light", "openssl"])
+  // with openssl; the certificate tests run Let's Encrypt's ACME test server (pebble) and
+  // certbot. All Debian packages, as on CI's machine.
+  const tested = withDebianPackages(workspace(layout), [
+    "nginx-light",
+    "openssl",
+    "pebble",
+    "certbot",
+  ])
     .withDirectory(WORKDIR, layout.source)
     .withExec(["npm", "test", "-w", layout.frontendPath]);
   return run("frontend tests", tested);

@@ -170,6 +170,7 @@ export async function prepareSite(options: SiteOptions): Promise<Site> {
       ["resolver 127.0.0.11 valid=10s", `resolver 127.0.0.1:${options.dnsPort} valid=1s`],
     ],
     "tls-server.conf": [["listen 443 ssl;", `listen 127.0.0.1:${httpsPort} ssl;`]],
+    "acme-challenge.conf": [["root /var/www/certbot;", `root ${join(prefix, "acme")};`]],
   };
   for (const file of readdirSync(join(FRONTEND_DIR, "nginx"))) {
     let text = readFileSync(join(FRONTEND_DIR, "nginx", file), "utf8");
@@ -177,6 +178,7 @@ export async function prepareSite(options: SiteOptions): Promise<Site> {
     writeFileSync(join(qgoDir, file), text);
   }
   cpSync(options.distDir, join(prefix, "html"), { recursive: true });
+  mkdirSync(join(prefix, "acme"));
 
   return {
     prefix,
@@ -232,11 +234,26 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-export async function startNginx(site: Site): Promise<RunningNginx> {
+/**
+ * Starts nginx on the site; given `entrypointEnv`, through docker-entrypoint.sh as the image
+ * does (which execs nginx, so the process is nginx's master either way).
+ */
+export async function startNginx(
+  site: Site,
+  entrypointEnv?: Record<string, string>,
+): Promise<RunningNginx> {
   const out = outputFile(site, "nginx");
-  const child: ChildProcess = spawn(findNginx(), ["-c", site.mainConf, "-g", "daemon off;"], {
-    stdio: ["ignore", out.fd, out.fd],
-  });
+  const nginxArgs = ["-c", site.mainConf, "-g", "daemon off;"];
+  const child: ChildProcess = entrypointEnv
+    ? spawn("sh", [ENTRYPOINT, findNginx(), ...nginxArgs], {
+        stdio: ["ignore", out.fd, out.fd],
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          NGINX_CONF_DIR: site.confDir,
+          ...entrypointEnv,
+        },
+      })
+    : spawn(findNginx(), nginxArgs, { stdio: ["ignore", out.fd, out.fd] });
   closeSync(out.fd);
   const output = () => readFileSync(out.path, "utf8");
   const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()));
