@@ -26,6 +26,7 @@ import {
   fetchRaw,
   freePort,
   prepareSite,
+  selfSignedCertificate,
   startNginx,
   type RunningNginx,
   type Site,
@@ -47,16 +48,11 @@ let scratch: string;
 let site: Site;
 let nginx: RunningNginx;
 let letsencrypt: string;
-let acmeCa: string; // the CA of Pebble's own HTTPS listener (made here)
+let acmeCa: string; // Pebble's own HTTPS certificate (self-signed, made here)
 let pebbleRoot: string; // the CA Pebble issues from (new at every Pebble start)
 let acmePort: number;
 let challtestPort: number;
 const daemons: ChildProcess[] = [];
-
-const openssl = (...args: string[]) => {
-  const result = spawnSync("openssl", args, { encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${result.stderr}`);
-};
 
 /** Starts a daemon with its output in a file; resolves once `ready` answers. */
 async function startDaemon(
@@ -229,55 +225,12 @@ beforeAll(async () => {
   buildDist(distDir);
   site = await prepareSite({ distDir, mainConfig: "official-image", dnsPort: await freePort() });
 
-  // Pebble's own HTTPS listener needs a certificate: from a CA made here, for 127.0.0.1.
+  // Pebble's own HTTPS listener needs a certificate for 127.0.0.1: a self-signed one, which
+  // certbot and this test's client trust (it is its own CA).
   const ca = join(scratch, "ca");
   mkdirSync(ca);
-  acmeCa = join(ca, "ca.pem");
-  openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    join(ca, "ca-key.pem"),
-    "-out",
-    acmeCa,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=qgo acme test CA",
-  );
-  openssl(
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    join(ca, "key.pem"),
-    "-out",
-    join(ca, "req.csr"),
-    "-subj",
-    "/CN=127.0.0.1",
-  );
-  writeFileSync(join(ca, "ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    join(ca, "req.csr"),
-    "-CA",
-    acmeCa,
-    "-CAkey",
-    join(ca, "ca-key.pem"),
-    "-CAcreateserial",
-    "-out",
-    join(ca, "cert.pem"),
-    "-days",
-    "2",
-    "-extfile",
-    join(ca, "ext"),
-  );
+  acmeCa = join(ca, "cert.pem");
+  selfSignedCertificate(join(ca, "key.pem"), acmeCa, "/CN=127.0.0.1", "IP:127.0.0.1");
 
   const dnsPort = await freePort();
   challtestPort = await freePort();

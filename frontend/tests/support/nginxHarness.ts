@@ -344,6 +344,17 @@ export function fetchRaw(options: {
 export function makeLetsEncryptDir(root: string, domain: string): string {
   const live = join(root, "live", domain);
   mkdirSync(live, { recursive: true });
+  selfSignedCertificate(join(live, "privkey.pem"), join(live, "fullchain.pem"), `/CN=${domain}`);
+  return root;
+}
+
+/** A self-signed certificate (its own CA, valid a day), optionally with subjectAltName. */
+export function selfSignedCertificate(
+  keyFile: string,
+  certFile: string,
+  subject: string,
+  altNames?: string,
+): void {
   const result = spawnSync(
     "openssl",
     [
@@ -355,11 +366,12 @@ export function makeLetsEncryptDir(root: string, domain: string): string {
       "-days",
       "1",
       "-subj",
-      `/CN=${domain}`,
+      subject,
+      ...(altNames ? ["-addext", `subjectAltName=${altNames}`] : []),
       "-keyout",
-      join(live, "privkey.pem"),
+      keyFile,
       "-out",
-      join(live, "fullchain.pem"),
+      certFile,
     ],
     { encoding: "utf8" },
   );
@@ -368,5 +380,4 @@ export function makeLetsEncryptDir(root: string, domain: string): string {
       `openssl could not make a test certificate (install Debian's openssl):\n${result.stderr}`,
     );
   }
-  return root;
 }
