@@ -93,3 +93,43 @@ export function readRehearsal(session: Session): Read {
       );
   };
 }
+
+/** Days from now until an ISO date-time ("2027-03-04 10:00:00"), rounded down; NaN if unreadable. */
+export function daysUntil(expires: string, now = Date.now()): number {
+  const at = Date.parse(`${expires.replace(" ", "T")}Z`);
+  return Math.floor((at - now) / 86_400_000);
+}
+
+/**
+ * The certificates step: what certbot obtained or why it could not, and how long the
+ * certificate lasts. Never fails the deploy; a failure or a near end is a note (summary, Slack).
+ */
+export function readCertificates(session: Session): Read {
+  return ({ stdout }) => {
+    const facts = keyValues(stdout);
+    const names = facts.get("certificate_names") ?? "";
+    const expires = facts.get("certificate_expires") ?? "";
+    const days = daysUntil(expires);
+    const failed = /^certificate_failed=(.*)$/m.exec(stdout)?.[1];
+    const got = facts.get("certificate") ?? "";
+    if (failed !== undefined) {
+      session.note(
+        `HTTPS: certbot could not obtain the certificate (${commands.shown(failed.trim())}). ` +
+          (names
+            ? `The certificate already there (${names}) keeps serving. `
+            : "The site serves plain HTTP. ") +
+          "Check that every name's DNS points at this server and that port 80 answers; the next deploy, and the renewal service twice a day, try again.",
+      );
+    } else {
+      session.log(`certificate ${got} for ${names}, expires ${expires} (${days} days)`);
+    }
+    if (names && Number.isFinite(days) && days < commands.CERTIFICATE_WARNING_DAYS)
+      session.note(
+        `HTTPS: the certificate for ${names} ends in ${days} days (${expires} UTC). Renewal runs on the server (the certbot service); see its log: docker compose logs certbot.`,
+      );
+    if (/^renewal=not started$/m.test(stdout))
+      session.note(
+        "HTTPS: the certificate renewal service (compose service certbot) did not start.",
+      );
+  };
+}

@@ -34,7 +34,13 @@ import {
   type Credentials,
   type OperationReport,
 } from "./operation.js";
-import { readProof, readPull, readRehearsal, type Findings } from "./deploy-findings.js";
+import {
+  readCertificates,
+  readProof,
+  readPull,
+  readRehearsal,
+  type Findings,
+} from "./deploy-findings.js";
 import { lockInfo, withLock } from "./lease.js";
 import { autoRollback, recoveryPlan } from "./recovery.js";
 import {
@@ -176,6 +182,10 @@ function runbook(
       { command: () => commands.routeTraffic(env) },
       { command: (state) => commands.healthCheck(env, state.version) },
       { command: () => commands.retireOld(env) },
+      // Never fails the deploy: without a certificate the site serves HTTP, and the report says why.
+      ...(env.tls
+        ? [{ command: () => commands.obtainCertificates(env), read: readCertificates(session) }]
+        : []),
     ],
   };
 }

@@ -26,6 +26,46 @@ const healthSchema = z.strictObject({
   timeoutSeconds: positive.describe("Time limit of one HTTP request."),
 });
 
+/** Let's Encrypt's production ACME directory: what certbot uses unless told otherwise. */
+export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
+
+/** A DNS name a certificate can cover: labels of letters, digits and inner hyphens. */
+const hostName = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+    "must be a host name such as cargo.example.com",
+  );
+
+const tlsSchema = z.strictObject({
+  domains: z
+    .array(hostName)
+    .min(1)
+    .max(100)
+    .describe(
+      "Names the certificate covers, e.g. the apex and www; the first names it (live/<first>/) and is the frontend's TLS_DOMAIN.",
+    ),
+  email: z
+    .string()
+    .regex(/^[^\s@'"]+@[^\s@'"]+\.[^\s@'"]+$/, "must be an e-mail address")
+    .optional()
+    .describe(
+      "The ACME account's e-mail (Let's Encrypt's expiry notices); none: no account e-mail.",
+    ),
+  acmeDirectory: z
+    .string()
+    .regex(/^https:\/\/[^\s'"]+$/, "must be an https:// URL")
+    .default(LETS_ENCRYPT_DIRECTORY)
+    .describe("The ACME server's directory URL (a test server such as Pebble in tests)."),
+  certbotImage: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "must be an image reference")
+    .default("certbot/certbot:v2.11.0")
+    .describe("The image certbot runs in on the server."),
+});
+
+export type TlsSettings = z.infer<typeof tlsSchema>;
+
 export const DEFAULT_HEALTH = {
   attempts: 12,
   initialDelaySeconds: 2,
@@ -95,6 +135,11 @@ export const environmentFileSchema = z.strictObject({
     .default(512)
     .describe(
       "Memory (MB) the server must have available before it starts the throwaway database copy of the restore proof.",
+    ),
+  tls: tlsSchema
+    .optional()
+    .describe(
+      "HTTPS with Let's Encrypt certificates: each deploy obtains the certificate it lacks (certbot, HTTP-01 through the site's port 80), and the server renews it by itself.",
     ),
 });
 

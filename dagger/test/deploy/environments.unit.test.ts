@@ -70,6 +70,29 @@ describe("environment files", () => {
     ).toThrow(/Environment staging: name must be "staging" \(the file name\), found "production"/);
   });
 
+  it("tls: names and URLs are checked by field; the ACME directory and certbot image default", () => {
+    const tls = (value: unknown) => withKey(stagingJson, { tls: value });
+    expect(() =>
+      parseEnvironmentFile("staging", tls({ domains: ["cargo.example.com", "bad name"] })),
+    ).toThrow(/tls\.domains\.1: must be a host name such as cargo\.example\.com/);
+    expect(() => parseEnvironmentFile("staging", tls({ domains: [] }))).toThrow(/tls\.domains/);
+    expect(() =>
+      parseEnvironmentFile(
+        "staging",
+        tls({ domains: ["a.example.com"], acmeDirectory: "http://acme.test/dir" }),
+      ),
+    ).toThrow(/tls\.acmeDirectory: must be an https:\/\/ URL/);
+    expect(() =>
+      parseEnvironmentFile("staging", tls({ domains: ["a.example.com"], email: "ops" })),
+    ).toThrow(/tls\.email: must be an e-mail address/);
+    const parsed = parseEnvironmentFile("staging", tls({ domains: ["a.example.com"] }));
+    expect(parsed.tls).toEqual({
+      domains: ["a.example.com"],
+      acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+      certbotImage: "certbot/certbot:v2.11.0",
+    });
+  });
+
   it("a qa environment needs only a file: the omitted fields take the schema's defaults", async () => {
     const qa = {
       $schema: "./environment.schema.json",

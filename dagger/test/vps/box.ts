@@ -58,6 +58,8 @@ export interface VpsBox {
   dbImage: string;
   /** The edge's nginx (the nginx base image, by digest from the box's registry). */
   edgeImage: string;
+  /** certbot (Debian's package) by digest in the box's registry, as CERTBOT_IMAGE. */
+  certbotImage: string;
   /** The box's base images in its engine (local tags): what the pipeline's image table maps to. */
   baseImages: { node: string; nginx: string; db: string };
   images: Record<ReleaseName, AppImages>;

@@ -39,6 +39,7 @@ export interface BaseImages {
   node: string;
   nginx: string;
   db: string;
+  certbot: string;
 }
 
 function sha256(...parts: (string | Buffer)[]): string {
@@ -266,9 +267,36 @@ export async function ensureBaseImages(
     sha256(debian.ref, entrypoint, serverConfig),
   );
 
-  built ||= debian.built || node.built || nginx.built || db.built;
+  // certbot as the official certbot/certbot image has it (entrypoint certbot), from Debian's
+  // package; it trusts the box's test CA like every base, so it reaches a Pebble on 127.0.0.1.
+  const certbot = await ensureBuiltImage(
+    state,
+    "qgo-vps/certbot",
+    [
+      `FROM ${debian.ref}`,
+      "RUN apt-get update \\",
+      " && apt-get install -y --no-install-recommends certbot \\",
+      " && rm -rf /var/lib/apt/lists/* \\",
+      " && certbot --version",
+      // requests reads this bundle (the host's CAs and the box's test CA) in place of certifi's.
+      "ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+      'ENTRYPOINT ["certbot"]',
+      "",
+    ].join("\n"),
+    async () => {},
+    debian.ref,
+  );
+
+  built ||= debian.built || node.built || nginx.built || db.built || certbot.built;
   return {
-    images: { minbase, debian: debian.ref, node: node.ref, nginx: nginx.ref, db: db.ref },
+    images: {
+      minbase,
+      debian: debian.ref,
+      node: node.ref,
+      nginx: nginx.ref,
+      db: db.ref,
+      certbot: certbot.ref,
+    },
     built,
   };
 }

@@ -216,6 +216,9 @@ export async function bringUp(
     const edgeRemote = `${registry}/qgo-vps/nginx:edge`;
     await dockerShell(state)`docker tag ${bases.images.nginx} ${edgeRemote}`;
     const edgeImage = await pushForDigest(state, edgeRemote);
+    const certbotRemote = `${registry}/qgo-vps/certbot:debian`;
+    await dockerShell(state)`docker tag ${bases.images.certbot} ${certbotRemote}`;
+    const certbotImage = await pushForDigest(state, certbotRemote);
 
     const gitCommit =
       (await $({ quiet: true, cwd: repo, nothrow: true })`git rev-parse HEAD`).stdout.trim() ||
@@ -234,6 +237,7 @@ export async function bringUp(
       bases.images.node,
       bases.images.nginx,
       bases.images.db,
+      bases.images.certbot,
       ...v1.localTags,
       ...v2.localTags,
       ...v3.localTags,
@@ -284,6 +288,7 @@ export async function bringUp(
       registry,
       dbImage,
       edgeImage,
+      certbotImage,
       baseImages: { node: bases.images.node, nginx: bases.images.nginx, db: bases.images.db },
       images,
       v2Migration: { ...v2Migration },

@@ -9,6 +9,7 @@ import {
   composeCommand,
   type RemoteCommand,
 } from "./shared.js";
+import { certificateStatusLines } from "./certificates.js";
 import { leftoverStatusLines } from "./leftovers.js";
 import { checkEnvironmentFields, labelValue, markValue, UnsafeValueError } from "./values.js";
 import type { EnvironmentSettings } from "../environments.js";
@@ -115,6 +116,8 @@ export function statusReport(env: EnvironmentSettings, ownOperation: string): Re
       `done`,
       `if [ -d ${q(p.lock)} ]; then echo "lock: held"; sed 's/^/  /' ${q(p.lockInfo)} 2>/dev/null || true; else echo "lock: free"; fi`,
       ...leftoverStatusLines(env, ownOperation, p),
+      // The appDir: compose's relative paths (the certbot service's) resolve from there.
+      ...(env.tls ? [`cd ${q(env.appDir)}`, ...certificateStatusLines(env)] : []),
     ]),
   };
 }

@@ -12,3 +12,4 @@ export * from "./copy.js";
 export * from "./proof.js";
 export * from "./edge.js";
 export * from "./archive.js";
+export * from "./certificates.js";

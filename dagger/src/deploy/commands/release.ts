@@ -47,6 +47,11 @@ export function releaseEnvText(
     ["FRONTEND_PORT", env.ports.frontend],
   ];
   if (env.ports.https !== undefined) entries.push(["HTTPS_PORT", env.ports.https]);
+  // With tls settings the certificate's first name is the site's (over the server's .env).
+  if (env.tls) {
+    entries.push(["TLS_DOMAIN", env.tls.domains[0]!]);
+    entries.push(["CERTBOT_IMAGE", env.tls.certbotImage]);
+  }
   if (labels.version) entries.push(["APP_VERSION", labelValue(labels.version, "version")]);
   if (labels.commit) entries.push(["GIT_COMMIT", labelValue(labels.commit, "commit")]);
   return envFileText(entries);

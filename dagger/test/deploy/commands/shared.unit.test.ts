@@ -48,6 +48,26 @@ describe("command builders", () => {
         migrationsDir: "prisma/migrations",
         operation: "0123abcd",
       }),
+      commands.statusReport(
+        {
+          ...env,
+          tls: {
+            domains: ["cargo.example.com"],
+            acmeDirectory: "https://acme.example.com/dir",
+            certbotImage: "certbot/certbot:v2.11.0",
+          },
+        },
+        "0123abcd",
+      ),
+      commands.obtainCertificates({
+        ...env,
+        tls: {
+          domains: ["cargo.example.com", "www.cargo.example.com"],
+          email: "ops@example.com",
+          acmeDirectory: "https://acme.example.com/dir",
+          certbotImage: "certbot/certbot:v2.11.0",
+        },
+      }),
       commands.resolveTag("127.0.0.1:5000/qgo", "develop", { username: "u", password: "p" }),
       commands.migrate(env, "r20260101_120000_abcdef"),
       commands.migrate(env, "r20260101_120000_abcdef", "backup_staging_20260101_120000.tar.gz"),
