@@ -15,6 +15,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -98,11 +99,27 @@ function httpsGet(
   });
 }
 
+/** Plain HTTP to production's port, with the site's Host header (fetch would send its own). */
 function httpStatus(path: string): Promise<{ status: number; location?: string }> {
-  return fetch(`http://127.0.0.1:${box.ports.production.frontend}${path}`, {
-    redirect: "manual",
-    headers: { Host: DOMAIN },
-  }).then((r) => ({ status: r.status, location: r.headers.get("location") ?? undefined }));
+  return new Promise((ok, reject) => {
+    const req = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: box.ports.production.frontend,
+        path,
+        agent: false,
+        timeout: 3000,
+        headers: { Host: DOMAIN },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => ok({ status: res.statusCode ?? 0, location: res.headers.location }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {

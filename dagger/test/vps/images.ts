@@ -274,12 +274,15 @@ export async function ensureBaseImages(
     "qgo-vps/certbot",
     [
       `FROM ${debian.ref}`,
-      "RUN apt-get update \\",
+      // The base's bundle (the host's CAs and the box's test CA) is kept aside first: the
+      // ca-certificates package certbot brings rewrites ca-certificates.crt without the test CA.
+      "RUN cp /etc/ssl/certs/ca-certificates.crt /etc/ssl/qgo-ca-bundle.crt \\",
+      " && apt-get update \\",
       " && apt-get install -y --no-install-recommends certbot \\",
       " && rm -rf /var/lib/apt/lists/* \\",
       " && certbot --version",
-      // requests reads this bundle (the host's CAs and the box's test CA) in place of certifi's.
-      "ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+      // requests reads this bundle in place of certifi's (Debian's: the rewritten one).
+      "ENV REQUESTS_CA_BUNDLE=/etc/ssl/qgo-ca-bundle.crt",
       'ENTRYPOINT ["certbot"]',
       "",
     ].join("\n"),
