@@ -4,8 +4,8 @@
 // release's pending migrations rehearsed on that copy. Nothing live changes until here, so a
 // bad migration fails on the copy. Then migrate with the new image, switch the release files,
 // start the new containers beside the serving ones, route the edge to them once healthy,
-// health checks through the published ports, retire the old containers; record, unlock,
-// notify. Any failure after that puts the previous release (and, when migrations had started,
+// health checks through the published ports, retire the old containers; with tls settings,
+// the certificate it lacks (never failing the deploy); record, unlock, notify. Any failure after that puts the previous release (and, when migrations had started,
 // the database) back.
 // The runbook is one list of steps: the run executes it and --dry-run prints it, so the two
 // cannot drift.
