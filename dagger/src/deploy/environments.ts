@@ -151,13 +151,17 @@ export type EnvironmentSettings = Omit<EnvironmentFile, "$schema" | "//" | "heal
   healthUrls: { backend: string; frontend: string };
 };
 
-/** Fields a caller may override; nested objects are merged field by field. */
+/**
+ * Fields a caller may override; nested objects are merged field by field. `tls` replaces the
+ * file's whole, and null turns HTTPS off (a server no public name points at, such as a test's).
+ */
 export type EnvironmentOverrides = Partial<
-  Omit<EnvironmentSettings, "ports" | "healthUrls" | "health">
+  Omit<EnvironmentSettings, "ports" | "healthUrls" | "health" | "tls">
 > & {
   ports?: Partial<EnvironmentSettings["ports"]>;
   healthUrls?: Partial<EnvironmentSettings["healthUrls"]>;
   health?: Partial<HealthSettings>;
+  tls?: z.input<typeof tlsSchema> | null;
 };
 
 /** The JSON Schema of an environment file, as committed for editors. */
@@ -191,6 +195,18 @@ export function assertEnvironmentName(name: string, known: string[] = []): void 
 function withoutUndefined<T extends object>(value: T | undefined): Partial<T> {
   if (!value) return {};
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A caller's tls settings, checked and completed as the file's are. */
+function parseTlsOverride(name: string, tls: z.input<typeof tlsSchema>): TlsSettings {
+  const result = tlsSchema.safeParse(tls);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) =>
+    describeIssue({ ...issue, path: ["tls", ...issue.path] }),
+  );
+  throw new DeployConfigError(
+    `Environment ${name}: ${problems.join("; ")} (the tls argument). Nothing was changed.`,
+  );
 }
 
 /** A zod issue in words: the field's path, what is wrong, and the keys that are allowed. */
@@ -236,10 +252,12 @@ export function resolveEnvironment(
   // Keys only editors and people read are not settings.
   delete base.$schema;
   delete base["//"];
-  const { ports, healthUrls, health, ...flat } = overrides;
+  const { ports, healthUrls, health, tls, ...flat } = overrides;
   const merged = { ...base, ...withoutUndefined(flat) };
   merged.ports = { ...base.ports, ...withoutUndefined(ports) };
   merged.health = { ...base.health, ...withoutUndefined(health) };
+  if (tls === null) delete merged.tls;
+  else if (tls !== undefined) merged.tls = parseTlsOverride(name, tls);
   // A URL given wins; otherwise an overridden port moves the default URL along with it.
   const url = (key: "backend" | "frontend", path: string) =>
     healthUrls?.[key] ??

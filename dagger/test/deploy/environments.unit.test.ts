@@ -15,6 +15,7 @@ import { schemaPath, schemaText } from "../../scripts/environment-schema.js";
 import {
   DeployConfigError,
   ENVIRONMENTS_DIR,
+  type EnvironmentOverrides,
   parseEnvironmentFile,
   resolveEnvironment,
 } from "../../src/deploy/environments.js";
@@ -160,6 +161,30 @@ describe("environments", () => {
     expect(production.approvalRequired).toBe(true);
     expect(staging.approvalRequired).toBe(false);
     expect(staging.migrateCommand).toEqual(["npx", "prisma", "migrate", "deploy"]);
+    // The seed's production serves the apex and www over HTTPS; staging (port 8080) plain HTTP.
+    expect(production.tls).toEqual({
+      domains: ["qgocargo.cloud", "www.qgocargo.cloud"],
+      acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+      certbotImage: "certbot/certbot:v2.11.0",
+    });
+    expect(staging.tls).toBeUndefined();
+  });
+
+  it("tls overrides replace the file's whole, are checked as the file's are, and null turns HTTPS off", () => {
+    const production = (tls: EnvironmentOverrides["tls"]) =>
+      resolveEnvironment("production", productionJson, { host: "h", tls });
+    expect(production(undefined).tls?.domains).toEqual(["qgocargo.cloud", "www.qgocargo.cloud"]);
+    expect(production(null).tls).toBeUndefined();
+    expect(
+      production({ domains: ["box.test"], acmeDirectory: "https://127.0.0.1:14000/dir" }).tls,
+    ).toEqual({
+      domains: ["box.test"],
+      acmeDirectory: "https://127.0.0.1:14000/dir",
+      certbotImage: "certbot/certbot:v2.11.0",
+    });
+    expect(() => production({ domains: ["box.test", "no spaces"] })).toThrow(
+      /Environment production: tls\.domains\.1: must be a host name .*Nothing was changed/,
+    );
   });
 
   it("lets every field be overridden, and ports move the health URLs along", () => {

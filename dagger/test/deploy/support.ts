@@ -45,6 +45,9 @@ export function boxOverrides(
     migrateCommand: boxMigrateCommand,
     // Short but real retries: v3 must be declared unhealthy in seconds, not minutes.
     health: { attempts: 5, initialDelaySeconds: 1, maxDelaySeconds: 3, timeoutSeconds: 4 },
+    // No public name points at the box: HTTPS only where a test brings its ACME server
+    // (certificates.test.ts passes tls).
+    tls: null,
     ...extra,
   };
 }

@@ -252,6 +252,7 @@ describe("job timeouts", () => {
     commands.composeUp(env),
     commands.healthCheck(env),
     commands.recordRelease(env, entry),
+    commands.obtainCertificates(env),
     commands.restoreSavedRelease(env),
     commands.stopApp(env),
     commands.restoreDatabase(env, backup),
