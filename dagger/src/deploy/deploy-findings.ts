@@ -2,7 +2,7 @@
 // labels and how many migrations are pending (the pull), whether its backup restores (the
 // restore proof) and how its migrations ran on the restored copy (the rehearsal).
 import * as commands from "./commands/index.js";
-import type { EnvironmentSettings } from "./environments.js";
+import { environmentFilePath, type EnvironmentSettings } from "./environments.js";
 import { keyValues, type Session } from "./operation.js";
 import { unexpectedExit, type Step } from "./runbook.js";
 
@@ -112,6 +112,15 @@ export function readCertificates(session: Session): Read {
     const days = daysUntil(expires);
     const failed = /^certificate_failed=(.*)$/m.exec(stdout)?.[1];
     const got = facts.get("certificate") ?? "";
+    const noImage = /^certificate_image_failed=(.*)$/m.exec(stdout)?.[1];
+    if (noImage !== undefined) {
+      const { tls } = session.env;
+      session.note(
+        `HTTPS: the certbot image ${tls?.certbotImage ?? ""} could not be pulled on the server (${commands.shown(noImage.trim())}), so no certificate was obtained or renewed and the renewal service did not start. ` +
+          `HTTPS stays as it was (a certificate already there keeps serving, else plain HTTP). Set tls.certbotImage in ${environmentFilePath(session.env.name)} to an image this server can pull, then deploy again.`,
+      );
+      return;
+    }
     if (failed !== undefined) {
       session.note(
         `HTTPS: certbot could not obtain the certificate (${commands.shown(failed.trim())}). ` +

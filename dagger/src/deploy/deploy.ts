@@ -4,9 +4,10 @@
 // release's pending migrations rehearsed on that copy. Nothing live changes until here, so a
 // bad migration fails on the copy. Then migrate with the new image, switch the release files,
 // start the new containers beside the serving ones, route the edge to them once healthy,
-// health checks through the published ports, retire the old containers; with tls settings,
-// the certificate it lacks (never failing the deploy); record, unlock, notify. Any failure after that puts the previous release (and, when migrations had started,
-// the database) back.
+// health checks through the published ports, retire the old containers. Any failure from
+// migrate to here puts the previous release (and, when migrations had started, the database)
+// back. Record the release; with tls settings, then the certificate it lacks (whatever happens
+// there is a note, never a rollback: the site keeps serving); unlock, notify.
 // The runbook is one list of steps: the run executes it and --dry-run prints it, so the two
 // cannot drift.
 import { randomBytes } from "node:crypto";
@@ -73,11 +74,18 @@ interface DeployState extends Findings {
   started: boolean;
 }
 
-/** The runbook. `prepare` changes nothing live; a failure in `change` rolls back by itself. */
+/**
+ * The runbook. `prepare` changes nothing live; a failure in `change` rolls back by itself;
+ * `finish` runs once the release is recorded, and its failures are notes.
+ */
 function runbook(
   session: Session,
   release: Release,
-): { prepare: RunbookEntry<DeployState>[]; change: RunbookEntry<DeployState>[] } {
+): {
+  prepare: RunbookEntry<DeployState>[];
+  change: RunbookEntry<DeployState>[];
+  finish: RunbookEntry<DeployState>[];
+} {
   const { env, id, backup, images } = release;
   return {
     prepare: [
@@ -182,11 +190,21 @@ function runbook(
       { command: () => commands.routeTraffic(env) },
       { command: (state) => commands.healthCheck(env, state.version) },
       { command: () => commands.retireOld(env) },
-      // Never fails the deploy: without a certificate the site serves HTTP, and the report says why.
-      ...(env.tls
-        ? [{ command: () => commands.obtainCertificates(env), read: readCertificates(session) }]
-        : []),
     ],
+    // The release serves and is recorded: HTTPS follows it. Without a certificate the site
+    // serves HTTP (or the certificate already there), so no failure here undoes the release.
+    finish: env.tls
+      ? [
+          {
+            command: () => commands.obtainCertificates(env),
+            when: {
+              label: "after the record; a failure is a note, never a rollback",
+              holds: () => true,
+            },
+            read: readCertificates(session),
+          },
+        ]
+      : [],
   };
 }
 
@@ -297,6 +315,7 @@ async function run(
   }
 
   await session.run(successRecord(session, release, state, now()));
+  await finish(session, book.finish, state);
   const checks = [state.proof, state.rehearsal && `migration rehearsal ${state.rehearsal}`];
   const summary = `Deployed release ${id}${state.version ? ` (version ${state.version})` : ""} to ${env.name}: healthy. Backup before it: ${backup} (${checks.filter(Boolean).join("; ")}).`;
   session.log(summary);
@@ -321,11 +340,32 @@ function dryRun(
       { when: "", command: commands.acquireLock(env, info) },
       ...planned([...book.prepare, ...book.change], planState),
       { when: "", command: successRecord(session, release, planState, unknown.now) },
+      ...planned(book.finish, planState),
       { when: "", command: commands.releaseLock(env, info.token) },
       ...recoveryPlan(env, backup),
     ],
     { release: release.id },
   );
+}
+
+/**
+ * The steps after the record. The release is live and healthy whatever happens here, so a
+ * failure (a non-zero exit, a timeout, a lost connection) is a note in the report and Slack.
+ */
+async function finish(
+  session: Session,
+  steps: RunbookEntry<DeployState>[],
+  state: DeployState,
+): Promise<void> {
+  try {
+    await runSteps(session, steps, state);
+  } catch (error) {
+    if (error instanceof LockLostError) throw error;
+    session.note(
+      `Step ${failedStepOf(error, "certificates")} failed after the release was recorded: ${reason(error)}. ` +
+        `The release is deployed and serving; this deploy may not have obtained the certificate or started its renewal. \`status --env ${session.env.name}\` shows the certificate; deploy again to retry.`,
+    );
+  }
 }
 
 /** Why the deploy stopped before anything live changed, in the words its step calls for. */

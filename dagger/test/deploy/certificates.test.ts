@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import {
   appendFileSync,
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -30,9 +31,12 @@ import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import {
   boxCredentials,
   boxEnvironment,
+  history,
   outcome,
   releaseImages,
   resetEnvironment,
+  servedThroughFrontend,
+  startSlack,
   testCaller,
 } from "./support.js";
 import { describeTraffic, trafficDuring, type Target } from "./traffic.js";
@@ -44,6 +48,7 @@ const ELSEWHERE = `elsewhere.${DOMAIN}`;
 let box: VpsBox;
 let releaseFiles: ReleaseFile[];
 let credentials: ReturnType<typeof boxCredentials>;
+let slack: Awaited<ReturnType<typeof startSlack>>;
 let scratch: string;
 let pebbleRoot: string;
 let acmeDirectory: string;
@@ -122,8 +127,12 @@ function httpStatus(path: string): Promise<{ status: number; location?: string }
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  seconds = 30,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
   let last: unknown;
   for (;;) {
     try {
@@ -132,7 +141,8 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`${what} within 30 s (last: ${String(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} within ${seconds} s (last: ${String(last)})`);
     await new Promise((wait) => setTimeout(wait, 200));
   }
 }
@@ -165,7 +175,8 @@ const deployed = async (domains: string[], release: "v1" | "v2") => {
 
 beforeAll(async () => {
   box = vpsBox();
-  credentials = boxCredentials(box);
+  slack = await startSlack();
+  credentials = boxCredentials(box, slack.url);
   await resetEnvironment(box, "production");
   ({ releaseFiles } = await boxEnvironment(box, "production"));
   // The frontend looks for a renewed certificate every 2 s here (60 s by default).
@@ -238,6 +249,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const daemon of daemons) daemon.kill("SIGTERM");
+  slack?.server.close();
   if (!box) return;
   await resetEnvironment(box, "production");
   if (envFileBefore) writeFileSync(join(box.productionAppDir, ".env"), envFileBefore);
@@ -253,6 +265,9 @@ describe("HTTPS certificates obtained and renewed by certbot against Pebble on t
     expect(result.report.summary).toMatch(
       /HTTPS: certbot could not obtain the certificate \(.+\)\. The site serves plain HTTP\./s,
     );
+    expect(slack.messages.at(-1)).toMatch(
+      /^:white_check_mark: Deployed release .* NOTE: .*HTTPS: certbot could not obtain the certificate/s,
+    );
     expect((await httpStatus("/")).status).toBe(200);
     await expect(httpsGet(ELSEWHERE)).rejects.toThrow();
   }, 300_000);
@@ -264,9 +279,10 @@ describe("HTTPS certificates obtained and renewed by certbot against Pebble on t
       /certificate obtained for qgo\.box\.test www\.qgo\.box\.test, expires \d{4}-/,
     );
     // Pebble issues for 10 days here: under 14, a warning in the report (and Slack).
-    expect(result.report.summary).toMatch(
-      /HTTPS: the certificate for qgo\.box\.test www\.qgo\.box\.test ends in (9|10) days/,
-    );
+    const warning =
+      /HTTPS: the certificate for qgo\.box\.test www\.qgo\.box\.test ends in (9|10) days/;
+    expect(result.report.summary).toMatch(warning);
+    expect(slack.messages.at(-1)).toMatch(warning);
     for (const name of NAMES) {
       const answer = await waitFor(`HTTPS for ${name}`, () => httpsGet(name));
       expect(answer.status).toBe(200);
@@ -328,4 +344,79 @@ describe("HTTPS certificates obtained and renewed by certbot against Pebble on t
     expect(traffic.failed).toEqual([]);
     expect((await httpsGet(DOMAIN)).serial).toBe(before.serial);
   }, 300_000);
+
+  it("a certbot image the server cannot pull: the deploy succeeds, HTTPS stays as it was, the note names the setting", async () => {
+    const before = await httpsGet(DOMAIN);
+    const { env } = await boxEnvironment(box, "production", {
+      tls: { domains: NAMES, acmeDirectory, certbotImage: `${box.registry}/qgo/no-such-certbot:1` },
+    });
+    const result = await outcome(
+      deploy(
+        { env, releaseFiles, ...releaseImages(box, "v2"), approved: true },
+        credentials,
+        caller(),
+      ),
+    );
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(
+      /NOTE: .*HTTPS: the certbot image \S+\/qgo\/no-such-certbot:1 could not be pulled on the server \(.+\), so no certificate was obtained.*Set tls\.certbotImage in deploy\/environments\/production\.json/s,
+    );
+    expect((await httpsGet(DOMAIN)).serial).toBe(before.serial);
+  }, 300_000);
+
+  it("a certificates step that dies on the server is a note: the release stays deployed and recorded, no rollback", async () => {
+    const before = await httpsGet(DOMAIN);
+    const pause = join(box.pauseDir, "certificates");
+    writeFileSync(pause, "");
+    let result;
+    try {
+      const run = deployed(NAMES, "v2");
+      await waitFor(
+        "the deploy at its certificates step",
+        () => Promise.resolve(existsSync(`${pause}.reached`) ? true : undefined),
+        240,
+      );
+      // As an out-of-memory kill or a reboot of the server would end it.
+      expect(killRemoteStep("production", "certificates")).toBeGreaterThan(0);
+      result = await run;
+    } finally {
+      rmSync(pause, { force: true });
+      rmSync(`${pause}.reached`, { force: true });
+    }
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(
+      /^Deployed release (r\S+) \(version v2-box\) to production: healthy\..* NOTE: .*Step certificates failed after the release was recorded: step certificates failed \(exit \d+\).*The release is deployed and serving/s,
+    );
+    expect(slack.messages.at(-1)).toContain(
+      "Step certificates failed after the release was recorded",
+    );
+    const id = /^Deployed release (r\S+)/.exec(result.report.summary)![1];
+    expect(history(box, "production").at(-1)).toMatchObject({ result: "success", serving: id });
+    expect((await servedThroughFrontend(box, "production")).version).toBe("v2-box");
+    expect((await httpsGet(DOMAIN)).serial).toBe(before.serial);
+  }, 300_000);
 });
+
+/**
+ * SIGKILLs the server's processes of a deploy step (QGO_ENV and QGO_STEP in their environment,
+ * as the executor starts them); returns how many it killed.
+ */
+function killRemoteStep(env: string, step: string): number {
+  let killed = 0;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    let vars: string[];
+    try {
+      vars = readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
+    } catch {
+      continue; // ended meanwhile
+    }
+    if (!vars.includes(`QGO_ENV=${env}`) || !vars.includes(`QGO_STEP=${step}`)) continue;
+    try {
+      process.kill(Number(pid), "SIGKILL");
+      killed += 1;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return killed;
+}

@@ -49,7 +49,8 @@ export function certFactsLines(env: EnvironmentSettings): string[] {
  * every configured name (certbot certonly --webroot; --expand keeps the account and adds the
  * names), turns HTTPS on in the serving frontend (its TLS decision again, then SIGHUP: a
  * graceful reload), starts the renewal service, and prints the certificate's names and expiry.
- * Exits 0 whatever certbot says: `certificate_failed=` carries its reason to the report.
+ * Exits 0 whatever certbot says: `certificate_failed=` carries its reason to the report, and
+ * `certificate_image_failed=` says the certbot image could not be had (nothing else ran).
  */
 export function obtainCertificates(env: EnvironmentSettings): RemoteCommand {
   const tls = tlsOf(env);
@@ -78,6 +79,11 @@ export function obtainCertificates(env: EnvironmentSettings): RemoteCommand {
     script: script([
       `cd ${q(env.appDir)}`,
       `mkdir -p ${q(ACME_WEBROOT_DIR)}`,
+      // Without its image nothing below can run (nor say what the certificate is): say so.
+      `if ! docker image inspect ${q(tls.certbotImage)} >/dev/null 2>&1 && ! pulled=$(docker pull -q ${q(tls.certbotImage)} 2>&1); then`,
+      `  echo "certificate_image_failed=$(tr '\n' ' ' <<<"$pulled" | cut -c1-400)"`,
+      `  exit 0`,
+      `fi`,
       ...certFactsLines(env),
       `facts=$(cert_facts)`,
       `have=$(sed -n 's/^certificate_names=//p' <<<"$facts")`,
