@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
 import { boxDocker, vpsBox } from "../vps/helpers.js";
 import { ensureTestCa, issueLoopbackCertificate } from "../vps/test-ca.js";
-import { deploy, status } from "../../src/deploy/index.js";
+import { deploy, rollback, status } from "../../src/deploy/index.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
 import {
@@ -394,6 +394,48 @@ describe("HTTPS certificates obtained and renewed by certbot against Pebble on t
     expect(history(box, "production").at(-1)).toMatchObject({ result: "success", serving: id });
     expect((await servedThroughFrontend(box, "production")).version).toBe("v2-box");
     expect((await httpsGet(DOMAIN)).serial).toBe(before.serial);
+  }, 300_000);
+
+  it("rollback --to previous onto a release deployed before the tls settings keeps HTTPS: 0 failed requests", async () => {
+    // That release: deployed while the environment had no tls (its release.env names no site).
+    const { env: plain } = await boxEnvironment(box, "production");
+    const before = await outcome(
+      deploy(
+        { env: plain, releaseFiles, ...releaseImages(box, "v1"), approved: true },
+        credentials,
+        caller(),
+      ),
+    );
+    if (!before.ok) throw before.error;
+    const now = await deployed(NAMES, "v2");
+    if (!now.ok) throw now.error;
+    await waitFor("HTTPS on again", () => httpsGet(DOMAIN));
+    const { env } = await tlsEnv(NAMES);
+    const targets: Target[] = [
+      { name: "https /", port: box.ports.production.https, path: "/", tls: { ca: pebbleRoot, servername: DOMAIN } },
+    ]; // prettier-ignore
+    const { result, traffic } = await trafficDuring(
+      outcome(rollback({ env, toPrevious: true }, credentials, caller())),
+      targets,
+    );
+    if (!result.ok) throw result.error;
+    console.log(`rollback onto a release from before tls: ${describeTraffic(traffic)}`);
+    expect(traffic.failed).toEqual([]);
+    expect((await servedThroughFrontend(box, "production")).version).toBe("v1-box");
+    expect((await httpsGet(DOMAIN)).status).toBe(200);
+  }, 300_000);
+
+  it("a name removed from tls.domains: the next deploy re-issues the certificate for the names left", async () => {
+    const result = await deployed([DOMAIN], "v2");
+    if (!result.ok) throw result.error;
+    expect(result.report.log.join("\n")).toMatch(
+      /certificate obtained for qgo\.box\.test, expires/,
+    );
+    const answer = await waitFor("the certificate without www served", async () => {
+      const got = await httpsGet(DOMAIN);
+      return got.altNames.includes("www.") ? undefined : got;
+    });
+    expect(answer.altNames).toBe(`DNS:${DOMAIN}`);
   }, 300_000);
 });
 

@@ -4,7 +4,7 @@
 // be obtained never stops a deploy or the site: HTTP (and any certificate already there) keeps
 // serving, and the deploy says why.
 import { q, script, MINUTE, composeCommand, type RemoteCommand } from "./shared.js";
-import { checkEnvironmentFields } from "./values.js";
+import { checkEnvironmentFields, envFileText } from "./values.js";
 import type { EnvironmentSettings, TlsSettings } from "../environments.js";
 
 /** Where certbot writes its HTTP-01 answers, relative to the app dir (compose mounts it). */
@@ -17,6 +17,30 @@ function tlsOf(env: EnvironmentSettings): TlsSettings {
   checkEnvironmentFields(env);
   if (!env.tls) throw new Error(`${env.name} has no tls settings`);
   return env.tls;
+}
+
+/** release.env's entries of the tls settings: the frontend's site name and the certbot image. */
+export function tlsEnvEntries(env: EnvironmentSettings): [string, string][] {
+  if (!env.tls) return [];
+  return [
+    ["TLS_DOMAIN", env.tls.domains[0]!],
+    ["CERTBOT_IMAGE", env.tls.certbotImage],
+  ];
+}
+
+/**
+ * Lines, run in the app dir, that give the live release.env the environment's tls entries.
+ * HTTPS belongs to the environment, not to a release: a rollback to a release deployed before
+ * tls was set (or with other names) must go on serving the certificate that is there.
+ */
+export function keepEnvironmentTls(env: EnvironmentSettings): string[] {
+  const entries = tlsEnvEntries(env);
+  if (entries.length === 0) return [];
+  return [
+    `if [ -f release.env ]; then`,
+    `  { grep -v -e '^TLS_DOMAIN=' -e '^CERTBOT_IMAGE=' release.env || true; printf '%s' ${q(envFileText(entries))}; } > release.env.tls && mv release.env.tls release.env`,
+    `fi`,
+  ];
 }
 
 /**

@@ -17,6 +17,7 @@ import {
 import { MYSQL_CLIENT } from "./database.js";
 import { PENDING_MIGRATIONS } from "./proof.js";
 import { waitForLeftoversLines } from "./leftovers.js";
+import { keepEnvironmentTls, tlsEnvEntries } from "./certificates.js";
 import {
   backupNameValue,
   checkEnvironmentFields,
@@ -48,10 +49,7 @@ export function releaseEnvText(
   ];
   if (env.ports.https !== undefined) entries.push(["HTTPS_PORT", env.ports.https]);
   // With tls settings the certificate's first name is the site's (over the server's .env).
-  if (env.tls) {
-    entries.push(["TLS_DOMAIN", env.tls.domains[0]!]);
-    entries.push(["CERTBOT_IMAGE", env.tls.certbotImage]);
-  }
+  entries.push(...tlsEnvEntries(env));
   if (labels.version) entries.push(["APP_VERSION", labelValue(labels.version, "version")]);
   if (labels.commit) entries.push(["GIT_COMMIT", labelValue(labels.commit, "commit")]);
   return envFileText(entries);
@@ -247,6 +245,8 @@ export function switchRelease(env: EnvironmentSettings, id: string): RemoteComma
       `for f in ${live.map(q).join(" ")}; do [ ! -f "$f" ] || cp -p "$f" ${q(`${p.rollback}/`)}; done`,
       `cp ${q(p.current)} ${q(`${p.rollback}/current`)} 2>/dev/null || true`,
       `for f in ${live.map(q).join(" ")}; do cp ${q(`${p.release(id)}/`)}"$f" "$f.next" && mv "$f.next" "$f"; done`,
+      // A rollback's target may predate the environment's tls settings.
+      ...keepEnvironmentTls(env),
       `printf '%s\\n' ${q(id)} > ${q(p.current)}`,
       `echo ${q(`live=${id}`)}`,
     ]),

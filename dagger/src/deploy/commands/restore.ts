@@ -11,6 +11,7 @@ import {
 } from "./shared.js";
 import { backupNameValue, checkEnvironmentFields } from "./values.js";
 import { MYSQL_CLIENT, TABLE_CHECKSUMS } from "./database.js";
+import { keepEnvironmentTls } from "./certificates.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 // --- rollback pieces ---------------------------------------------------------------------
@@ -88,6 +89,7 @@ export function restoreSavedRelease(env: EnvironmentSettings): RemoteCommand {
       `[ -d ${q(p.rollback)} ] || { echo "no saved release files to put back" >&2; exit 1; }`,
       `if [ -f ${q(`${p.rollback}/release.env`)} ]; then`,
       `  for f in ${live.map(q).join(" ")}; do if [ -f ${q(`${p.rollback}/`)}"$f" ]; then cp -p ${q(`${p.rollback}/`)}"$f" "$f.prev" && mv "$f.prev" "$f"; else rm -f "$f"; fi; done`,
+      ...keepEnvironmentTls(env).map((line) => `  ${line}`),
       `  if [ -f ${q(`${p.rollback}/current`)} ]; then cp ${q(`${p.rollback}/current`)} ${q(p.current)}; else rm -f ${q(p.current)}; fi`,
       `  echo "previous=$(cat ${q(p.current)} 2>/dev/null || echo unmanaged)"`,
       `else`,
@@ -134,6 +136,7 @@ export function restoreBackupFiles(env: EnvironmentSettings, name: string): Remo
       `  else`,
       `    rm -f ${q(p.current)}; echo "release=unmanaged"`,
       `  fi`,
+      ...keepEnvironmentTls(env).map((line) => `  ${line}`),
       `else`,
       `  rm -f ${q(p.current)} release.env; echo "release=none"`,
       `fi`,

@@ -11,6 +11,14 @@ const scratch = useScratch();
 describe("command builders", () => {
   it("every script starts with set -euo pipefail, passes shellcheck and parses with bash", () => {
     const env = envIn(scratch());
+    const withTls = {
+      ...env,
+      tls: {
+        domains: ["cargo.example.com"],
+        acmeDirectory: "https://acme.example.com/dir",
+        certbotImage: "certbot/certbot:v2.11.0",
+      },
+    };
     const images = { backendImage: digest("a"), frontendImage: digest("b") };
     const all = [
       commands.acquireLock(env, {
@@ -112,6 +120,12 @@ describe("command builders", () => {
       commands.appLogs(env, 200, "backend"),
       commands.resolveTag("ghcr.io/octo-org/qgo-cargo", "develop"),
       commands.appLogs(env, 10),
+      // With tls settings the release files carry the environment's tls entries.
+      ...[
+        commands.switchRelease(withTls, "r20260101_120000_abcdef"),
+        commands.restoreSavedRelease(withTls),
+        commands.restoreBackupFiles(withTls, "backup_staging_20260101_120000.tar.gz"),
+      ].map((command) => ({ ...command, step: `${command.step} (tls)` })),
     ];
     const findings: string[] = [];
     for (const command of all) {
