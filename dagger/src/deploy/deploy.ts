@@ -40,6 +40,7 @@ import {
   readProof,
   readPull,
   readRehearsal,
+  readRetire,
   type Findings,
 } from "./deploy-findings.js";
 import { lockInfo, withLock } from "./lease.js";
@@ -189,7 +190,9 @@ function runbook(
       { command: () => commands.startRelease(env), marks: "started" },
       { command: () => commands.routeTraffic(env) },
       { command: (state) => commands.healthCheck(env, state.version) },
-      { command: () => commands.retireOld(env) },
+      // The new release serves and passed its checks: a retire that fails leaves the old
+      // containers beside it (the next deploy's start removes them), no reason to roll back.
+      { command: () => commands.retireOld(env), ownsExitCode: true, read: readRetire(session) },
     ],
     // The release serves and is recorded: HTTPS follows it. Without a certificate the site
     // serves HTTP (or the certificate already there), so no failure here undoes the release.

@@ -35,6 +35,7 @@ import {
   outcome,
   releaseImages,
   resetEnvironment,
+  killRemoteStep,
   servedThroughFrontend,
   startSlack,
   testCaller,
@@ -438,27 +439,3 @@ describe("HTTPS certificates obtained and renewed by certbot against Pebble on t
     expect(answer.altNames).toBe(`DNS:${DOMAIN}`);
   }, 300_000);
 });
-
-/**
- * SIGKILLs the server's processes of a deploy step (QGO_ENV and QGO_STEP in their environment,
- * as the executor starts them); returns how many it killed.
- */
-function killRemoteStep(env: string, step: string): number {
-  let killed = 0;
-  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
-    let vars: string[];
-    try {
-      vars = readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
-    } catch {
-      continue; // ended meanwhile
-    }
-    if (!vars.includes(`QGO_ENV=${env}`) || !vars.includes(`QGO_STEP=${step}`)) continue;
-    try {
-      process.kill(Number(pid), "SIGKILL");
-      killed += 1;
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return killed;
-}

@@ -369,3 +369,27 @@ export function secretLeaks(
   }
   return leaks;
 }
+
+/**
+ * SIGKILLs the server's processes of a deploy step (QGO_ENV and QGO_STEP in their environment,
+ * as the executor starts them); returns how many it killed.
+ */
+export function killRemoteStep(env: string, step: string): number {
+  let killed = 0;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    let vars: string[];
+    try {
+      vars = readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
+    } catch {
+      continue; // ended meanwhile
+    }
+    if (!vars.includes(`QGO_ENV=${env}`) || !vars.includes(`QGO_STEP=${step}`)) continue;
+    try {
+      process.kill(Number(pid), "SIGKILL");
+      killed += 1;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return killed;
+}

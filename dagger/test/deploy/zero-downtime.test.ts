@@ -5,7 +5,7 @@
 // the server: a deploy the old way (the app containers hold the ports) -> the first deploy
 // onto the edge (its one short gap, measured) -> a healthy deploy -> a deploy that never turns
 // healthy (automatic rollback, no migration) -> rollback --to previous -> a deploy after a route
-// killed before its reload.
+// killed before its reload -> a deploy whose retire dies on the server.
 import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
@@ -18,7 +18,7 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VpsBox } from "../vps/box.js";
-import { vpsBox } from "../vps/helpers.js";
+import { boxDocker, vpsBox } from "../vps/helpers.js";
 import { deploy, rollback, status } from "../../src/deploy/index.js";
 import type { EnvironmentSettings } from "../../src/deploy/environments.js";
 import type { ReleaseFile } from "../../src/deploy/commands/index.js";
@@ -27,6 +27,7 @@ import {
   boxCredentials,
   boxEnvironment,
   boxExecutor,
+  killRemoteStep,
   outcome,
   releaseImages,
   resetEnvironment,
@@ -206,5 +207,48 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
       rmSync(`${pause}.reached`, { force: true });
     }
     expect(await serving()).toBe("v1-box");
+  });
+
+  it("a retire that dies on the server: the new release keeps serving, 0 failed requests, no rollback; the next deploy removes what it left", async () => {
+    const colors = async () =>
+      new Set(
+        (await boxDocker(box)`docker ps -a --filter label=com.docker.compose.project=qgo-production --filter label=com.docker.compose.service=backend --format {{.Label "qgo.color"}}`).stdout.split("\n").filter(Boolean),
+      ); // prettier-ignore
+    const pause = join(box.pauseDir, "retire");
+    writeFileSync(pause, "");
+    let outcomeOfDeploy;
+    try {
+      const run = trafficDuring(
+        outcome(
+          deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, caller()),
+        ),
+        targets,
+      );
+      const deadline = Date.now() + 180_000;
+      while (!existsSync(`${pause}.reached`) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(existsSync(`${pause}.reached`)).toBe(true);
+      // As an out-of-memory kill would end it, before it stopped anything.
+      expect(killRemoteStep("production", "retire")).toBeGreaterThan(0);
+      outcomeOfDeploy = await run;
+    } finally {
+      rmSync(pause, { force: true });
+      rmSync(`${pause}.reached`, { force: true });
+    }
+    const { result, traffic } = outcomeOfDeploy;
+    if (!result.ok) throw result.error;
+    console.log(`deploy v1 -> v2, retire killed: ${describeTraffic(traffic)}`);
+    expect(traffic.failed).toEqual([]);
+    expect(result.report.summary).toMatch(
+      /^Deployed release r\S+ \(version v2-box\) to production: healthy\..* NOTE: .*Step retire did not complete \(exit \d+\): containers of the release before may still run/s,
+    );
+    expect(await serving()).toBe("v2-box");
+    expect((await colors()).size).toBe(2);
+    const next = await outcome(
+      deploy({ env, releaseFiles, ...images("v1"), approved: true }, credentials, caller()),
+    );
+    if (!next.ok) throw next.error;
+    expect(await serving()).toBe("v1-box");
+    expect((await colors()).size).toBe(1);
   });
 });
