@@ -212,7 +212,7 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
   it("a retire that dies on the server: the new release keeps serving, 0 failed requests, no rollback; the next deploy removes what it left", async () => {
     const colors = async () =>
       new Set(
-        (await boxDocker(box)`docker ps -a --filter label=com.docker.compose.project=qgo-production --filter label=com.docker.compose.service=backend --format {{.Label "qgo.color"}}`).stdout.split("\n").filter(Boolean),
+        (await boxDocker(box)`docker ps -a --filter label=com.docker.compose.project=qgo-production --filter label=com.docker.compose.service=backend --format ${'{{.Label "qgo.color"}}'}`).stdout.split("\n").filter(Boolean),
       ); // prettier-ignore
     const pause = join(box.pauseDir, "retire");
     writeFileSync(pause, "");
