@@ -12,7 +12,7 @@
 // cannot drift.
 import { randomBytes } from "node:crypto";
 import * as commands from "./commands/index.js";
-import type { ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";
+import type { ReleaseRecord } from "./commands/index.js";
 import {
   DeployConfigError,
   environmentFilePath,
@@ -57,8 +57,11 @@ import {
 } from "./runbook.js";
 import { validateDeployRequest, validateReleaseFiles } from "./validate.js";
 import {
+  entryOf,
   imagesToDeploy,
+  rehearsalOf,
   releaseOf,
+  successRecord,
   type DeployRequest,
   type Release,
 } from "./release-to-deploy.js";
@@ -386,56 +389,4 @@ function stoppedBecause(
   if (step === "restore-proof")
     return `backup ${backup} did not prove restorable, so it does not count: ${error}.`;
   return `${error}.`;
-}
-
-/** What the rehearsal runs: the release's backend image with the environment's migrate command. */
-function rehearsalOf(env: EnvironmentSettings, images: ReleaseImages): commands.Rehearsal {
-  return {
-    backendImage: images.backendImage,
-    migrateCommand: env.migrateCommand,
-    migrationsDir: env.migrationsDir,
-  };
-}
-
-/** The history entry's fields every outcome of this release's deploy records. */
-function entryOf(session: Session, release: Release) {
-  const { caller } = session;
-  return {
-    time: now(),
-    env: release.env.name,
-    action: "deploy" as const,
-    release: release.id,
-    ...release.images,
-    holder: caller.holder,
-    runUrl: caller.runUrl,
-  };
-}
-
-/** The success record: the history entry, the audit line and the release's release.json. */
-function successRecord(
-  session: Session,
-  release: Release,
-  state: DeployState,
-  time: string,
-): RemoteCommand {
-  const record: ReleaseRecord = {
-    id: release.id,
-    env: release.env.name,
-    ...release.images,
-    version: state.version ?? "",
-    commit: state.commit ?? "",
-    createdAt: time,
-  };
-  const entry = session.entry({
-    ...entryOf(session, release),
-    time,
-    result: "success",
-    serving: release.id,
-    version: state.version,
-    commit: state.commit,
-    backup: release.backup,
-    ...(state.proof ? { proof: state.proof } : {}),
-    ...(state.rehearsal ? { rehearsal: state.rehearsal } : {}),
-  });
-  return commands.recordRelease(release.env, entry, record);
 }

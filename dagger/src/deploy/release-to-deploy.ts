@@ -1,11 +1,12 @@
 // What a deploy puts on a server: the request as the caller gives it, and the release it
 // becomes (id, backup name, images, release.env, registry login). The images come from the
 // caller, from a tag resolved on the server that pulls them, or from what another environment
-// runs now (read on its own server).
+// runs now (read on its own server). Its history entry and success record are written here too.
 import * as commands from "./commands/index.js";
-import type { ReleaseFile, ReleaseImages } from "./commands/index.js";
+import type { ReleaseFile, ReleaseImages, ReleaseRecord, RemoteCommand } from "./commands/index.js";
 import type { EnvironmentSettings } from "./environments.js";
-import { keyValues, parseRecord, type Credentials, type Session } from "./operation.js";
+import { keyValues, now, parseRecord, type Credentials, type Session } from "./operation.js";
+import type { Findings } from "./deploy-findings.js";
 import { validateImages } from "./validate.js";
 
 export interface DeployRequest {
@@ -116,4 +117,56 @@ export function loginOf(credentials: Credentials): commands.RegistryLogin | unde
   return registryPassword
     ? { username: registryUsername ?? "deploy", password: registryPassword }
     : undefined;
+}
+
+/** What the rehearsal runs: the release's backend image with the environment's migrate command. */
+export function rehearsalOf(env: EnvironmentSettings, images: ReleaseImages): commands.Rehearsal {
+  return {
+    backendImage: images.backendImage,
+    migrateCommand: env.migrateCommand,
+    migrationsDir: env.migrationsDir,
+  };
+}
+
+/** The history entry's fields every outcome of this release's deploy records. */
+export function entryOf(session: Session, release: Release) {
+  const { caller } = session;
+  return {
+    time: now(),
+    env: release.env.name,
+    action: "deploy" as const,
+    release: release.id,
+    ...release.images,
+    holder: caller.holder,
+    runUrl: caller.runUrl,
+  };
+}
+
+/** The success record: the history entry, the audit line and the release's release.json. */
+export function successRecord(
+  session: Session,
+  release: Release,
+  state: Pick<Findings, "version" | "commit" | "proof" | "rehearsal">,
+  time: string,
+): RemoteCommand {
+  const record: ReleaseRecord = {
+    id: release.id,
+    env: release.env.name,
+    ...release.images,
+    version: state.version ?? "",
+    commit: state.commit ?? "",
+    createdAt: time,
+  };
+  const entry = session.entry({
+    ...entryOf(session, release),
+    time,
+    result: "success",
+    serving: release.id,
+    version: state.version,
+    commit: state.commit,
+    backup: release.backup,
+    ...(state.proof ? { proof: state.proof } : {}),
+    ...(state.rehearsal ? { rehearsal: state.rehearsal } : {}),
+  });
+  return commands.recordRelease(release.env, entry, record);
 }
