@@ -20,22 +20,6 @@ export interface Findings {
 
 type Read = NonNullable<Step<Findings>["read"]>;
 
-/**
- * The retire: a non-zero exit (the step failed or was killed on the server) is a note. The
- * edge already serves the new release, which passed its checks; what retire did not stop runs
- * on beside it, unserved, until the next deploy's start removes it.
- */
-export function readRetire(session: Session): Read {
-  return ({ exitCode, stderr }) => {
-    if (exitCode === 0) return;
-    const said = stderr.trim().split("\n").slice(-3).join(" ");
-    session.note(
-      `Step retire did not complete (exit ${exitCode}${said ? `: ${commands.shown(said)}` : ""}): containers of the release before may still run beside the new one, unserved. ` +
-        "The new release serves and is healthy; nothing was rolled back. The next deploy removes them.",
-    );
-  };
-}
-
 /** The pull: labels the caller did not give, and what the live database lacks. */
 export function readPull(env: EnvironmentSettings): Read {
   return ({ stdout }, state) => {

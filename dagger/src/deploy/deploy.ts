@@ -40,7 +40,6 @@ import {
   readProof,
   readPull,
   readRehearsal,
-  readRetire,
   type Findings,
 } from "./deploy-findings.js";
 import { lockInfo, withLock } from "./lease.js";
@@ -51,6 +50,7 @@ import {
   failedStepOf,
   afterLeftovers,
   planned,
+  retireStep,
   runSteps,
   unknown,
   type RunbookEntry,
@@ -193,9 +193,8 @@ function runbook(
       { command: () => commands.startRelease(env), marks: "started" },
       { command: () => commands.routeTraffic(env) },
       { command: (state) => commands.healthCheck(env, state.version) },
-      // The new release serves and passed its checks: a retire that fails leaves the old
-      // containers beside it (the next deploy's start removes them), no reason to roll back.
-      { command: () => commands.retireOld(env), ownsExitCode: true, read: readRetire(session) },
+      // The new release serves and passed its checks: a retire that fails is a note.
+      retireStep(session),
     ],
     // The release serves and is recorded: HTTPS follows it. Without a certificate the site
     // serves HTTP (or the certificate already there), so no failure here undoes the release.

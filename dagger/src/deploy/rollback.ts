@@ -32,6 +32,7 @@ import {
   afterLeftovers,
   planned,
   failedStepOf,
+  retireStep,
   runSteps,
   unexpectedExit,
   unknown,
@@ -140,7 +141,7 @@ function runbook(
       command: (state) => commands.healthCheck(env, state.target?.version || undefined),
       when: servesRelease,
     },
-    { command: () => commands.retireOld(env), when: servesRelease },
+    retireStep(session, servesRelease),
   ];
   return {
     prepare: [

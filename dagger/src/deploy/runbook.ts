@@ -1,7 +1,13 @@
 // An operation (deploy, rollback) is written once, as a list of steps: the run executes it in
 // order, --dry-run prints it, and the report's step names come from what it ran, so the plan,
 // the run and the tests that iterate over it cannot drift apart.
-import { awaitLeftovers, inOneTrip, type RemoteCommand } from "./commands/index.js";
+import {
+  awaitLeftovers,
+  inOneTrip,
+  retireOld,
+  shown,
+  type RemoteCommand,
+} from "./commands/index.js";
 import type { CommandResult } from "./executor.js";
 import { RemoteCommandError } from "./executor.js";
 import type { OperationReport, Session } from "./operation.js";
@@ -223,6 +229,30 @@ export function afterLeftovers<S>(session: Session, step: Step<S>): Step<S> {
     read: async (result, state) => {
       await noteLeftovers(session)?.(result, state);
       await step.read?.(result, state);
+    },
+  };
+}
+
+/**
+ * The retire, last step of a deploy or a rollback: a non-zero exit (the step failed or was
+ * killed on the server) is a note, never a rollback. The edge already serves the release that
+ * passed its checks; a rollback now would route back to containers retire may have stopped.
+ * What retire did not stop runs on beside it until the next start removes it; only connections
+ * opened before the switch (held by the edge's old workers) still reach it.
+ */
+export function retireStep<S>(session: Session, when?: Step<S>["when"]): Step<S> {
+  return {
+    command: () => retireOld(session.env),
+    ...(when ? { when } : {}),
+    ownsExitCode: true,
+    read: ({ exitCode, stderr }) => {
+      if (exitCode === 0) return;
+      const said = stderr.trim().split("\n").slice(-3).join(" ");
+      session.note(
+        `Step retire did not complete (exit ${exitCode}${said ? `: ${shown(said)}` : ""}): containers of the release before may still run beside the one now served. ` +
+          "New connections reach only the release now served, which is healthy; connections opened before the switch may reach the old containers until they close. " +
+          "Nothing was rolled back; the next deploy or rollback removes them.",
+      );
     },
   };
 }

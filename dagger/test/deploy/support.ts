@@ -1,7 +1,7 @@
 // Shared pieces of the deploy tests on the VPS-in-a-box: settings for an environment of
 // the box, credentials, a Slack stand-in on loopback, database fingerprints, a reset of an
 // environment, and a registry of every log line the suite produced (for the secrets scan).
-import { createServer, type Server } from "node:http";
+import { createServer, get, type Server } from "node:http";
 import { existsSync, readdirSync, readFileSync, rmSync, mkdirSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -215,8 +215,23 @@ export async function servedThroughFrontend(
   box: VpsBox,
   env: EnvName,
 ): Promise<{ status: string; version: string }> {
-  const response = await httpRequest(`http://127.0.0.1:${box.ports[env].frontend}/health`);
-  return (await response.json()) as { status: string; version: string };
+  // A new connection, as a new visitor's: fetch would reuse a kept-alive one, which an edge
+  // worker from before a switch may still carry to the containers it served then.
+  const body = await new Promise<string>((resolvePromise, reject) => {
+    const request = get(
+      { host: "127.0.0.1", port: box.ports[env].frontend, path: "/health", agent: false },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (text += chunk));
+        response.on("end", () => resolvePromise(text));
+        response.on("error", reject);
+      },
+    );
+    request.setTimeout(10_000, () => request.destroy(new Error("/health: no answer in 10 s")));
+    request.on("error", reject);
+  });
+  return JSON.parse(body) as { status: string; version: string };
 }
 
 /** CHECKSUM TABLE of every table in the app database: equal fingerprints, equal content. */

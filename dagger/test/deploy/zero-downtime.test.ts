@@ -5,7 +5,7 @@
 // the server: a deploy the old way (the app containers hold the ports) -> the first deploy
 // onto the edge (its one short gap, measured) -> a healthy deploy -> a deploy that never turns
 // healthy (automatic rollback, no migration) -> rollback --to previous -> a deploy after a route
-// killed before its reload -> a deploy whose retire dies on the server.
+// killed before its reload -> a deploy, then a rollback, whose retire dies on the server.
 import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
@@ -209,39 +209,45 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
     expect(await serving()).toBe("v1-box");
   });
 
-  it("a retire that dies on the server: the new release keeps serving, 0 failed requests, no rollback; the next deploy removes what it left", async () => {
-    const colors = async () =>
-      new Set(
-        (await boxDocker(box)`docker ps -a --filter label=com.docker.compose.project=qgo-production --filter label=com.docker.compose.service=backend --format ${'{{.Label "qgo.color"}}'}`).stdout.split("\n").filter(Boolean),
-      ); // prettier-ignore
+  const colors = async () =>
+    new Set(
+      (await boxDocker(box)`docker ps -a --filter label=com.docker.compose.project=qgo-production --filter label=com.docker.compose.service=backend --format ${'{{.Label "qgo.color"}}'}`).stdout.split("\n").filter(Boolean),
+    ); // prettier-ignore
+
+  /** Runs the operation with its retire killed on the server (as an out-of-memory kill would), under traffic. */
+  async function retireKilled<T>(operation: Promise<T>) {
     const pause = join(box.pauseDir, "retire");
     writeFileSync(pause, "");
-    let outcomeOfDeploy;
     try {
-      const run = trafficDuring(
-        outcome(
-          deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, caller()),
-        ),
-        targets,
-      );
+      const run = trafficDuring(operation, targets);
       const deadline = Date.now() + 180_000;
       while (!existsSync(`${pause}.reached`) && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
       expect(existsSync(`${pause}.reached`)).toBe(true);
-      // As an out-of-memory kill would end it, before it stopped anything.
+      // Before it stopped anything.
       expect(killRemoteStep("production", "retire")).toBeGreaterThan(0);
-      outcomeOfDeploy = await run;
+      return await run;
     } finally {
       rmSync(pause, { force: true });
       rmSync(`${pause}.reached`, { force: true });
     }
-    const { result, traffic } = outcomeOfDeploy;
+  }
+  const retireNote =
+    /NOTE: .*Step retire did not complete \(exit \d+\): containers of the release before may still run/s;
+
+  it("a retire that dies on the server: the new release keeps serving, 0 failed requests, no rollback; the next deploy removes what it left", async () => {
+    const { result, traffic } = await retireKilled(
+      outcome(
+        deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, caller()),
+      ),
+    );
     if (!result.ok) throw result.error;
     console.log(`deploy v1 -> v2, retire killed: ${describeTraffic(traffic)}`);
     expect(traffic.failed).toEqual([]);
     expect(result.report.summary).toMatch(
-      /^Deployed release r\S+ \(version v2-box\) to production: healthy\..* NOTE: .*Step retire did not complete \(exit \d+\): containers of the release before may still run/s,
+      /^Deployed release r\S+ \(version v2-box\) to production: healthy\./,
     );
+    expect(result.report.summary).toMatch(retireNote);
     expect(await serving()).toBe("v2-box");
     expect((await colors()).size).toBe(2);
     const next = await outcome(
@@ -250,5 +256,20 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
     if (!next.ok) throw next.error;
     expect(await serving()).toBe("v1-box");
     expect((await colors()).size).toBe(1);
+  });
+
+  it("a rollback whose retire dies: the release put back keeps serving, 0 failed requests, the rollback is not undone", async () => {
+    const { result, traffic } = await retireKilled(
+      outcome(rollback({ env, toPrevious: true }, credentials, caller())),
+    );
+    if (!result.ok) throw result.error;
+    console.log(`rollback --to previous v1 -> v2, retire killed: ${describeTraffic(traffic)}`);
+    expect(traffic.failed).toEqual([]);
+    expect(result.report.summary).toMatch(
+      /^Rolled production back to release r\S+ \(version v2-box\): healthy\./,
+    );
+    expect(result.report.summary).toMatch(retireNote);
+    expect(await serving()).toBe("v2-box");
+    expect((await colors()).size).toBe(2);
   });
 });
