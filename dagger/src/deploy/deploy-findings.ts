@@ -113,6 +113,14 @@ export function readCertificates(session: Session): Read {
     const failed = /^certificate_failed=(.*)$/m.exec(stdout)?.[1];
     const got = facts.get("certificate") ?? "";
     const noImage = /^certificate_image_failed=(.*)$/m.exec(stdout)?.[1];
+    const noService = facts.get("certificate_no_service");
+    if (noService !== undefined) {
+      session.note(
+        `HTTPS: ${session.env.name} has tls settings, but its compose files (${noService}) define no certbot service, so no certificate was obtained and nothing renews one; the site serves as before. ` +
+          `Add what compose.production.yaml has (the certbot service, the frontend's TLS_DOMAIN and its /etc/letsencrypt and acme-challenge volumes, port 443 on the edge) to them, or remove tls from ${environmentFilePath(session.env.name)}.`,
+      );
+      return;
+    }
     if (noImage !== undefined) {
       const { tls } = session.env;
       session.note(

@@ -30,6 +30,7 @@ import {
   now,
   reason,
   recordQuietly,
+  recordServing,
   Session,
   type Caller,
   type Credentials,
@@ -319,7 +320,7 @@ async function run(
     });
   }
 
-  await session.run(successRecord(session, release, state, now()));
+  await recordServing(session, successRecord(session, release, state, now()));
   await finish(session, book.finish, state);
   const checks = [state.proof, state.rehearsal && `migration rehearsal ${state.rehearsal}`];
   const summary = `Deployed release ${id}${state.version ? ` (version ${state.version})` : ""} to ${env.name}: healthy. Backup before it: ${backup} (${checks.filter(Boolean).join("; ")}).`;

@@ -298,3 +298,21 @@ export async function recordQuietly(
     session.log(`warning: could not record the history: ${reason(error)}`);
   }
 }
+
+/**
+ * The record of an operation whose release already serves and passed its checks. A record
+ * that fails on the server (a full disk, a killed step) is a note, not a failed operation:
+ * nothing is rolled back for a line of history, and saying "failed" of a release that serves
+ * would send people to undo a good deploy. A lost connection or lock is rethrown.
+ */
+export async function recordServing(session: Session, command: RemoteCommand): Promise<void> {
+  try {
+    await session.run(command);
+  } catch (error) {
+    if (!(error instanceof RemoteCommandError)) throw error;
+    session.note(
+      `Step record failed (${reason(error)}): the release history and audit log may lack this operation, so \`releases\` may not list it. ` +
+        "The release serves and passed its checks; nothing was rolled back.",
+    );
+  }
+}

@@ -20,6 +20,7 @@ import {
   now,
   parseRecord,
   reason,
+  recordServing,
   Session,
   type Caller,
   type Credentials,
@@ -277,7 +278,7 @@ async function run(
     });
   }
 
-  await session.run(successRecord(session, request, safety, state, now()));
+  await recordServing(session, successRecord(session, request, safety, state, now()));
   const { target, targetId } = state;
   const summary =
     `Rolled ${env.name} back to ${targetId ? `release ${targetId}${target?.version ? ` (version ${target.version})` : ""}` : "the state before the first deploy"}` +

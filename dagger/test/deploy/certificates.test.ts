@@ -253,6 +253,7 @@ afterAll(async () => {
   slack?.server.close();
   if (!box) return;
   await resetEnvironment(box, "production");
+  await resetEnvironment(box, "staging");
   if (envFileBefore) writeFileSync(join(box.productionAppDir, ".env"), envFileBefore);
   // What certbot wrote (account, certificates, renewal settings): the next suites start clean.
   for (const name of readdirSync(box.letsencryptDir))
@@ -363,6 +364,33 @@ describe("HTTPS certificates obtained and renewed by certbot against Pebble on t
       /NOTE: .*HTTPS: the certbot image \S+\/qgo\/no-such-certbot:1 could not be pulled on the server \(.+\), so no certificate was obtained.*Set tls\.certbotImage in deploy\/environments\/production\.json/s,
     );
     expect((await httpsGet(DOMAIN)).serial).toBe(before.serial);
+  }, 300_000);
+
+  it("tls on an environment whose compose files have no certbot service (staging): the deploy succeeds and says what to add", async () => {
+    await resetEnvironment(box, "staging");
+    const staging = await boxEnvironment(box, "staging", {
+      tls: { domains: NAMES, acmeDirectory, certbotImage: box.certbotImage },
+    });
+    const result = await outcome(
+      deploy(
+        { env: staging.env, releaseFiles: staging.releaseFiles, ...releaseImages(box, "v1") },
+        credentials,
+        caller(),
+      ),
+    );
+    if (!result.ok) throw result.error;
+    expect(result.report.summary).toMatch(
+      /^Deployed release r\S+ \(version v1-box\) to staging: healthy\./,
+    );
+    expect(result.report.summary).toMatch(
+      /NOTE: .*HTTPS: staging has tls settings, but its compose files \(compose\.yaml, compose\.staging\.yaml\) define no certbot service.*remove tls from deploy\/environments\/staging\.json/s,
+    );
+    expect((await servedThroughFrontend(box, "staging")).version).toBe("v1-box");
+    const now = await outcome(status(staging.env, credentials, caller()));
+    if (!now.ok) throw now.error;
+    expect(now.report.summary).toContain(
+      "certificate: none: compose.yaml, compose.staging.yaml define no certbot service",
+    );
   }, 300_000);
 
   it("a certificates step that dies on the server is a note: the release stays deployed and recorded, no rollback", async () => {

@@ -5,7 +5,8 @@
 // the server: a deploy the old way (the app containers hold the ports) -> the first deploy
 // onto the edge (its one short gap, measured) -> a healthy deploy -> a deploy that never turns
 // healthy (automatic rollback, no migration) -> rollback --to previous -> a deploy after a route
-// killed before its reload -> a deploy, then a rollback, whose retire dies on the server.
+// killed before its reload -> a deploy, then a rollback, whose retire dies on the server -> a
+// deploy whose record dies.
 import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
@@ -214,18 +215,18 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
       (await boxDocker(box)`docker ps -a --filter label=com.docker.compose.project=qgo-production --filter label=com.docker.compose.service=backend --format ${'{{.Label "qgo.color"}}'}`).stdout.split("\n").filter(Boolean),
     ); // prettier-ignore
 
-  /** Runs the operation with its retire killed on the server (as an out-of-memory kill would), under traffic. */
-  async function retireKilled<T>(operation: Promise<T>) {
-    const pause = join(box.pauseDir, "retire");
+  /** Runs the operation with `step` killed on the server (as an out-of-memory kill would), under traffic. */
+  async function killedAt<T>(step: string, operation: () => Promise<T>) {
+    const pause = join(box.pauseDir, step);
     writeFileSync(pause, "");
     try {
-      const run = trafficDuring(operation, targets);
+      const run = trafficDuring(operation(), targets);
       const deadline = Date.now() + 180_000;
       while (!existsSync(`${pause}.reached`) && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
       expect(existsSync(`${pause}.reached`)).toBe(true);
-      // Before it stopped anything.
-      expect(killRemoteStep("production", "retire")).toBeGreaterThan(0);
+      // Before it did anything.
+      expect(killRemoteStep("production", step)).toBeGreaterThan(0);
       return await run;
     } finally {
       rmSync(pause, { force: true });
@@ -236,7 +237,7 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
     /NOTE: .*Step retire did not complete \(exit \d+\): containers of the release before may still run/s;
 
   it("a retire that dies on the server: the new release keeps serving, 0 failed requests, no rollback; the next deploy removes what it left", async () => {
-    const { result, traffic } = await retireKilled(
+    const { result, traffic } = await killedAt("retire", () =>
       outcome(
         deploy({ env, releaseFiles, ...images("v2"), approved: true }, credentials, caller()),
       ),
@@ -259,7 +260,7 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
   });
 
   it("a rollback whose retire dies: the release put back keeps serving, 0 failed requests, the rollback is not undone", async () => {
-    const { result, traffic } = await retireKilled(
+    const { result, traffic } = await killedAt("retire", () =>
       outcome(rollback({ env, toPrevious: true }, credentials, caller())),
     );
     if (!result.ok) throw result.error;
@@ -271,5 +272,24 @@ describe("zero-downtime deploys and rollbacks on the VPS-in-a-box", () => {
     expect(result.report.summary).toMatch(retireNote);
     expect(await serving()).toBe("v2-box");
     expect((await colors()).size).toBe(2);
+  });
+
+  it("a record that dies on the server: the release serves, the deploy succeeds with a note, nothing is rolled back", async () => {
+    const { result, traffic } = await killedAt("record", () =>
+      outcome(
+        deploy({ env, releaseFiles, ...images("v1"), approved: true }, credentials, caller()),
+      ),
+    );
+    if (!result.ok) throw result.error;
+    console.log(`deploy v2 -> v1, record killed: ${describeTraffic(traffic)}`);
+    expect(traffic.failed).toEqual([]);
+    expect(result.report.summary).toMatch(
+      /^Deployed release r\S+ \(version v1-box\) to production: healthy\..* NOTE: .*Step record failed \(.+\): the release history and audit log may lack this operation/s,
+    );
+    expect(await serving()).toBe("v1-box");
+    // The history lacks it, and rollback --to previous still goes to the release before it.
+    const back = await outcome(rollback({ env, toPrevious: true }, credentials, caller()));
+    if (!back.ok) throw back.error;
+    expect(await serving()).toBe("v2-box");
   });
 });

@@ -103,6 +103,10 @@ export function obtainCertificates(env: EnvironmentSettings): RemoteCommand {
     script: script([
       `cd ${q(env.appDir)}`,
       `mkdir -p ${q(ACME_WEBROOT_DIR)}`,
+      `if ${lacksCertbotService(env)}; then`,
+      `  echo ${q(`certificate_no_service=${env.composeFiles.join(", ")}`)}`,
+      `  exit 0`,
+      `fi`,
       // Without its image nothing below can run (nor say what the certificate is): say so.
       `if ! docker image inspect ${q(tls.certbotImage)} >/dev/null 2>&1 && ! pulled=$(docker pull -q ${q(tls.certbotImage)} 2>&1); then`,
       `  echo "certificate_image_failed=$(tr '\n' ' ' <<<"$pulled" | cut -c1-400)"`,
@@ -118,7 +122,10 @@ export function obtainCertificates(env: EnvironmentSettings): RemoteCommand {
       `  facts=$(cert_facts)`,
       `else`,
       // certbot's own words: the lines that say what went wrong, on one line.
-      `  echo "certificate_failed=$(grep -iE 'error|detail|fail|problem|timeout|refused|rate' <<<"$out" | grep -v '^Saving debug' | head -n 6 | tr '\\n' ' ' | cut -c1-600)"`,
+      `  why=$(grep -iE 'error|detail|fail|problem|timeout|refused|rate' <<<"$out" | grep -v '^Saving debug' | head -n 6 || true)`,
+      // Words none of those: its last lines, rather than no reason at all.
+      `  [ -n "$why" ] || why=$(tail -n 3 <<<"$out")`,
+      `  echo "certificate_failed=$(tr '\\n' ' ' <<<"$why" | cut -c1-600)"`,
       `fi`,
       `printf '%s\\n' "$facts"`,
       // The frontend decides HTTP or HTTPS afresh and reloads (its watcher would within a
@@ -133,13 +140,21 @@ export function obtainCertificates(env: EnvironmentSettings): RemoteCommand {
 }
 
 /**
+ * A condition, true when the environment's compose files (as compose reads them) have no
+ * certbot service: staging's, say, where nothing can obtain or renew a certificate. Compose
+ * files it cannot read (no release yet) are not taken for that.
+ */
+function lacksCertbotService(env: EnvironmentSettings): string {
+  return `services=$(${composeCommand(env)} --profile certbot config --services 2>/dev/null) && ! grep -qx certbot <<<"$services"`;
+}
+
+/**
  * Status lines: the certificate's names, its end and the days left (a WARNING under
  * CERTIFICATE_WARNING_DAYS), and whether the renewal service runs.
  */
 export function certificateStatusLines(env: EnvironmentSettings): string[] {
   const tls = tlsOf(env);
-  return [
-    ...certFactsLines(env),
+  const certificate = [
     `facts=$(cert_facts)`,
     `names=$(sed -n 's/^certificate_names=//p' <<<"$facts")`,
     `expires=$(sed -n 's/^certificate_expires=//p' <<<"$facts")`,
@@ -152,5 +167,13 @@ export function certificateStatusLines(env: EnvironmentSettings): string[] {
     `fi`,
     `renewal=$(docker ps -q --filter ${q(`label=com.docker.compose.project=${env.project}`)} --filter label=com.docker.compose.service=certbot | head -n 1)`,
     `if [ -n "$renewal" ]; then echo "certificate renewal: running (compose service certbot, twice a day)"; else echo "certificate renewal: NOT RUNNING (the next deploy starts it)"; fi`,
+  ];
+  return [
+    ...certFactsLines(env),
+    `if ${lacksCertbotService(env)}; then`,
+    `  echo ${q(`certificate: none: ${env.composeFiles.join(", ")} define no certbot service, so nothing obtains or renews one (README: HTTPS certificates)`)}`,
+    `else`,
+    ...certificate.map((line) => `  ${line}`),
+    `fi`,
   ];
 }
