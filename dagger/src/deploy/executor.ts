@@ -151,7 +151,9 @@ export class SshExecutor {
   /** Commands sent over the connection (each is one exec channel round trip). */
   roundTrips = 0;
   /** What each command runs first, by step (under the lock: its check and the step's note). */
-  prelude: ((step: string) => string) | undefined;
+  prelude: ((step: string, seq: number) => string) | undefined;
+  /** Commands sent with a prelude, counted: their order in the operation's journal. */
+  private journalled = 0;
   private closedReason: string | undefined;
 
   private constructor(
@@ -297,7 +299,7 @@ export class SshExecutor {
         command.script,
         command.step,
         this.options.marks,
-        this.prelude?.((command.journalSteps ?? [command.step]).join(",")),
+        this.prelude?.((command.journalSteps ?? [command.step]).join(","), ++this.journalled),
       );
       this.client.exec(invocation, (error, channel) => {
         if (error) {

@@ -103,7 +103,8 @@ export async function withLock(
   await takeLock(session, info);
   // From here on every command first checks the lock is still ours, and notes its step.
   const executor = session.executor;
-  if (executor) executor.prelude = (step) => commands.underLock(session.env, info.token, step);
+  if (executor)
+    executor.prelude = (step, seq) => commands.underLock(session.env, info.token, step, seq);
   const release = () => {
     if (executor) executor.prelude = undefined;
     return session.run(commands.releaseLock(session.env, info.token), true);

@@ -6,6 +6,7 @@
 import { q, script, MINUTE, type RemoteCommand } from "./shared.js";
 import { checkEnvironmentFields, markValue } from "./values.js";
 import { removeCopiesLines } from "./copy.js";
+import { LATEST_STEP_FUNCTION } from "./lock.js";
 import type { EnvironmentSettings } from "../environments.js";
 
 /** How long the next operation waits for an interrupted one's leftovers to end. */
@@ -95,8 +96,9 @@ export function leftoverStatusLines(
 ): string[] {
   const field = (file: string, key: string) => `$(sed -n 's/^${key}=//p' ${q(file)} | tail -n 1)`;
   const lastStep = (file: string) =>
-    `$(sed -n 's/^step=\\([^ ]*\\) at=\\(.*\\)/\\1 (since \\2)/p' ${q(file)} | tail -n 1)`;
+    `$(latestStep ${q(file)} | sed -n 's/^step=\\([^ ]*\\) at=\\(.*\\)/\\1 (since \\2)/p')`;
   return [
+    ...LATEST_STEP_FUNCTION,
     ...listLeftovers(env, ownOperation),
     `found=$(leftovers)`,
     `if [ -n "$found" ]; then echo "running:"; while IFS= read -r line; do echo "  $line"; done <<<"$found"; fi`,

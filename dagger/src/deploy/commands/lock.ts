@@ -37,6 +37,7 @@ export interface LockInfo {
 function leaseFunctions(env: EnvironmentSettings): string[] {
   const p = serverPaths(env);
   return [
+    ...LATEST_STEP_FUNCTION,
     `lock_ops() {`,
     `  mkdir -p ${q(p.state)}`,
     `  exec 9>>${q(`${p.state}/lock.ops`)}`,
@@ -96,7 +97,7 @@ export function acquireLock(env: EnvironmentSettings, info: LockInfo): RemoteCom
       `mv -T "$new" ${q(p.lock)}`,
       // An operation file left behind belongs to one that never ended: say so, keep it aside.
       `if [ -f ${q(p.operation)} ]; then`,
-      `  sed 's/^/interrupted_/' ${q(p.operation)}`,
+      `  { grep -v '^step=' ${q(p.operation)} || true; latestStep ${q(p.operation)}; } | sed 's/^/interrupted_/'`,
       `  mv ${q(p.operation)} ${q(p.interrupted)}`,
       `fi`,
       `cp ${q(p.lockInfo)} ${q(p.operation)}`,
@@ -106,13 +107,26 @@ export function acquireLock(env: EnvironmentSettings, info: LockInfo): RemoteCom
 }
 
 /**
+ * Shell function `latestStep FILE`: the operation journal's latest step line, `step=<names>
+ * at=<time>`. Latest by `seq`, the order in which the client sent the commands, not by the
+ * order of the lines: a step run beside later ones (its own channel) may note itself after a
+ * later step has. Journals without seq (older operations) keep their last line.
+ */
+export const LATEST_STEP_FUNCTION = [
+  `latestStep() {`,
+  `  awk '$1 ~ /^step=/ { n = 0; at = ""; for (i = 2; i <= NF; i++) { if ($i ~ /^seq=/) n = substr($i, 5) + 0; else if ($i ~ /^at=/) at = $i } if (!seen || n >= best) { best = n; line = $1 " " at; seen = 1 } } END { if (seen) print line }' "$1"`,
+  `}`,
+];
+
+/**
  * The lines every command under the lock starts with: stop unless the lock is still this
  * operation's, then note the step in the operation file (what `status` and the next operation
  * read when this one never ends).
  */
-export function underLock(env: EnvironmentSettings, token: string, step: string): string {
+export function underLock(env: EnvironmentSettings, token: string, step: string, seq = 0): string {
   const p = serverPaths(env);
   tokenValue(token);
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new Error(`journal seq ${seq}: not a count`);
   // One step, or the steps run together, separated by commas.
   for (const part of step.split(",")) markValue(part, "step");
   return [
@@ -120,7 +134,7 @@ export function underLock(env: EnvironmentSettings, token: string, step: string)
     `  echo ${q(`the deploy lock of ${env.name} is no longer this operation's (removed by unlock --force, or taken by another): stopped before step ${step}`)} >&2`,
     `  exit ${LOCK_LOST_EXIT}`,
     `fi`,
-    `printf 'step=%s at=%s\\n' ${q(step)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> ${q(p.operation)} 2>/dev/null || true`,
+    `printf 'step=%s seq=%s at=%s\\n' ${q(step)} ${seq} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> ${q(p.operation)} 2>/dev/null || true`,
   ].join("\n");
 }
 
@@ -172,7 +186,7 @@ export function forceUnlock(
       `for _ in 1 2 3 4 5; do [ "$(holder_state)" = alive ] || break; sleep 1; done`,
       `state=$(holder_state)`,
       `cat ${q(p.lockInfo)} 2>/dev/null || true`,
-      `[ ! -f ${q(p.operation)} ] || echo "its last step: $(sed -n 's/^step=//p' ${q(p.operation)} | tail -n 1)"`,
+      `[ ! -f ${q(p.operation)} ] || echo "its last step: $(latestStep ${q(p.operation)} | sed -n 's/^step=//p')"`,
       `echo "holder_connection=$state"`,
       ...(force
         ? []

@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import * as commands from "../../../src/deploy/commands/index.js";
+import { script, serverPaths } from "../../../src/deploy/commands/shared.js";
 import { bash, envIn, useScratch } from "../unit-support.js";
 
 const scratch = useScratch();
@@ -66,6 +67,32 @@ describe("lock", () => {
     expect(unlocked.status).toBe(0);
     expect(unlocked.stdout).toContain("holder_connection=unknown");
     expect(existsSync(lockDir(env))).toBe(false);
+  });
+
+  it("an interrupted operation's step is the one sent last, whatever order the notes were written in", () => {
+    const env = envIn(join(scratch(), "journal"));
+    mkdirSync(env.appDir, { recursive: true });
+    expect(bash(commands.acquireLock(env, info).script).status).toBe(0);
+    // A step run beside later ones (its own channel) notes itself after the switch did.
+    for (const [step, seq] of [
+      ["upload,restore-proof", 4],
+      ["switch", 5],
+      ["upload,restore-proof", 4],
+    ] as const)
+      expect(bash(commands.underLock(env, TOKEN_A, step, seq)).status).toBe(0);
+    // (No Docker here: no one-off containers to list.)
+    const lines = commands.leftoverStatusLines(env, "op", serverPaths(env));
+    const status = bash(`docker() { :; }\n${script(lines)}`);
+    expect(status.stdout).toMatch(
+      /^operation: deploy r1 by alice@ci, in step switch \(since \d{4}-/m,
+    );
+    const forced = bash(commands.forceUnlock(env, "bob").script);
+    expect(forced.stdout).toMatch(/^its last step: switch at=\d{4}-/m);
+    // The operation file the forced unlock left: the next lock reads it as interrupted.
+    const after = bash(commands.acquireLock(env, { ...info, token: TOKEN_B }).script);
+    expect(after.stdout).toMatch(/^interrupted_operation=deploy r1$/m);
+    expect(after.stdout).toMatch(/^interrupted_step=switch at=/m);
+    expect(after.stdout).not.toMatch(/^interrupted_step=upload/m);
   });
 
   it("a holder's value with newlines and spaces stays one field of one line", () => {
